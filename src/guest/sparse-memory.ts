@@ -1,0 +1,135 @@
+/**
+ * Sparse guest memory with real page contents. A page is allocated on its first write; an
+ * untouched page reads as zero. Pages live in 4 MiB pool chunks and an Int32Array maps a page
+ * number to its place in the pool, so a 64 GiB address space costs 64 MiB of index plus 4 KiB
+ * per touched page. Both the source guest and the destination hold their image in one.
+ */
+import { createHash } from 'node:crypto';
+import { PAGE_SIZE } from '../util/units';
+
+const PAGES_PER_CHUNK = 1024;
+const ABSENT = -1;
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
+export class SparseMemory {
+  /** page number → pool index, or ABSENT. */
+  private readonly index: Int32Array;
+  private readonly chunks: Uint8Array[] = [];
+  private allocated = 0;
+
+  constructor(readonly pages: number) {
+    if (!Number.isInteger(pages) || pages <= 0 || pages > 2 ** 31 - 1)
+      throw new RangeError(`SparseMemory: pages must be an integer in [1, 2^31-1], got ${pages}`);
+    this.index = new Int32Array(pages).fill(ABSENT);
+  }
+
+  get bytes(): number {
+    return this.pages * PAGE_SIZE;
+  }
+
+  /** Pages that have storage (written at least once). */
+  get allocatedPages(): number {
+    return this.allocated;
+  }
+
+  has(page: number): boolean {
+    return this.index[page] !== ABSENT;
+  }
+
+  /** The page's bytes, or undefined if it was never written (reads as zero). A live view: do not keep it. */
+  peek(page: number): Uint8Array | undefined {
+    const slot = this.index[page]!;
+    return slot === ABSENT ? undefined : this.view(slot);
+  }
+
+  /** The page's bytes (a shared zero page if never written). A live view: do not keep or mutate it. */
+  read(page: number): Uint8Array {
+    return this.peek(page) ?? ZERO_PAGE;
+  }
+
+  /** The page's writable bytes, allocating it on first use. */
+  writable(page: number): Uint8Array {
+    this.check(page);
+    let slot = this.index[page]!;
+    if (slot === ABSENT) slot = this.allocate(page);
+    return this.view(slot);
+  }
+
+  /** Copy `data` into the page at byte `offset`. */
+  write(page: number, offset: number, data: Uint8Array): void {
+    if (offset < 0 || offset + data.length > PAGE_SIZE)
+      throw new RangeError(`SparseMemory.write: offset ${offset} + ${data.length} bytes crosses the page`);
+    this.writable(page).set(data, offset);
+  }
+
+  /** Replace a whole page. A zero page that was never allocated stays unallocated. */
+  writePage(page: number, data: Uint8Array): void {
+    if (data.length !== PAGE_SIZE) throw new RangeError(`SparseMemory.writePage: need ${PAGE_SIZE} bytes`);
+    if (!this.has(page) && isZeroPage(data)) return;
+    this.writable(page).set(data);
+  }
+
+  /** Make the page read as zero (keeps its storage if it had some). */
+  zeroPage(page: number): void {
+    this.check(page);
+    const slot = this.index[page]!;
+    if (slot !== ABSENT) this.view(slot).fill(0);
+  }
+
+  /** Page numbers with storage, ascending. */
+  *allocatedPageNumbers(): Generator<number> {
+    for (let p = 0; p < this.pages; p++) if (this.index[p] !== ABSENT) yield p;
+  }
+
+  /**
+   * A canonical hash of the image: sha256 over (page number, bytes) of every non-zero page in
+   * ascending order. Two memories with the same contents hash the same, whatever they allocated.
+   */
+  imageHash(): string {
+    const h = createHash('sha256');
+    const header = Buffer.alloc(8);
+    for (let p = 0; p < this.pages; p++) {
+      const slot = this.index[p]!;
+      if (slot === ABSENT) continue;
+      const data = this.view(slot);
+      if (isZeroPage(data)) continue;
+      header.writeUInt32LE(p % 2 ** 32, 0);
+      header.writeUInt32LE(Math.floor(p / 2 ** 32), 4);
+      h.update(header);
+      h.update(data);
+    }
+    return h.digest('hex');
+  }
+
+  private check(page: number): void {
+    if (!Number.isInteger(page) || page < 0 || page >= this.pages)
+      throw new RangeError(`SparseMemory: page ${page} outside [0, ${this.pages})`);
+  }
+
+  private allocate(page: number): number {
+    const slot = this.allocated++;
+    if (slot % PAGES_PER_CHUNK === 0) this.chunks.push(new Uint8Array(PAGES_PER_CHUNK * PAGE_SIZE));
+    this.index[page] = slot;
+    return slot;
+  }
+
+  private view(slot: number): Uint8Array {
+    const chunk = this.chunks[(slot / PAGES_PER_CHUNK) | 0]!;
+    const start = (slot % PAGES_PER_CHUNK) * PAGE_SIZE;
+    return chunk.subarray(start, start + PAGE_SIZE);
+  }
+}
+
+/** True if every byte of the page is zero (QEMU's buffer_is_zero). */
+export function isZeroPage(data: Uint8Array): boolean {
+  // Compare 32 bits at a time when aligned; pages from SparseMemory always are.
+  if (data.byteOffset % 4 === 0 && data.length % 4 === 0) {
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.length / 4);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
+export { ZERO_PAGE };

@@ -1,0 +1,134 @@
+/**
+ * The result of one migration: QEMU's `query-migrate` shape (same field names, same meaning,
+ * research/live-migration.md §3) with precopy's additions beside it, so a result diffs directly
+ * against QEMU's output. This is the contract between the round engine (producer) and the
+ * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
+ */
+
+/** QEMU's MigrationStatus names (qapi/migration.json) used by precopy. */
+export type MigrationStatus =
+  | 'none'
+  | 'setup'
+  | 'active'
+  | 'pre-switchover'
+  | 'device'
+  | 'completed'
+  | 'cancelling'
+  | 'cancelled'
+  | 'failed';
+
+/** One round: the interval between two dirty-bitmap syncs (QEMU's `dirty-sync-count` step). */
+export interface RoundStats {
+  /** 0 is the bulk round (all memory); the last one with `final: true` is stop-and-copy. */
+  round: number;
+  /** Start, from the migration's start, and duration of the round. */
+  start: number;
+  duration: number;
+  /** Pages found dirty by the sync that opened the round. */
+  pagesHarvested: number;
+  /** Pages sent in the round, and how many of those went as zero pages. */
+  pagesSent: number;
+  pagesZero: number;
+  /** Page bytes before encoding (pages × 4096) and bytes on the wire (frames included). */
+  bytesRaw: number;
+  bytesWire: number;
+  /** bytesRaw / bytesWire. */
+  compressionRatio: number;
+  /** The guest's own rate: distinct pages written during the round per second (bytes/s). */
+  dirtyRate: number;
+  /** Bytes on the wire per second during the round. */
+  sendRate: number;
+  /** dirtyRate / sendRate. */
+  lambda: number;
+  /** Distinct pages written during the round (the writable working set at this round length). */
+  workingSetPages: number;
+  /** Bytes still dirty at the end of the round (QEMU's ram.remaining after the next sync). */
+  remaining: number;
+  /** The stop threshold in force: bandwidth × downtime-limit (bytes). */
+  threshold: number;
+  /** QEMU's expected-downtime at the end of the round (ms). */
+  expectedDowntime: number;
+  /** vCPU throttle in percent during the round (auto-converge). */
+  throttle: number;
+  /** The predictor after this round: rounds left and ETA (ms to completion); null if it cannot converge. */
+  predictedRoundsLeft: number | null;
+  predictedEta: number | null;
+  /** Per guest-memory region (`regionPages` each), pages dirtied during the round: the heatmap row. */
+  dirtyByRegion: number[];
+  /** True for stop-and-copy (vCPUs paused). */
+  final: boolean;
+}
+
+export interface RamStats {
+  transferred: number;
+  remaining: number;
+  total: number;
+  duplicate: number;
+  normal: number;
+  'normal-bytes': number;
+  'dirty-sync-count': number;
+  'dirty-pages-rate': number;
+  mbps: number;
+  'pages-per-second': number;
+  'precopy-bytes': number;
+  'downtime-bytes': number;
+  'page-size': number;
+}
+
+export interface XbzrleCacheStats {
+  'cache-size': number;
+  bytes: number;
+  pages: number;
+  'cache-miss': number;
+  'cache-miss-rate': number;
+  'encoding-rate': number;
+  overflow: number;
+}
+
+export interface DowntimeBreakdown {
+  finalHarvest: number;
+  finalSend: number;
+  vcpuState: number;
+  destinationResume: number;
+}
+
+export interface Verification {
+  passed: boolean;
+  sourceHash: string;
+  destinationHash: string;
+  /** QEMU's single-edge rule, for the incrementer workload only. */
+  edgeCheck?: { passed: boolean; firstBadPage?: number; values?: number[] };
+  reason?: string;
+}
+
+export interface MigrationResult {
+  status: MigrationStatus;
+  'error-desc'?: string;
+  'total-time': number;
+  'setup-time': number;
+  downtime: number;
+  'expected-downtime': number;
+  ram: RamStats;
+  'cpu-throttle-percentage': number;
+  'xbzrle-cache'?: XbzrleCacheStats;
+  /** precopy's additions. */
+  precopy: {
+    version: 1;
+    clock: 'virtual' | 'wall';
+    converged: boolean;
+    /** Guest's own dirty rate (pages/s) over the migration, beside QEMU's dirty-pages-rate. */
+    guestDirtyPagesRate: number;
+    destinationDowntime: number;
+    downtimeBreakdown: DowntimeBreakdown;
+    verification: Verification | null;
+    /** Pages per region in `RoundStats.dirtyByRegion`. */
+    regionPages: number;
+    rounds: RoundStats[];
+    /** Prediction error per round: predicted total rounds − actual, predicted ETA − actual (ms). */
+    predictionError: { round: number; rounds: number | null; eta: number | null }[];
+    /** The scenario that produced this result, as validated (for reruns and comparisons). */
+    scenario: unknown;
+    /** States the source machine went through, in order. */
+    states: MigrationStatus[];
+  };
+}
