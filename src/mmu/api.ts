@@ -1,0 +1,131 @@
+/**
+ * The MMU facade's contract: KVM's userspace API, so KVM's selftests port line by line.
+ * The implementation lives beside this file; the guest, the round engine and the tests use only
+ * what is declared here. Addresses are numbers (a 53-bit GPA is plenty); pages are 4 KiB.
+ */
+
+/** KVM_SET_USER_MEMORY_REGION flags. */
+export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
+export const KVM_MEM_READONLY = 1 << 1;
+
+/** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 flags. */
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
+
+export type KvmErrno = 'EINVAL' | 'ENOENT' | 'ENXIO' | 'EEXIST' | 'EBUSY' | 'EFAULT' | 'ENOSPC' | 'E2BIG';
+
+/** An ioctl failure: the errno KVM would return, with a message that says why. */
+export class KvmError extends Error {
+  constructor(
+    readonly errno: KvmErrno,
+    message: string,
+  ) {
+    super(`${errno}: ${message}`);
+    this.name = 'KvmError';
+  }
+}
+
+/** What backs a memslot (userspace memory). The guest's `SparseMemory` implements it. */
+export interface HostMemory {
+  readonly pages: number;
+  /** The page's bytes, allocating on first use. */
+  writable(page: number): Uint8Array;
+  /** The page's bytes (zero if never written). Read-only view. */
+  read(page: number): Uint8Array;
+}
+
+export interface MemoryRegion {
+  slot: number;
+  flags: number;
+  guestPhysAddr: number;
+  /** Bytes; a multiple of 4096. 0 deletes the slot. */
+  memorySize: number;
+  memory: HostMemory;
+  /** First page of `memory` that backs this slot (userspace_addr). Default 0. */
+  memoryOffsetPages?: number;
+  /** Largest host mapping level (1 = 4K, 2 = 2M, 3 = 1G; THP / hugetlb backing). Default 1. */
+  hostMappingLevel?: 1 | 2 | 3;
+}
+
+/** Fault-injection switches for negative tests; all off by default. */
+export interface FaultSwitches {
+  /** Skip the remote TLB flush that GET/CLEAR/enable/ring-reset owe before returning (§4 rule 1). */
+  skipFlushAfterReprotect: boolean;
+  /** Make write-protect / clear-D paths mark the dirty bitmap (the seed's double report, §3.8). */
+  markBitmapOnReprotect: boolean;
+  /** The fast page-fault path restores W but does not log the GFN. */
+  dropFastPathLog: boolean;
+}
+
+export interface VmOptions {
+  /** Dirty tracking: write protection (default) or D-bit clearing with a PML buffer. */
+  tracking?: 'wrprot' | 'dbit';
+  /** eager_page_split (default true). */
+  eagerSplit?: boolean;
+  /** 4 (default) or 5-level paging. */
+  rootLevel?: 4 | 5;
+  faults?: Partial<FaultSwitches>;
+}
+
+/** Outcome of one guest access. */
+export type AccessResult =
+  | 'ok'
+  /** No memslot: emulated as MMIO, never logged. */
+  | 'mmio'
+  /** The vCPU is paused or must exit (ring full) and did not perform the access. */
+  | 'blocked';
+
+export interface DirtyGfn {
+  slot: number;
+  /** Page offset within the slot. */
+  offset: number;
+}
+
+export interface Vcpu {
+  readonly id: number;
+  /** Write `data` at `gpa` (must not cross a 4 KiB page). Goes through TLB, fault path and logging. */
+  write(gpa: number, data: Uint8Array): AccessResult;
+  /** Write a 32-bit little-endian value at `gpa` (4-aligned): the allocation-free hot path. */
+  writeU32(gpa: number, value: number): AccessResult;
+  /** Read `length` bytes at `gpa` (sets Accessed; never dirties). */
+  read(gpa: number, length: number): Uint8Array;
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
+  /** Set after a push reaches the ring's soft limit: KVM_EXIT_DIRTY_RING_FULL; cleared by reset. */
+  readonly ringFull: boolean;
+  /** Harvest this vCPU's ring: DIRTY entries from the fetch index on, marked for reset. */
+  harvestDirtyRing(): DirtyGfn[];
+  /** A VM exit: drains the PML buffer into the log. */
+  exit(): void;
+}
+
+export interface MmuStats {
+  pages4k: number;
+  pages2m: number;
+  pages1g: number;
+  /** Impossible states met and retried (KVM's WARN_ON_ONCE), by kind. */
+  warnings: Record<string, number>;
+  faults: { fast: number; slow: number; spurious: number; mmio: number; retry: number };
+  tlbFlushes: number;
+}
+
+export interface Vm {
+  createVcpu(): Vcpu;
+  readonly vcpus: readonly Vcpu[];
+  setUserMemoryRegion(region: MemoryRegion): void;
+  /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with MANUAL_PROTECT_ENABLE / INITIALLY_SET flags. */
+  enableManualDirtyLogProtect(flags: number): void;
+  /** KVM_CAP_DIRTY_LOG_RING: ring size in entries (power of two), before vCPUs exist. */
+  enableDirtyRing(entries: number): void;
+  /** KVM_GET_DIRTY_LOG into `bitmap` (little-endian 64-bit words viewed as Uint32Array, ≥ ceil(npages/64)*2 words). */
+  getDirtyLog(slot: number, bitmap: Uint32Array): void;
+  /** KVM_CLEAR_DIRTY_LOG. */
+  clearDirtyLog(slot: number, firstPage: number, numPages: number, bitmap: Uint32Array): void;
+  /** KVM_RESET_DIRTY_RINGS: returns the number of entries reset. */
+  resetDirtyRings(): number;
+  /** MMU notifier aging over a GPA range: clear_young returns whether any page was young. */
+  clearYoung(gpa: number, size: number): boolean;
+  testYoung(gpa: number, size: number): boolean;
+  stats(): MmuStats;
+}
