@@ -7,4 +7,4 @@ require('ts-node').register({
   transpileOnly: true,
   project: path.join(__dirname, '..', 'tsconfig.json'),
 });
-require('../src/cli/main').main(process.argv.slice(2));
+void require('../src/cli/main').main(process.argv.slice(2));

@@ -1,4 +1,28 @@
-/** The `precopy` command line (placeholder until the CLI issue lands). */
-export function main(argv: string[]): void {
-  process.stdout.write(`precopy: not yet implemented (${argv.join(' ')})\n`);
+/**
+ * The `precopy` command line: one commander program, one module per subcommand.
+ * Exit codes: 0 success, 1 a migration that did not complete and verify, 2 bad usage.
+ */
+import { Command, CommanderError } from 'commander';
+
+export function buildProgram(): Command {
+  const program = new Command('precopy')
+    .description('A lab for pre-copy live migration over a simulated KVM TDP MMU')
+    .exitOverride()
+    .showHelpAfterError();
+  // Subcommands register here, one line each.
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    process.stderr.write(`precopy: ${(e as Error).message}\n`);
+    process.exitCode = process.exitCode || 1;
+  }
 }

@@ -132,3 +132,25 @@ export interface MigrationResult {
     states: MigrationStatus[];
   };
 }
+
+/**
+ * What a running migration emits (like QEMU's MIGRATION / MIGRATION_PASS events), for the
+ * terminal view, the live dashboard and sweeps. One event per transition, per round, and a
+ * progress tick at most every 100 ms of the migration's clock; never per page.
+ */
+export type MigrationEvent =
+  | { type: 'state'; time: number; status: MigrationStatus; machineState: string }
+  | { type: 'round'; time: number; round: RoundStats }
+  | {
+      type: 'progress';
+      time: number;
+      round: number;
+      bytesSent: number;
+      remaining: number;
+      threshold: number;
+      dirtyRate: number;
+      sendRate: number;
+      throttle: number;
+      eta: number | null;
+    }
+  | { type: 'done'; time: number; result: MigrationResult };
