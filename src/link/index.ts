@@ -1,0 +1,179 @@
+/**
+ * The link: how the round engine talks to a destination. This file is the contract the engine
+ * codes against; the implementations live one concern per file beside it.
+ *
+ * Lifecycle, one migration per session:
+ *
+ *   const s = await connectSource({ transport: 'ws', url, token, encodings: ['zero', 'lz4'] });
+ *   await s.hello({ pages, pageSize: 4096, edgeRegion });
+ *   for each round n: await s.startRound(n); await s.sendPages(gfns, count, memory); await s.endRound(n);
+ *   stop-and-copy:    await s.startRound(n, { final: true }); ...sendPages...; await s.endRound(n);
+ *                     await s.sendVcpuState(blob); const verdict = await s.complete(memory.imageHash());
+ *   await s.close();
+ *
+ * Every method rejects with a `WireError` (code + message + closeCode) once the link has failed:
+ * link lost, keepalive timeout, an ERROR frame from the destination, a malformed frame. The
+ * first failure is also reported once to `onError` listeners, so an idle engine learns of it.
+ * The source guest is never touched by a failure: the session only reads memory.
+ *
+ * Direction and masking: the source connects, the destination listens (`precopy dest`, like
+ * QEMU's `-incoming`). Pages therefore flow client → server, the direction RFC 6455 masks. ws
+ * skips masking on both ends when the mask is all zero, so the source uses a zero mask by
+ * default (`zeroMask: true`): a departure from RFC 6455's client rule, acceptable here because
+ * the link is token-checked and not meant for browsers or proxies. bufferutil (native) masks
+ * the small control frames. See bench/wire-stream.bench.ts for both settings against raw `net`.
+ */
+import type { SparseMemory } from '../guest/sparse-memory';
+import type { Clock } from '../util/clock';
+import type { Destination } from '../dest/destination';
+import type { WireError } from '../wire/errors';
+
+export { WireError, type WireErrorCode } from '../wire/errors';
+export { CloseCode } from '../wire/constants';
+export * from './bandwidth';
+
+/** A page encoding the source may use. `raw` alone sends every page whole (the analytic model). */
+export type EncodingName = 'zero' | 'raw' | 'lz4' | 'xbzrle';
+
+/**
+ * A message-oriented, ordered, reliable duplex: one frame per message. Both the in-process
+ * link and the WebSocket link implement it; the session and the destination see only this.
+ */
+export interface Transport {
+  /**
+   * Queue one frame. Resolves when the transport can take more (backpressure: the bytes not
+   * yet handed to the OS stay under the transport's bound). Rejects with a WireError if the
+   * link is gone. The caller must not reuse `frame` afterwards.
+   */
+  send(frame: Uint8Array): Promise<void>;
+  /** Install the receiving side. `close` is called exactly once, with the reason if abnormal. */
+  setHandlers(handlers: TransportHandlers): void;
+  /** Close with a WebSocket close code (1000 normal). Idempotent. */
+  close(code: number, reason: string): void;
+  /** Bytes queued but not yet written (0 for in-process). */
+  readonly bufferedAmount: number;
+}
+
+export interface TransportHandlers {
+  message(frame: Uint8Array): void;
+  close(error: WireError | undefined): void;
+}
+
+export interface ConnectOptions {
+  transport: 'inproc' | 'ws';
+  /** ws only: `ws://127.0.0.1:PORT` as printed by `precopy dest`. */
+  url?: string;
+  /** Shared secret; the destination compares it in constant time. */
+  token: string;
+  /** inproc only: the destination to attach to. */
+  destination?: Destination;
+  /** Default ['zero', 'lz4']. 'raw' is always the fallback and may be listed alone. */
+  encodings?: EncodingName[];
+  /** XBZRLE cache in bytes, a power of two ≥ 4 KiB (QEMU's xbzrle-cache-size). Default 64 MiB. */
+  xbzrleCacheSize?: number;
+  /** Pages per PAGES frame, 1..240. Default 64 (~256 KiB frames, the size loopback likes). */
+  maxBatchPages?: number;
+  /** ws: bytes allowed in the socket's send buffer before `send` waits for drain. Default 4 MiB. */
+  maxBufferedBytes?: number;
+  /** Wall-time cap in bytes/s (QEMU max-bandwidth), 0 or absent = none. See setMaxBandwidth. */
+  maxBandwidth?: number;
+  /** Time for keepalive, the token bucket and the measured rate. Default wallClock(). */
+  clock?: Clock;
+  /** ws: ping every keepaliveMs; no pong within another keepaliveMs → PRECOPY_ERR_TIMEOUT. Default 5000; 0 = off. */
+  keepaliveMs?: number;
+  /** ws: zero masking key on client frames (see the file comment). Default true. */
+  zeroMask?: boolean;
+}
+
+/** The guest as the destination must rebuild it. */
+export interface GuestLayout {
+  pages: number;
+  pageSize: 4096;
+  /** The incrementer's pages, checked with QEMU's edge rule at completion (research §6). */
+  edgeRegion?: { firstPage: number; pages: number };
+}
+
+/** What one sendPages call put on the link. */
+export interface SendStats {
+  /** Pages handed in (= count). */
+  pages: number;
+  zeroPages: number;
+  /** Sent as an XBZRLE delta. */
+  xbzrlePages: number;
+  /** XBZRLE found them identical to the last sent copy: nothing sent (QEMU skips them too). */
+  unchangedPages: number;
+  lz4Pages: number;
+  rawPages: number;
+  /** pages × 4096. */
+  bytesRaw: number;
+  /** Bytes of frames put on the link, headers included. */
+  bytesWire: number;
+  frames: number;
+}
+
+/** The destination's acknowledgement of a round: its count and running hash matched the source's. */
+export interface RoundAck {
+  round: number;
+  /** Page records the destination applied in this round. */
+  pages: number;
+  /** crc32 chained over (gfn, page bytes) of every page applied so far in the migration. */
+  runningHash: number;
+}
+
+/** QEMU's single-edge rule over the incrementer region. */
+export interface EdgeCheck {
+  passed: boolean;
+  /** Pages that broke the rule (QEMU prints the first 10). */
+  badPages: number;
+  /** The first bad page and its byte 0 against the previous page's; absent when passed. */
+  firstBadPage?: number;
+  value?: number;
+  previousValue?: number;
+}
+
+export interface DestinationVerdict {
+  /** Image hash equal to the source's, and the edge rule holds when an edge region was given. */
+  passed: boolean;
+  destinationHash: string;
+  edgeCheck?: EdgeCheck;
+  /** First frame of stop-and-copy received → guest resumed (COMPLETE received), on the destination's clock. */
+  destinationDowntimeMs: number;
+  rounds: number;
+  pagesReceived: number;
+  reason?: string;
+}
+
+export interface SourceSession {
+  /** The encodings in force, after defaults. */
+  readonly encodings: readonly EncodingName[];
+  /** The first failure, once there is one. */
+  readonly failure: WireError | undefined;
+  /** Send HELLO and wait for the destination to accept the layout. */
+  hello(layout: GuestLayout): Promise<void>;
+  /** Rounds are numbered 0, 1, 2, ... without gaps; `final` marks stop-and-copy (vCPUs paused). */
+  startRound(round: number, options?: { final?: boolean }): Promise<void>;
+  /**
+   * Encode and send `gfns[0..count)`. Each page is read when its batch is encoded, during this
+   * call: the engine must have cleared and re-protected the pages before calling. Resolves when
+   * the last frame is accepted by the transport (not when it is acknowledged).
+   */
+  sendPages(gfns: ArrayLike<number>, count: number, memory: SparseMemory): Promise<SendStats>;
+  /** Send ROUND_END (count + running hash) and wait for the destination's matching ROUND_ACK. */
+  endRound(round: number): Promise<RoundAck>;
+  /** The device state captured at switchover, sent after the final round. */
+  sendVcpuState(blob: Uint8Array): Promise<void>;
+  /** Ask the destination to verify against the paused source image's hash and resume. */
+  complete(sourceHash: string): Promise<DestinationVerdict>;
+  /** Tell the destination to discard everything, then close. The source guest keeps running. */
+  cancel(reason: string): Promise<void>;
+  /** Close the link (normal closure). Idempotent. */
+  close(): Promise<void>;
+  /** Called once with the first failure. Returns an unsubscribe function. */
+  onError(listener: (error: WireError) => void): () => void;
+  /** Change the wall-time cap (bytes/s, 0 = none): QEMU lifts max-bandwidth for stop-and-copy. */
+  setMaxBandwidth(bytesPerSecond: number): void;
+  /** Bytes/s handed to the link over the last complete 100 ms window of the session's clock. */
+  measuredRate(): number;
+}
+
+export { connectSource } from './connect';
