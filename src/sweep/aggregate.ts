@@ -1,0 +1,71 @@
+/**
+ * From runs to points: the figures a sweep reports per run, and their mean and spread over the
+ * seeds of each point.
+ */
+import type { MigrationResult } from '../migration/result';
+import type { RunRecord } from './store';
+
+/** The per-run figures a sweep maps. `rounds` counts live rounds, the bulk round included. */
+export const METRICS = {
+  converged: (r: MigrationResult) => (r.precopy.converged ? 1 : 0),
+  rounds: (r: MigrationResult) => r.precopy.rounds.filter((round) => !round.final).length,
+  downtime: (r: MigrationResult) => r.downtime,
+  totalBytes: (r: MigrationResult) => r.ram.transferred,
+  totalTime: (r: MigrationResult) => r['total-time'],
+} as const;
+
+export type MetricName = keyof typeof METRICS;
+export const METRIC_NAMES = Object.keys(METRICS) as MetricName[];
+
+export interface Spread {
+  mean: number;
+  /** Sample standard deviation (0 for one seed). */
+  sd: number;
+  min: number;
+  max: number;
+}
+
+export interface PointSummary {
+  point: string;
+  coords: Record<string, unknown>;
+  /** Seeds with a result, and runs whose runner failed. */
+  seeds: number[];
+  errors: string[];
+  metrics: Record<MetricName, Spread> | null;
+  /** One result of the point (lowest seed), for its scenario and for model inputs. */
+  sample: MigrationResult | null;
+}
+
+export function spread(values: number[]): Spread {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, sd: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
+}
+
+/** Group runs by point (in first-seen order) and summarise each over its seeds. */
+export function summarise(records: RunRecord[]): PointSummary[] {
+  const groups = new Map<string, RunRecord[]>();
+  for (const r of records) {
+    const group = groups.get(r.point);
+    if (group) group.push(r);
+    else groups.set(r.point, [r]);
+  }
+  return [...groups.values()].map((group) => {
+    const ok = group.filter((r) => r.result).sort((a, b) => a.seed - b.seed);
+    const metrics =
+      ok.length === 0
+        ? null
+        : (Object.fromEntries(
+            METRIC_NAMES.map((name) => [name, spread(ok.map((r) => METRICS[name](r.result!)))]),
+          ) as Record<MetricName, Spread>);
+    return {
+      point: group[0]!.point,
+      coords: group[0]!.coords,
+      seeds: ok.map((r) => r.seed),
+      errors: group.filter((r) => r.error !== undefined).map((r) => `seed ${r.seed}: ${r.error}`),
+      metrics,
+      sample: ok[0]?.result ?? null,
+    };
+  });
+}
