@@ -1,0 +1,212 @@
+/**
+ * The one validated schema of a migration scenario. A scenario file is JSON with three parts
+ * (`guest`, `migration`, `run`); every field also has a CLI flag of the same name, and flags
+ * override the file. Both go through `parseScenario`, so a file and a command line produce the
+ * same typed `Scenario` and the same errors, which name the field and the allowed range.
+ *
+ * `migration` uses QEMU's own parameter and capability names (migrate-set-parameters /
+ * migrate-set-capabilities) with QEMU's defaults, plus precopy's additions beside them.
+ */
+import { z } from 'zod';
+import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
+
+const MiB = 1024 * 1024;
+
+/** A boolean that also accepts the words people type on a command line. */
+const flagBoolean = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const word = v.trim().toLowerCase();
+    if (['true', 'on', 'yes', '1'].includes(word)) return true;
+    if (['false', 'off', 'no', '0'].includes(word)) return false;
+    return v;
+  },
+  z.boolean({ error: 'must be true or false (on/off)' }),
+);
+
+/** An integer in [min, max] given as a number or as the text of one. */
+function intIn(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
+    z
+      .number({ error: `must be an integer in [${min}, ${max}]` })
+      .int({ error: `must be an integer in [${min}, ${max}]` })
+      .min(min, { error: `must be an integer in [${min}, ${max}]` })
+      .max(max, { error: `must be an integer in [${min}, ${max}]` }),
+  );
+}
+
+function within<T extends z.ZodType<number>>(schema: T, min: number, max: number, range: string) {
+  return schema.refine((v) => v >= min && v <= max, { error: `must be in ${range}` });
+}
+
+/** A rate; a bare number (file or flag) is bytes per second, as QEMU's max-bandwidth is. */
+const rate = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
+  rateSchema,
+);
+
+export const ENCODINGS = ['zero', 'lz4', 'xbzrle', 'raw'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+
+const encodingsSchema = z
+  .preprocess(
+    (v) =>
+      typeof v === 'string'
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : v,
+    z.array(z.enum(ENCODINGS, { error: `each must be one of ${ENCODINGS.join(', ')}` })).min(1, {
+      error: 'needs at least one encoding',
+    }),
+  )
+  .refine((list) => !list.includes('raw') || list.length === 1, {
+    error: '`raw` stands alone (every page sent whole); combine zero, lz4, xbzrle otherwise',
+  });
+
+export const migrationSchema = z
+  .object({
+    // QEMU parameters and capabilities, QEMU's defaults (migration/options.c).
+    'max-bandwidth': within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').default(128 * MiB),
+    'downtime-limit': within(durationSchema, 0, 2_000_000, '[0, 2000s]').default(300),
+    'auto-converge': flagBoolean.default(false),
+    'cpu-throttle-initial': intIn(1, 99).default(20),
+    'cpu-throttle-increment': intIn(1, 100).default(10),
+    'max-cpu-throttle': intIn(1, 99).default(99),
+    'throttle-trigger-threshold': intIn(1, 100).default(50),
+    xbzrle: flagBoolean.default(false),
+    'xbzrle-cache-size': within(sizeSchema, PAGE_SIZE, 2 ** 40, '[4KiB, 1TiB]')
+      .refine((v) => Number.isInteger(Math.log2(v)), { error: 'must be a power of two (QEMU rounds it)' })
+      .default(64 * MiB),
+    'pause-before-switchover': flagBoolean.default(false),
+    // precopy's additions.
+    'stop-rule': z.enum(['qemu', 'round'], { error: 'must be qemu or round' }).default('qemu'),
+    'dirty-log': z.enum(['get', 'manual', 'ring'], { error: 'must be get, manual or ring' }).default('get'),
+    tracking: z.enum(['wrprot', 'dbit'], { error: 'must be wrprot or dbit' }).default('wrprot'),
+    encodings: encodingsSchema.default(['zero', 'lz4']),
+    'max-rounds': intIn(1, 100_000).default(1000),
+    timeout: within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(3_600_000),
+    'on-timeout': z.enum(['cancel', 'force'], { error: 'must be cancel or force' }).default('cancel'),
+  })
+  .strict()
+  .refine((m) => m['cpu-throttle-initial'] <= m['max-cpu-throttle'], {
+    error: 'cpu-throttle-initial must not exceed max-cpu-throttle',
+    path: ['cpu-throttle-initial'],
+  })
+  .refine((m) => !m.encodings.includes('xbzrle') || m.xbzrle, {
+    error: 'the xbzrle encoding needs the xbzrle capability (--xbzrle on)',
+    path: ['encodings'],
+  });
+
+export const runSchema = z
+  .object({
+    clock: z.enum(['virtual', 'wall'], { error: 'must be virtual or wall' }).default('virtual'),
+    transport: z.enum(['inproc', 'ws'], { error: 'must be inproc or ws' }).default('inproc'),
+    dest: z
+      .string()
+      .regex(/^wss?:\/\/[^\s]+$/, { error: 'must be a ws:// or wss:// URL' })
+      .optional(),
+    token: z.string().min(1, { error: 'must not be empty' }).optional(),
+    /** The link: modelled in virtual time (default 10 Gbit/s); an optional cap in wall time. */
+    bandwidth: within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').optional(),
+    latency: within(durationSchema, 0, 60_000, '[0, 60s]').default(0),
+  })
+  .strict();
+
+export const scenarioSchema = z
+  .object({
+    guest: z.record(z.string(), z.unknown(), { error: 'must be an object' }),
+    migration: migrationSchema.default(migrationSchema.parse({})),
+    run: runSchema.default(runSchema.parse({})),
+  })
+  .strict();
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type MigrationParams = Scenario['migration'];
+export type RunParams = Scenario['run'];
+
+/** The link bandwidth used in virtual time when the scenario gives none (10 Gbit/s). */
+export const DEFAULT_VIRTUAL_BANDWIDTH = 1.25e9;
+
+/** Bad scenario or flags: one message naming every wrong field and its allowed range. */
+export class ScenarioError extends Error {
+  constructor(readonly issues: { path: string; message: string }[]) {
+    super(`bad scenario: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    this.name = 'ScenarioError';
+  }
+}
+
+// ////     flags     ////
+
+/** Each flag's place in the scenario. Guest workload parameters go under guest.workload. */
+const GUEST_FLAGS = ['memory', 'vcpus', 'seed'] as const;
+const FILL_FLAGS = ['populated', 'content'] as const;
+/** Workload parameters a flag can set (`--workload hotcold --rate 300MiB/s --hot 256MiB`). */
+export const WORKLOAD_FLAGS = ['rate', 'hot', 'hot-fraction', 'region', 'content', 'file'] as const;
+export const MIGRATION_FLAGS = Object.keys(migrationSchema.shape) as (keyof MigrationParams)[];
+export const RUN_FLAGS = Object.keys(runSchema.shape) as (keyof RunParams)[];
+
+export type ScenarioFlags = Record<string, string | boolean | undefined>;
+
+type Json = Record<string, unknown>;
+
+function child(parent: Json, key: string): Json {
+  const value = parent[key];
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value)))
+    throw new ScenarioError([{ path: key, message: 'must be an object' }]);
+  const copy: Json = { ...((value as Json | undefined) ?? {}) };
+  parent[key] = copy;
+  return copy;
+}
+
+/**
+ * Lay flags over a scenario file's JSON: same names, flags win. Values stay text; the schema
+ * parses them, so a flag and a file field fail with the same message.
+ */
+export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
+  if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file)))
+    throw new ScenarioError([
+      { path: '(scenario)', message: 'must be a JSON object {guest, migration, run}' },
+    ]);
+  const root: Json = { ...((file as Json | undefined) ?? {}) };
+  const set = (part: Json, key: string) => {
+    const v = flags[key];
+    if (v !== undefined) part[key] = v;
+  };
+  const guest = child(root, 'guest');
+  for (const key of GUEST_FLAGS) set(guest, key);
+  if (FILL_FLAGS.some((k) => flags[k] !== undefined)) {
+    const fill = child(guest, 'fill');
+    for (const key of FILL_FLAGS) set(fill, key);
+  }
+  if (typeof flags.workload === 'string') {
+    const previous = guest.workload as Json | undefined;
+    guest.workload =
+      previous && previous.kind === flags.workload ? { ...previous } : { kind: flags.workload };
+  }
+  if (WORKLOAD_FLAGS.some((k) => k !== 'content' && flags[k] !== undefined)) {
+    const workload = child(guest, 'workload');
+    for (const key of WORKLOAD_FLAGS) if (key !== 'content') set(workload, key);
+  }
+  const migration = child(root, 'migration');
+  for (const key of MIGRATION_FLAGS) set(migration, key);
+  const run = child(root, 'run');
+  for (const key of RUN_FLAGS) set(run, key);
+  return root;
+}
+
+/** Validate a scenario (file JSON, flags, or both). Throws ScenarioError naming each bad field. */
+export function parseScenario(file: unknown, flags: ScenarioFlags = {}): Scenario {
+  const merged = applyFlags(file, flags);
+  const parsed = scenarioSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  throw new ScenarioError(
+    parsed.error.issues.map((issue) => ({
+      path: issue.path.length ? issue.path.join('.') : '(scenario)',
+      message:
+        issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message,
+    })),
+  );
+}

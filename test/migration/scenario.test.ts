@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { parseScenario, ScenarioError } from '../../src/migration/scenario';
+
+const guest = { memory: '64MiB', workload: { kind: 'idle' } };
+
+describe('scenario schema', () => {
+  it("fills QEMU's defaults under QEMU's names", () => {
+    const s = parseScenario({ guest });
+    expect(s.migration).toMatchObject({
+      'max-bandwidth': 128 * 2 ** 20,
+      'downtime-limit': 300,
+      'auto-converge': false,
+      'cpu-throttle-initial': 20,
+      'cpu-throttle-increment': 10,
+      'max-cpu-throttle': 99,
+      'throttle-trigger-threshold': 50,
+      xbzrle: false,
+      'xbzrle-cache-size': 64 * 2 ** 20,
+      'pause-before-switchover': false,
+      'stop-rule': 'qemu',
+      'dirty-log': 'get',
+      tracking: 'wrprot',
+      encodings: ['zero', 'lz4'],
+      'on-timeout': 'cancel',
+    });
+    expect(s.run).toMatchObject({ clock: 'virtual', transport: 'inproc', latency: 0 });
+  });
+
+  it('lets flags override the file, field by field, with the same names', () => {
+    const file = {
+      guest,
+      migration: { 'downtime-limit': '1s', 'max-bandwidth': '1GiB/s' },
+      run: { clock: 'wall' },
+    };
+    const s = parseScenario(file, {
+      'downtime-limit': '30s',
+      encodings: 'raw',
+      'auto-converge': 'on',
+      'max-rounds': '7',
+      transport: 'ws',
+      memory: '128MiB',
+    });
+    expect(s.migration['downtime-limit']).toBe(30_000);
+    expect(s.migration['max-bandwidth']).toBe(2 ** 30);
+    expect(s.migration.encodings).toEqual(['raw']);
+    expect(s.migration['auto-converge']).toBe(true);
+    expect(s.migration['max-rounds']).toBe(7);
+    expect(s.run).toMatchObject({ clock: 'wall', transport: 'ws' });
+    expect((s.guest as { memory: unknown }).memory).not.toBe('64MiB');
+  });
+
+  it.each([
+    [{ 'downtime-limit': '-1ms' }, /migration\.downtime-limit: not a duration/],
+    [{ 'downtime-limit': '3000s' }, /migration\.downtime-limit: must be in \[0, 2000s\]/],
+    [{ 'cpu-throttle-initial': '120' }, /migration\.cpu-throttle-initial: must be an integer in \[1, 99\]/],
+    [{ 'stop-rule': 'xen' }, /migration\.stop-rule: must be qemu or round/],
+    [{ encodings: 'raw,lz4' }, /migration\.encodings: `raw` stands alone/],
+    [{ encodings: 'zstd' }, /migration\.encodings\.0: each must be one of zero, lz4, xbzrle, raw/],
+    [{ encodings: 'xbzrle' }, /needs the xbzrle capability/],
+    [{ 'xbzrle-cache-size': '3MiB' }, /power of two/],
+    [{ clock: 'sundial' }, /run\.clock: must be virtual or wall/],
+    [{ dest: 'http://x' }, /run\.dest: must be a ws:\/\/ or wss:\/\/ URL/],
+    [{ 'max-bandwidth': '0' }, /migration\.max-bandwidth: must be in \(0, ∞\)/],
+  ])('rejects %j with one error naming the field and its range', (flags, message) => {
+    expect(() => parseScenario({ guest }, flags)).toThrow(ScenarioError);
+    expect(() => parseScenario({ guest }, flags)).toThrow(message);
+  });
+
+  it('names unknown fields and non-object parts', () => {
+    expect(() => parseScenario({ guest, migration: { 'max-bandwith': 1 } })).toThrow(
+      /unknown field\(s\) max-bandwith/,
+    );
+    expect(() => parseScenario([1, 2])).toThrow(/must be a JSON object/);
+    expect(() => parseScenario({ guest, run: 'fast' })).toThrow(/run: must be an object/);
+  });
+
+  it('parses any valid downtime-limit and bandwidth the same from a file or a flag', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2_000_000 }), fc.integer({ min: 1, max: 2 ** 40 }), (ms, bw) => {
+        const fromFile = parseScenario({
+          guest,
+          migration: { 'downtime-limit': `${ms}ms`, 'max-bandwidth': bw },
+        });
+        const fromFlags = parseScenario({ guest }, { 'downtime-limit': `${ms}ms`, 'max-bandwidth': `${bw}` });
+        expect(fromFlags.migration).toEqual(fromFile.migration);
+        expect(fromFile.migration['downtime-limit']).toBe(ms);
+      }),
+      { seed: 6, numRuns: 200 },
+    );
+  });
+});
