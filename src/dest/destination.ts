@@ -1,15 +1,104 @@
-/** The destination simulator (stub while the protocol lands). */
+/**
+ * The destination simulator: serves one migration at a time over any Transport (in-process
+ * or WebSocket). A transport that arrives while another migration runs gets an ERROR frame
+ * with PRECOPY_ERR_BUSY and close code 1013. Whatever way a migration ends, its image is
+ * dropped and the destination is ready for the next one.
+ */
 import type { Transport } from '../link/index';
+import { wallClock, type Clock } from '../util/clock';
+import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
+import { WireError } from '../wire/errors';
+import { encodeError } from '../wire/frames';
+import type { DestinationVerdict } from '../wire/verdict';
+import { MigrationReceiver, type ReceiverOutcome } from './receiver';
+import type { EdgeChecker } from './verify';
 
 export interface DestinationOptions {
   token: string;
+  clock?: Clock;
+  /** Told to the source in HELLO_ACK; the ws server enforces it. Default 1 MiB. */
+  maxPayload?: number;
+  /** Largest guest accepted. Default 2^24 pages (64 GiB). */
+  maxGuestPages?: number;
+  /** QEMU's edge rule for the incrementer region (the guest's checkEdgeRule). */
+  edgeChecker?: EdgeChecker;
+  onEvent?: (event: DestinationEvent) => void;
+  /** Fault switch for negative tests (see ReceiverOptions). */
+  faultCorruptAppliedPage?: boolean;
 }
 
-export class Destination {
-  constructor(readonly options: DestinationOptions) {}
+export type DestinationEvent =
+  { type: 'attached' } | { type: 'busy' } | ({ type: 'ended' } & ReceiverOutcome);
 
-  /** Serve one migration over `transport`; a second one while busy is refused with BUSY. */
-  attach(_transport: Transport): void {
-    throw new Error('not implemented yet');
+export class Destination {
+  private current: MigrationReceiver | undefined;
+  private idleWaiters: Array<() => void> = [];
+  /** How the last migration ended. */
+  lastOutcome: ReceiverOutcome | undefined;
+  /** Migrations served, however they ended. */
+  served = 0;
+
+  constructor(readonly options: DestinationOptions) {
+    if (!options.token) throw new RangeError('Destination: token must be a non-empty string');
+  }
+
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The last verified verdict, if the last migration verified. */
+  get lastVerdict(): DestinationVerdict | undefined {
+    return this.lastOutcome?.kind === 'verified' ? this.lastOutcome.verdict : undefined;
+  }
+
+  /** The image of the running migration (tests look inside). */
+  get image() {
+    return this.current?.image;
+  }
+
+  /** Serve `transport`, or refuse it with BUSY. Returns whether it was accepted. */
+  attach(transport: Transport): boolean {
+    if (this.current) {
+      const busy = new WireError(
+        'PRECOPY_ERR_BUSY',
+        'destination is serving another migration',
+        CloseCode.TRY_AGAIN_LATER,
+      );
+      transport.setHandlers({ message: () => undefined, close: () => undefined });
+      transport.send(encodeError(busy)).catch(() => undefined);
+      transport.close(busy.closeCode, 'busy');
+      this.options.onEvent?.({ type: 'busy' });
+      return false;
+    }
+    const receiver = new MigrationReceiver(
+      transport,
+      {
+        token: this.options.token,
+        clock: this.options.clock ?? wallClock(),
+        maxPayload: this.options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+        maxGuestPages: this.options.maxGuestPages ?? 2 ** 24,
+        edgeChecker: this.options.edgeChecker,
+        faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
+      },
+      (outcome) => this.ended(receiver, outcome),
+    );
+    this.current = receiver;
+    this.options.onEvent?.({ type: 'attached' });
+    return true;
+  }
+
+  /** Resolves when no migration is running. */
+  whenIdle(): Promise<void> {
+    if (!this.current) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private ended(receiver: MigrationReceiver, outcome: ReceiverOutcome): void {
+    if (this.current !== receiver) return;
+    this.current = undefined;
+    this.lastOutcome = outcome;
+    this.served++;
+    this.options.onEvent?.({ type: 'ended', ...outcome });
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 }

@@ -1,7 +1,64 @@
-/** connectSource: open a transport to the destination and wrap it in a SourceSession. */
-import type { ConnectOptions, SourceSession } from './index';
+/** connectSource: validate the options, open the transport, wrap it in a Session. */
+import { z } from 'zod';
+import { wallClock } from '../util/clock';
+import { DEFAULT_BATCH_PAGES, MAX_BATCH_PAGES } from '../wire/constants';
 import { WireError } from '../wire/errors';
+import { inprocPair } from './inproc';
+import type { ConnectOptions, SourceSession } from './index';
+import { Session } from './session';
+import { connectWs } from './ws-client';
+
+const optionsSchema = z.object({
+  transport: z.enum(['inproc', 'ws']),
+  url: z.string().optional(),
+  token: z.string().min(1).max(255),
+  encodings: z
+    .array(z.enum(['zero', 'raw', 'lz4', 'xbzrle']))
+    .min(1)
+    .default(['zero', 'lz4']),
+  xbzrleCacheSize: z
+    .number()
+    .int()
+    .min(4096)
+    .refine((n) => (n & (n - 1)) === 0, 'must be a power of two')
+    .default(64 << 20),
+  maxBatchPages: z.number().int().min(1).max(MAX_BATCH_PAGES).default(DEFAULT_BATCH_PAGES),
+  maxBufferedBytes: z.number().int().min(1).optional(),
+  maxBandwidth: z.number().min(0).finite().default(0),
+  keepaliveMs: z.number().min(0).optional(),
+  zeroMask: z.boolean().default(true),
+});
 
 export async function connectSource(options: ConnectOptions): Promise<SourceSession> {
-  throw new WireError('PRECOPY_ERR_USAGE', `connectSource(${options.transport}): not implemented yet`);
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success)
+    throw new WireError('PRECOPY_ERR_USAGE', `connectSource: ${z.prettifyError(parsed.error)}`);
+  const o = parsed.data;
+  const clock = options.clock ?? wallClock();
+  const sessionOptions = {
+    token: o.token,
+    encodings: o.encodings,
+    xbzrleCacheSize: o.xbzrleCacheSize,
+    maxBatchPages: o.maxBatchPages,
+    maxBandwidth: o.maxBandwidth,
+    clock,
+  };
+  if (o.transport === 'inproc') {
+    if (!options.destination)
+      throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport inproc needs `destination`');
+    const [source, destinationEnd] = inprocPair();
+    options.destination.attach(destinationEnd);
+    return new Session(source, sessionOptions);
+  }
+  if (!o.url)
+    throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport ws needs `url` (ws://127.0.0.1:PORT)');
+  const transport = await connectWs({
+    url: o.url,
+    token: o.token,
+    clock,
+    zeroMask: o.zeroMask,
+    keepaliveMs: o.keepaliveMs,
+    maxBufferedBytes: o.maxBufferedBytes,
+  });
+  return new Session(transport, sessionOptions);
 }

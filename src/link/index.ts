@@ -27,6 +27,7 @@ import type { SparseMemory } from '../guest/sparse-memory';
 import type { Clock } from '../util/clock';
 import type { Destination } from '../dest/destination';
 import type { WireError } from '../wire/errors';
+import type { DestinationVerdict } from '../wire/verdict';
 
 export { WireError, type WireErrorCode } from '../wire/errors';
 export { CloseCode } from '../wire/constants';
@@ -120,28 +121,7 @@ export interface RoundAck {
   runningHash: number;
 }
 
-/** QEMU's single-edge rule over the incrementer region. */
-export interface EdgeCheck {
-  passed: boolean;
-  /** Pages that broke the rule (QEMU prints the first 10). */
-  badPages: number;
-  /** The first bad page and its byte 0 against the previous page's; absent when passed. */
-  firstBadPage?: number;
-  value?: number;
-  previousValue?: number;
-}
-
-export interface DestinationVerdict {
-  /** Image hash equal to the source's, and the edge rule holds when an edge region was given. */
-  passed: boolean;
-  destinationHash: string;
-  edgeCheck?: EdgeCheck;
-  /** First frame of stop-and-copy received → guest resumed (COMPLETE received), on the destination's clock. */
-  destinationDowntimeMs: number;
-  rounds: number;
-  pagesReceived: number;
-  reason?: string;
-}
+export type { DestinationVerdict, EdgeCheck } from '../wire/verdict';
 
 export interface SourceSession {
   /** The encodings in force, after defaults. */

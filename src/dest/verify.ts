@@ -1,0 +1,46 @@
+/**
+ * The destination's proof: the rebuilt image hashes equal to the source's paused image, and,
+ * when the HELLO named an incrementer region, QEMU's single-edge rule holds over it
+ * (research/live-migration.md §6: byte 0 of each page equals the previous page's except at
+ * exactly one place where it is one less, mod 256).
+ */
+import type { SparseMemory } from '../guest/sparse-memory';
+import type { EdgeCheck } from '../wire/verdict';
+
+/** Checks the edge rule over [firstPage, firstPage + pages). */
+export type EdgeChecker = (memory: SparseMemory, firstPage: number, pages: number) => EdgeCheck;
+
+export interface ImageVerdict {
+  passed: boolean;
+  destinationHash: string;
+  edgeCheck?: EdgeCheck;
+  reason?: string;
+}
+
+export function verifyImage(
+  memory: SparseMemory,
+  sourceHash: string,
+  edge: { firstPage: number; pages: number; check: EdgeChecker | undefined } | undefined,
+): ImageVerdict {
+  const destinationHash = memory.imageHash();
+  const reasons: string[] = [];
+  if (destinationHash !== sourceHash)
+    reasons.push(`image hash ${destinationHash} differs from the source's ${sourceHash}`);
+  let edgeCheck: EdgeCheck | undefined;
+  if (edge) {
+    // CALL SITE: the guest's checkEdgeRule (src/guest/index.ts) is injected here by Destination.
+    if (edge.check) {
+      edgeCheck = edge.check(memory, edge.firstPage, edge.pages);
+      if (!edgeCheck.passed)
+        reasons.push(
+          `edge rule broken at ${edgeCheck.badPages} page(s); first bad page ${edgeCheck.firstBadPage} holds ${edgeCheck.value} after ${edgeCheck.previousValue}`,
+        );
+    } else reasons.push('edge region given but no edge checker is available');
+  }
+  return {
+    passed: reasons.length === 0,
+    destinationHash,
+    ...(edgeCheck ? { edgeCheck } : {}),
+    ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The in-process link: two endpoints joined back to back. Frames are handed over on the
+ * microtask queue, in order, without copying; no timers, so it runs the same under a virtual
+ * clock. Transfer time is the engine's business (bandwidth.ts), not this link's.
+ */
+import { CloseCode } from '../wire/constants';
+import { WireError } from '../wire/errors';
+import type { Transport, TransportHandlers } from './index';
+
+export class InprocEndpoint implements Transport {
+  peer!: InprocEndpoint;
+  private handlers: TransportHandlers | undefined;
+  /** Frames that arrived before setHandlers. */
+  private readonly inbox: Uint8Array[] = [];
+  private pendingClose: { error: WireError | undefined } | undefined;
+  private closed = false;
+  readonly bufferedAmount = 0;
+
+  send(frame: Uint8Array): Promise<void> {
+    if (this.closed)
+      return Promise.reject(new WireError('PRECOPY_ERR_LINK_LOST', 'in-process link is closed', 1006));
+    const peer = this.peer;
+    queueMicrotask(() => peer.deliver(frame));
+    return Promise.resolve();
+  }
+
+  setHandlers(handlers: TransportHandlers): void {
+    this.handlers = handlers;
+    for (const frame of this.inbox.splice(0)) handlers.message(frame);
+    if (this.pendingClose) handlers.close(this.pendingClose.error);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.peer.closed = true;
+    const peer = this.peer;
+    // After the frames already queued, like a close frame behind data on a socket.
+    queueMicrotask(() => {
+      peer.closeOnce(
+        code === CloseCode.NORMAL
+          ? undefined
+          : new WireError(
+              'PRECOPY_ERR_LINK_LOST',
+              `peer closed the link (${code}${reason ? `: ${reason}` : ''})`,
+              code,
+            ),
+      );
+      this.closeOnce(undefined);
+    });
+  }
+
+  /** Fault switch for tests: the connection vanishes under both ends (close code 1006). */
+  drop(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.peer.closed = true;
+    const lost = () => new WireError('PRECOPY_ERR_LINK_LOST', 'in-process link dropped', 1006);
+    this.closeOnce(lost());
+    this.peer.closeOnce(lost());
+  }
+
+  private deliver(frame: Uint8Array): void {
+    if (this.pendingClose) return;
+    if (this.handlers) this.handlers.message(frame);
+    else this.inbox.push(frame);
+  }
+
+  private closeOnce(error: WireError | undefined): void {
+    if (this.pendingClose) return;
+    this.pendingClose = { error };
+    this.handlers?.close(error);
+  }
+}
+
+/** Two joined endpoints: [source side, destination side]. */
+export function inprocPair(): [InprocEndpoint, InprocEndpoint] {
+  const a = new InprocEndpoint();
+  const b = new InprocEndpoint();
+  a.peer = b;
+  b.peer = a;
+  return [a, b];
+}

@@ -1,0 +1,342 @@
+/**
+ * The source's end of one migration over any Transport. State lives here and only here:
+ * where in the protocol we are, the one request awaiting its reply, and the first failure.
+ * Replies (HELLO_ACK, ROUND_ACK, VERDICT) are matched to the single outstanding request; any
+ * other frame from the destination, an ERROR frame, a malformed frame or a lost link fails the
+ * session once: the outstanding request rejects, listeners hear it, later calls reject with it.
+ */
+import { z } from 'zod';
+import type { SparseMemory } from '../guest/sparse-memory';
+import type { Clock } from '../util/clock';
+import { PageEncoder, emptyStats } from '../wire/batch';
+import {
+  CloseCode,
+  Encoding,
+  HEADER_SIZE,
+  PAGES_BODY_HEADER,
+  PAGE_ENTRY_HEADER,
+  PAGE_SIZE,
+} from '../wire/constants';
+import { WireError, WIRE_ERROR_CODES, asWireError, type WireErrorCode } from '../wire/errors';
+import {
+  MAX_GUEST_PAGES,
+  decodeFrame,
+  encodeCancel,
+  encodeComplete,
+  encodeError,
+  encodeHello,
+  encodeRoundEnd,
+  encodeRoundStart,
+  encodeVcpuState,
+  type Frame,
+  type FrameName,
+} from '../wire/frames';
+import { encodingBit } from '../wire/validation';
+import { XbzrleCache } from '../wire/xbzrle';
+import { RateMeter, TokenBucket } from './bandwidth';
+import type {
+  DestinationVerdict,
+  EncodingName,
+  GuestLayout,
+  RoundAck,
+  SendStats,
+  SourceSession,
+  Transport,
+} from './index';
+
+type Phase = 'connected' | 'ready' | 'round' | 'after-final' | 'state-sent' | 'completed' | 'closed';
+
+export interface SessionOptions {
+  /** Carried in HELLO (the ws link also sends it in the upgrade request). */
+  token: string;
+  encodings: EncodingName[];
+  xbzrleCacheSize: number;
+  maxBatchPages: number;
+  maxBandwidth: number;
+  clock: Clock;
+}
+
+interface Pending {
+  expect: FrameName;
+  resolve(frame: Frame): void;
+  reject(error: WireError): void;
+}
+
+const layoutSchema = z.strictObject({
+  pages: z.number().int().min(1).max(MAX_GUEST_PAGES),
+  pageSize: z.literal(PAGE_SIZE),
+  edgeRegion: z
+    .strictObject({ firstPage: z.number().int().min(0), pages: z.number().int().min(1) })
+    .optional(),
+});
+
+export function encodingsMask(encodings: readonly EncodingName[]): number {
+  let mask = encodingBit(Encoding.RAW);
+  if (encodings.includes('zero')) mask |= encodingBit(Encoding.ZERO);
+  if (encodings.includes('lz4')) mask |= encodingBit(Encoding.LZ4);
+  if (encodings.includes('xbzrle')) mask |= encodingBit(Encoding.XBZRLE);
+  return mask;
+}
+
+function usage(message: string): WireError {
+  return new WireError('PRECOPY_ERR_USAGE', message);
+}
+
+/** A peer's ERROR frame as a local error; its code is kept when it is one of ours. */
+function peerError(frame: Extract<Frame, { type: 'ERROR' }>): WireError {
+  const known = (WIRE_ERROR_CODES as readonly string[]).includes(frame.code);
+  return new WireError(
+    known ? (frame.code as WireErrorCode) : 'PRECOPY_ERR_PEER',
+    `destination: ${frame.message} (${frame.code})`,
+    frame.closeCode,
+    frame.code,
+  );
+}
+
+export class Session implements SourceSession {
+  readonly encodings: readonly EncodingName[];
+  private phase: Phase = 'connected';
+  private round = -1;
+  private final = false;
+  private pages = 0;
+  private maxBatchPages: number;
+  private pending: Pending | undefined;
+  private failed: WireError | undefined;
+  private readonly listeners = new Set<(e: WireError) => void>();
+  private readonly encoder: PageEncoder;
+  private readonly bucket: TokenBucket;
+  private readonly meter: RateMeter;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly options: SessionOptions,
+  ) {
+    this.encodings = [...options.encodings];
+    this.maxBatchPages = options.maxBatchPages;
+    this.encoder = new PageEncoder({
+      zero: options.encodings.includes('zero'),
+      lz4: options.encodings.includes('lz4'),
+      xbzrle: options.encodings.includes('xbzrle') ? new XbzrleCache(options.xbzrleCacheSize) : undefined,
+    });
+    this.bucket = new TokenBucket(options.maxBandwidth, options.clock);
+    this.meter = new RateMeter(options.clock);
+    transport.setHandlers({ message: (f) => this.onFrame(f), close: (e) => this.onClose(e) });
+  }
+
+  get failure(): WireError | undefined {
+    return this.failed;
+  }
+
+  async hello(layout: GuestLayout): Promise<void> {
+    this.expectPhase('hello', 'connected');
+    const parsed = layoutSchema.safeParse(layout);
+    if (!parsed.success) throw usage(`hello: layout ${z.prettifyError(parsed.error)}`);
+    const edge = layout.edgeRegion;
+    if (edge && edge.firstPage + edge.pages > layout.pages)
+      throw usage(
+        `hello: edgeRegion [${edge.firstPage}, ${edge.firstPage + edge.pages}) must lie inside [0, ${layout.pages})`,
+      );
+    this.pages = layout.pages;
+    const ack = await this.request(
+      encodeHello({
+        pages: layout.pages,
+        pageSize: layout.pageSize,
+        edgeFirstPage: edge?.firstPage ?? 0,
+        edgePages: edge?.pages ?? 0,
+        encodings: encodingsMask(this.encodings),
+        token: this.options.token,
+      }),
+      'HELLO_ACK',
+    );
+    if (ack.type !== 'HELLO_ACK') throw this.failed!;
+    // Fit batches to what the destination accepts rather than fail on the first big one.
+    const fit = Math.floor(
+      (ack.maxPayload - HEADER_SIZE - PAGES_BODY_HEADER) / (PAGE_ENTRY_HEADER + PAGE_SIZE),
+    );
+    if (fit < 1)
+      throw this.fail(
+        new WireError('PRECOPY_ERR_BAD_FIELD', `HELLO_ACK.maxPayload ${ack.maxPayload} cannot hold one page`),
+        true,
+      );
+    this.maxBatchPages = Math.min(this.maxBatchPages, fit);
+    this.phase = 'ready';
+  }
+
+  async startRound(round: number, options: { final?: boolean } = {}): Promise<void> {
+    this.expectPhase('startRound', 'ready');
+    if (round !== this.round + 1)
+      throw usage(`startRound: round ${round} out of order, expected ${this.round + 1}`);
+    this.round = round;
+    this.final = options.final === true;
+    this.encoder.startRound(round, this.final);
+    this.phase = 'round';
+    await this.send(encodeRoundStart(round, this.final));
+  }
+
+  async sendPages(gfns: ArrayLike<number>, count: number, memory: SparseMemory): Promise<SendStats> {
+    this.expectPhase('sendPages', 'round');
+    if (!Number.isInteger(count) || count < 0 || count > gfns.length)
+      throw usage(`sendPages: count must be an integer in [0, ${gfns.length}], got ${count}`);
+    if (memory.pages !== this.pages)
+      throw usage(`sendPages: memory has ${memory.pages} pages, hello said ${this.pages}`);
+    const stats = emptyStats();
+    for (let from = 0; from < count; from += this.maxBatchPages) {
+      const to = Math.min(count, from + this.maxBatchPages);
+      for (let i = from; i < to; i++) {
+        const gfn = gfns[i]!;
+        if (!Number.isInteger(gfn) || gfn < 0 || gfn >= this.pages)
+          throw usage(`sendPages: gfns[${i}] = ${gfn} is outside the guest [0, ${this.pages})`);
+      }
+      const frame = this.encoder.encode(this.round, gfns, from, to, memory, stats);
+      if (frame) await this.send(frame);
+    }
+    return stats;
+  }
+
+  async endRound(round: number): Promise<RoundAck> {
+    this.expectPhase('endRound', 'round');
+    if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
+    const pages = this.encoder.roundPages;
+    const hash = this.encoder.runningHash;
+    const ack = await this.request(encodeRoundEnd(round, pages, hash), 'ROUND_ACK');
+    if (ack.type !== 'ROUND_ACK') throw this.failed!;
+    if (ack.round !== round || ack.pages !== pages || ack.runningHash !== hash)
+      throw this.fail(
+        new WireError(
+          'PRECOPY_ERR_ROUND_MISMATCH',
+          `ROUND_ACK round ${ack.round} pages ${ack.pages} hash ${ack.runningHash} does not match round ${round} pages ${pages} hash ${hash}`,
+          CloseCode.INVALID_DATA,
+        ),
+        true,
+      );
+    this.phase = this.final ? 'after-final' : 'ready';
+    return { round, pages, runningHash: hash };
+  }
+
+  async sendVcpuState(blob: Uint8Array): Promise<void> {
+    this.expectPhase('sendVcpuState', 'after-final');
+    const frame = encodeVcpuState(blob);
+    this.phase = 'state-sent';
+    await this.send(frame);
+  }
+
+  async complete(sourceHash: string): Promise<DestinationVerdict> {
+    this.expectPhase('complete', 'state-sent');
+    const reply = await this.request(encodeComplete(sourceHash), 'VERDICT');
+    if (reply.type !== 'VERDICT') throw this.failed!;
+    this.phase = 'completed';
+    return reply.verdict;
+  }
+
+  async cancel(reason: string): Promise<void> {
+    if (this.failed || this.phase === 'closed') return;
+    const error = new WireError(
+      'PRECOPY_ERR_CANCELLED',
+      `cancelled by the source: ${reason}`,
+      CloseCode.CANCELLED,
+    );
+    this.failed = error;
+    this.phase = 'closed';
+    this.pending?.reject(error);
+    this.pending = undefined;
+    await this.transport.send(encodeCancel(reason)).catch(() => undefined);
+    this.transport.close(CloseCode.CANCELLED, 'cancelled');
+  }
+
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.transport.close(CloseCode.NORMAL, 'done');
+  }
+
+  onError(listener: (error: WireError) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setMaxBandwidth(bytesPerSecond: number): void {
+    this.bucket.setRate(bytesPerSecond);
+  }
+
+  measuredRate(): number {
+    return this.meter.rate();
+  }
+
+  ////     internals     ////
+
+  private expectPhase(call: string, phase: Phase): void {
+    if (this.failed) throw this.failed;
+    if (this.phase !== phase) throw usage(`${call}: not allowed in phase '${this.phase}' (needs '${phase}')`);
+  }
+
+  private async send(frame: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    await this.bucket.take(frame.length);
+    try {
+      await this.transport.send(frame);
+    } catch (e) {
+      throw this.failed ?? this.fail(asWireError(e), false);
+    }
+    this.meter.record(frame.length);
+  }
+
+  private async request(frame: Buffer, expect: FrameName): Promise<Frame> {
+    if (this.failed) throw this.failed;
+    const reply = new Promise<Frame>((resolve, reject) => (this.pending = { expect, resolve, reject }));
+    await this.send(frame);
+    return reply;
+  }
+
+  private onFrame(bytes: Uint8Array): void {
+    if (this.failed || this.phase === 'closed') return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (e) {
+      this.fail(asWireError(e), true);
+      return;
+    }
+    if (frame.type === 'ERROR') {
+      this.fail(peerError(frame), false);
+      return;
+    }
+    const pending = this.pending;
+    if (!pending || pending.expect !== frame.type) {
+      this.fail(
+        new WireError(
+          'PRECOPY_ERR_UNEXPECTED_FRAME',
+          `destination sent ${frame.type} while the source ${pending ? `waits for ${pending.expect}` : 'expects nothing'}`,
+        ),
+        true,
+      );
+      return;
+    }
+    this.pending = undefined;
+    pending.resolve(frame);
+  }
+
+  private onClose(error: WireError | undefined): void {
+    if (this.failed) return;
+    if (this.phase === 'completed' || this.phase === 'closed') {
+      this.phase = 'closed';
+      return;
+    }
+    this.fail(
+      error ?? new WireError('PRECOPY_ERR_LINK_LOST', 'destination closed the link mid-migration', 1006),
+      false,
+    );
+  }
+
+  /** Record the first failure, tell the peer (when the link still works) and everyone waiting. */
+  private fail(error: WireError, tellPeer: boolean): WireError {
+    if (this.failed) return this.failed;
+    this.failed = error;
+    this.phase = 'closed';
+    if (tellPeer) this.transport.send(encodeError(error)).catch(() => undefined);
+    this.transport.close(error.closeCode, error.code);
+    this.pending?.reject(error);
+    this.pending = undefined;
+    for (const listener of this.listeners) listener(error);
+    return error;
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * PAGES frames: many pages per frame, each entry `u32 gfn | u8 encoding | u16 length | payload`.
+ *
+ * Both ends keep the same running hash: crc32 chained over (u32 gfn, u32 crc32(page bytes)) for
+ * every page record applied, so ROUND_END can prove the destination applied exactly the bytes
+ * the source read, whatever encoding carried them. Zero pages use a precomputed page crc.
+ */
+import { crc32 } from 'node:zlib';
+import * as lz4 from 'lz4';
+import type { SparseMemory } from '../guest/sparse-memory';
+import { isZeroPage } from '../guest/sparse-memory';
+import {
+  CloseCode,
+  Encoding,
+  FrameType,
+  HEADER_SIZE,
+  MAX_BATCH_PAGES,
+  PAGES_BODY_HEADER,
+  PAGE_ENTRY_HEADER,
+  PAGE_SIZE,
+} from './constants';
+import { wireError } from './errors';
+import { allocFrame, seal } from './frames';
+import { encodingBit, isEncodingId } from './validation';
+import { XBZRLE_OVERFLOW, XbzrleCache, xbzrleDecode, xbzrleEncode } from './xbzrle';
+
+const ZERO_PAGE_CRC = crc32(new Uint8Array(PAGE_SIZE));
+const record = Buffer.alloc(8);
+
+/** Fold one page into the running hash. */
+export function chainPage(hash: number, gfn: number, pageCrc: number): number {
+  record.writeUInt32LE(gfn, 0);
+  record.writeUInt32LE(pageCrc, 4);
+  return crc32(record, hash);
+}
+
+/** Counters one encoder call adds to (the SendStats shape). */
+export interface BatchStats {
+  pages: number;
+  zeroPages: number;
+  xbzrlePages: number;
+  unchangedPages: number;
+  lz4Pages: number;
+  rawPages: number;
+  bytesRaw: number;
+  bytesWire: number;
+  frames: number;
+}
+
+export function emptyStats(): BatchStats {
+  return {
+    pages: 0,
+    zeroPages: 0,
+    xbzrlePages: 0,
+    unchangedPages: 0,
+    lz4Pages: 0,
+    rawPages: 0,
+    bytesRaw: 0,
+    bytesWire: 0,
+    frames: 0,
+  };
+}
+
+export interface PageEncoderOptions {
+  /** Detect zero pages (else they go raw). */
+  zero: boolean;
+  lz4: boolean;
+  /** Present when XBZRLE is on. */
+  xbzrle?: XbzrleCache;
+}
+
+const ENTRY_MAX = PAGE_ENTRY_HEADER + PAGE_SIZE;
+
+/** The source's half: turns pages into PAGES frames and keeps the running hash. */
+export class PageEncoder {
+  /** Same value the destination computes; sent in ROUND_END. */
+  runningHash = 0;
+  /** Page records sent since the round started. */
+  roundPages = 0;
+  /** XBZRLE starts after the first full pass, and stops inserting in the last stage (as QEMU). */
+  private deltaRound = false;
+  private finalRound = false;
+
+  constructor(private readonly options: PageEncoderOptions) {}
+
+  startRound(round: number, final: boolean): void {
+    this.roundPages = 0;
+    this.deltaRound = round > 0;
+    this.finalRound = final;
+  }
+
+  /**
+   * Encode gfns[from..to) (at most MAX_BATCH_PAGES) into one PAGES frame, reading each page
+   * now. Returns undefined when every page was unchanged (nothing to send).
+   */
+  encode(
+    round: number,
+    gfns: ArrayLike<number>,
+    from: number,
+    to: number,
+    memory: SparseMemory,
+    stats: BatchStats,
+  ): Buffer | undefined {
+    const frame = allocFrame(FrameType.PAGES, PAGES_BODY_HEADER + (to - from) * ENTRY_MAX);
+    let at = HEADER_SIZE + PAGES_BODY_HEADER;
+    let count = 0;
+    for (let i = from; i < to; i++) {
+      const gfn = gfns[i]!;
+      const written = this.encodePage(gfn, memory, frame, at, stats);
+      if (written === 0) continue;
+      at += written;
+      count++;
+    }
+    stats.pages += to - from;
+    stats.bytesRaw += (to - from) * PAGE_SIZE;
+    if (count === 0) return undefined;
+    this.roundPages += count;
+    const sized = frame.subarray(0, at);
+    sized.writeUInt32LE(at - HEADER_SIZE, 8);
+    sized.writeUInt32LE(round, HEADER_SIZE);
+    sized.writeUInt32LE(count, HEADER_SIZE + 4);
+    stats.bytesWire += at;
+    stats.frames++;
+    return seal(sized);
+  }
+
+  /** Write one entry at `at`; returns its size, or 0 when XBZRLE found the page unchanged. */
+  private encodePage(gfn: number, memory: SparseMemory, out: Buffer, at: number, stats: BatchStats): number {
+    const stored = memory.peek(gfn);
+    const page = memory.read(gfn);
+    const cache = this.options.xbzrle;
+    if (this.options.zero && (stored === undefined || isZeroPage(page))) {
+      // The destination now holds zeros; a cached older copy would make the next delta wrong.
+      cache?.invalidate(gfn);
+      this.runningHash = chainPage(this.runningHash, gfn, ZERO_PAGE_CRC);
+      stats.zeroPages++;
+      return writeEntry(out, at, gfn, Encoding.ZERO, 0);
+    }
+    const payload = at + PAGE_ENTRY_HEADER;
+    let encoding: number = Encoding.RAW;
+    let length = 0;
+    if (cache && this.deltaRound) {
+      const cached = cache.lookup(gfn);
+      if (cached) {
+        length = xbzrleEncode(cached, page, out, payload, PAGE_SIZE - 1);
+        if (length === 0) {
+          stats.unchangedPages++;
+          return 0;
+        }
+        cache.insert(gfn, page);
+        if (length !== XBZRLE_OVERFLOW) encoding = Encoding.XBZRLE;
+      } else if (!this.finalRound) cache.insert(gfn, page);
+    }
+    if (encoding === Encoding.RAW && this.options.lz4) {
+      // A capacity below the page size makes lz4 give up (0) when the page does not shrink.
+      length = lz4.encodeBlock(page, out, payload, payload + PAGE_SIZE - 1);
+      if (length > 0) encoding = Encoding.LZ4;
+    }
+    if (encoding === Encoding.RAW) {
+      out.set(page, payload);
+      length = PAGE_SIZE;
+      stats.rawPages++;
+    } else if (encoding === Encoding.LZ4) stats.lz4Pages++;
+    else stats.xbzrlePages++;
+    this.runningHash = chainPage(this.runningHash, gfn, crc32(page));
+    return writeEntry(out, at, gfn, encoding, length);
+  }
+}
+
+function writeEntry(out: Buffer, at: number, gfn: number, encoding: number, length: number): number {
+  out.writeUInt32LE(gfn, at);
+  out.writeUInt8(encoding, at + 4);
+  out.writeUInt16LE(length, at + 5);
+  return PAGE_ENTRY_HEADER + length;
+}
+
+////     destination side     ////
+
+export interface PageApplyContext {
+  memory: SparseMemory;
+  /** HELLO's encodings mask. */
+  encodings: number;
+  runningHash: number;
+}
+
+const ENCODING_NAMES = ['zero', 'raw', 'lz4', 'xbzrle'];
+
+/**
+ * Check every entry's framing (gfn inside the guest, encoding known and announced, payload
+ * length right for it, count matches, no trailing bytes) before touching memory, then decode
+ * and apply. Returns the number of pages applied; updates ctx.runningHash. Throws WireError.
+ */
+export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): number {
+  checkEntries(body, count, ctx);
+  const scratch = Buffer.allocUnsafe(PAGE_SIZE);
+  let at = PAGES_BODY_HEADER;
+  let hash = ctx.runningHash;
+  for (let i = 0; i < count; i++) {
+    const gfn = body.readUInt32LE(at);
+    const encoding = body[at + 4]!;
+    const length = body.readUInt16LE(at + 5);
+    const start = at + PAGE_ENTRY_HEADER;
+    at = start + length;
+    if (encoding === Encoding.ZERO) {
+      if (ctx.memory.has(gfn)) ctx.memory.zeroPage(gfn);
+      hash = chainPage(hash, gfn, ZERO_PAGE_CRC);
+      continue;
+    }
+    let page: Uint8Array;
+    if (encoding === Encoding.RAW) page = body.subarray(start, at);
+    else if (encoding === Encoding.LZ4) {
+      const size = lz4.decodeBlock(body, scratch, start, at);
+      if (size !== PAGE_SIZE)
+        throw wireError(
+          'PRECOPY_ERR_BAD_DECOMPRESSED_SIZE',
+          size < 0
+            ? `PAGES: lz4 block for gfn ${gfn} is corrupt`
+            : `PAGES: lz4 block for gfn ${gfn} decodes to ${size} bytes, not ${PAGE_SIZE}`,
+          CloseCode.INVALID_DATA,
+        );
+      page = scratch;
+    } else {
+      scratch.set(ctx.memory.read(gfn));
+      xbzrleDecode(body, start, at, scratch);
+      page = scratch;
+    }
+    ctx.memory.writePage(gfn, page);
+    hash = chainPage(hash, gfn, crc32(page));
+  }
+  ctx.runningHash = hash;
+  return count;
+}
+
+function checkEntries(body: Buffer, count: number, ctx: PageApplyContext): void {
+  if (count < 1 || count > MAX_BATCH_PAGES)
+    throw wireError('PRECOPY_ERR_BAD_FIELD', `PAGES.count must be in [1, ${MAX_BATCH_PAGES}], got ${count}`);
+  let at = PAGES_BODY_HEADER;
+  for (let i = 0; i < count; i++) {
+    if (at + PAGE_ENTRY_HEADER > body.length)
+      throw wireError('PRECOPY_ERR_TRUNCATED', `PAGES: entry ${i} of ${count} is cut off at byte ${at}`);
+    const gfn = body.readUInt32LE(at);
+    const encoding = body[at + 4]!;
+    const length = body.readUInt16LE(at + 5);
+    if (gfn >= ctx.memory.pages)
+      throw wireError(
+        'PRECOPY_ERR_BAD_GFN',
+        `PAGES: entry ${i} gfn ${gfn} is outside the guest [0, ${ctx.memory.pages})`,
+      );
+    if (!isEncodingId(encoding))
+      throw wireError('PRECOPY_ERR_BAD_ENCODING', `PAGES: entry ${i} encoding ${encoding} is not in [0, 3]`);
+    if ((ctx.encodings & encodingBit(encoding)) === 0)
+      throw wireError(
+        'PRECOPY_ERR_BAD_ENCODING',
+        `PAGES: entry ${i} uses ${ENCODING_NAMES[encoding]}, not announced in HELLO`,
+      );
+    const [min, max] = payloadRange(encoding);
+    if (length < min || length > max)
+      throw wireError(
+        'PRECOPY_ERR_BAD_LENGTH',
+        `PAGES: entry ${i} ${ENCODING_NAMES[encoding]} payload must be ${min === max ? min : `${min}..${max}`} bytes, got ${length}`,
+      );
+    at += PAGE_ENTRY_HEADER + length;
+    if (at > body.length)
+      throw wireError('PRECOPY_ERR_TRUNCATED', `PAGES: entry ${i} payload runs past the frame end`);
+  }
+  if (at !== body.length)
+    throw wireError(
+      'PRECOPY_ERR_BAD_LENGTH',
+      `PAGES: ${body.length - at} bytes after the last of ${count} entries`,
+    );
+}
+
+function payloadRange(encoding: number): [number, number] {
+  switch (encoding) {
+    case Encoding.ZERO:
+      return [0, 0];
+    case Encoding.RAW:
+      return [PAGE_SIZE, PAGE_SIZE];
+    default:
+      return [1, PAGE_SIZE - 1];
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * Encoding and decoding of whole frames. `decodeFrame` checks, in order: length ≥ header,
+ * magic, version, type, flags, body length, crc32, then the body's own fields. The first check
+ * that fails throws a WireError naming the field; nothing past it is read.
+ * PAGES bodies are only framed here; their entries are checked by batch.ts as they are applied.
+ */
+import { crc32 } from 'node:zlib';
+import { z } from 'zod';
+import {
+  CloseCode,
+  FrameType,
+  HEADER_SIZE,
+  MAGIC,
+  MAX_TEXT,
+  MAX_VCPU_STATE,
+  PAGES_BODY_HEADER,
+  PAGE_SIZE,
+  VERSION,
+  type FrameTypeId,
+} from './constants';
+import { WireError, wireError, type WireErrorCode } from './errors';
+import { ALL_ENCODINGS_MASK, isHex256 } from './validation';
+import { verdictSchema, type DestinationVerdict } from './verdict';
+
+/** The largest guest a HELLO may announce: 2^31-1 pages, SparseMemory's own limit. */
+export const MAX_GUEST_PAGES = 2 ** 31 - 1;
+
+export type Frame =
+  | {
+      type: 'HELLO';
+      pages: number;
+      pageSize: number;
+      edgeFirstPage: number;
+      /** 0 = no edge region. */
+      edgePages: number;
+      /** Bit i set: encoding id i may appear in PAGES. */
+      encodings: number;
+      token: string;
+    }
+  | { type: 'HELLO_ACK'; maxPayload: number }
+  | { type: 'ROUND_START'; round: number; final: boolean }
+  | {
+      type: 'PAGES';
+      round: number;
+      count: number;
+      /** The whole body; entries start at PAGES_BODY_HEADER. */ body: Buffer;
+    }
+  | { type: 'ROUND_END'; round: number; pages: number; runningHash: number }
+  | { type: 'ROUND_ACK'; round: number; pages: number; runningHash: number }
+  | { type: 'VCPU_STATE'; blob: Buffer }
+  | { type: 'COMPLETE'; sourceHash: string }
+  | { type: 'VERDICT'; verdict: DestinationVerdict }
+  | { type: 'CANCEL'; reason: string }
+  | { type: 'ERROR'; closeCode: number; code: string; message: string };
+
+export type FrameName = Frame['type'];
+
+const NAMES: Record<number, FrameName> = Object.fromEntries(
+  Object.entries(FrameType).map(([name, id]) => [id, name as FrameName]),
+);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+////     header     ////
+
+/** A frame with room for `bodyLength` bytes of body; fill the body, then `seal` it. */
+export function allocFrame(type: FrameTypeId, bodyLength: number): Buffer {
+  const frame = Buffer.allocUnsafe(HEADER_SIZE + bodyLength);
+  frame.writeUInt32LE(MAGIC, 0);
+  frame.writeUInt8(VERSION, 4);
+  frame.writeUInt8(type, 5);
+  frame.writeUInt16LE(0, 6);
+  frame.writeUInt32LE(bodyLength, 8);
+  return frame;
+}
+
+/** Write the body's crc32 into the header; returns the frame. */
+export function seal(frame: Buffer): Buffer {
+  frame.writeUInt32LE(crc32(frame.subarray(HEADER_SIZE)), 12);
+  return frame;
+}
+
+function fail(code: WireErrorCode, message: string, closeCode?: number): never {
+  throw wireError(code, message, closeCode);
+}
+
+/** Validate the header and checksum; returns the frame's type and body. */
+export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer } {
+  const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (frame.length < HEADER_SIZE)
+    fail(
+      'PRECOPY_ERR_TRUNCATED',
+      `frame of ${frame.length} bytes is shorter than the ${HEADER_SIZE}-byte header`,
+    );
+  const magic = frame.readUInt32LE(0);
+  if (magic !== MAGIC)
+    fail('PRECOPY_ERR_BAD_MAGIC', `magic 0x${magic.toString(16)} is not 0x${MAGIC.toString(16)}`);
+  const version = frame.readUInt8(4);
+  if (version !== VERSION)
+    fail('PRECOPY_ERR_BAD_VERSION', `version ${version} is not supported (only ${VERSION})`);
+  const typeId = frame.readUInt8(5);
+  const type = NAMES[typeId];
+  if (type === undefined) fail('PRECOPY_ERR_BAD_TYPE', `frame type ${typeId} is not in [1, 11]`);
+  const flags = frame.readUInt16LE(6);
+  if (flags !== 0)
+    fail('PRECOPY_ERR_BAD_FLAGS', `flags 0x${flags.toString(16)} must be 0 in version ${VERSION}`);
+  const bodyLength = frame.readUInt32LE(8);
+  if (bodyLength !== frame.length - HEADER_SIZE)
+    fail(
+      frame.length - HEADER_SIZE < bodyLength ? 'PRECOPY_ERR_TRUNCATED' : 'PRECOPY_ERR_BAD_LENGTH',
+      `${type}: header says ${bodyLength} body bytes, frame has ${frame.length - HEADER_SIZE}`,
+    );
+  const body = frame.subarray(HEADER_SIZE);
+  const sum = frame.readUInt32LE(12);
+  if (crc32(body) !== sum)
+    fail(
+      'PRECOPY_ERR_BAD_CHECKSUM',
+      `${type}: body crc32 does not match the header's`,
+      CloseCode.INVALID_DATA,
+    );
+  return { type, body };
+}
+
+////     bodies     ////
+
+function needLength(type: FrameName, body: Buffer, min: number, max = min): void {
+  if (body.length < min || body.length > max)
+    fail(
+      'PRECOPY_ERR_BAD_LENGTH',
+      min === max
+        ? `${type}: body must be ${min} bytes, got ${body.length}`
+        : `${type}: body must be ${min}..${max} bytes, got ${body.length}`,
+    );
+}
+
+function text(type: FrameName, field: string, bytes: Buffer): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return fail('PRECOPY_ERR_BAD_FIELD', `${type}.${field} is not valid UTF-8`);
+  }
+}
+
+function flag(type: FrameName, field: string, value: number): boolean {
+  if (value > 1) fail('PRECOPY_ERR_BAD_FIELD', `${type}.${field} must be 0 or 1, got ${value}`);
+  return value === 1;
+}
+
+/** Decode and validate one frame; throws WireError. */
+export function decodeFrame(bytes: Uint8Array): Frame {
+  const { type, body } = readHeader(bytes);
+  switch (type) {
+    case 'HELLO': {
+      needLength(type, body, 18, 18 + 255);
+      const pages = body.readUInt32LE(0);
+      const pageSize = body.readUInt32LE(4);
+      const edgeFirstPage = body.readUInt32LE(8);
+      const edgePages = body.readUInt32LE(12);
+      const encodings = body.readUInt8(16);
+      const tokenLength = body.readUInt8(17);
+      if (body.length !== 18 + tokenLength)
+        fail('PRECOPY_ERR_BAD_LENGTH', `HELLO: token length ${tokenLength} does not match the body`);
+      if (pages < 1 || pages > MAX_GUEST_PAGES)
+        fail('PRECOPY_ERR_BAD_FIELD', `HELLO.pages must be in [1, ${MAX_GUEST_PAGES}], got ${pages}`);
+      if (pageSize !== PAGE_SIZE)
+        fail('PRECOPY_ERR_BAD_FIELD', `HELLO.pageSize must be ${PAGE_SIZE}, got ${pageSize}`);
+      if (edgePages > 0 && edgeFirstPage + edgePages > pages)
+        fail(
+          'PRECOPY_ERR_BAD_FIELD',
+          `HELLO.edge region [${edgeFirstPage}, ${edgeFirstPage + edgePages}) must lie inside [0, ${pages})`,
+        );
+      if (edgePages === 0 && edgeFirstPage !== 0)
+        fail('PRECOPY_ERR_BAD_FIELD', `HELLO.edgeFirstPage must be 0 without an edge region`);
+      if ((encodings & ~ALL_ENCODINGS_MASK) !== 0 || (encodings & 0b10) === 0)
+        fail(
+          'PRECOPY_ERR_BAD_FIELD',
+          `HELLO.encodings 0x${encodings.toString(16)} must be within 0xf and include raw`,
+        );
+      const token = text(type, 'token', body.subarray(18));
+      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, token };
+    }
+    case 'HELLO_ACK': {
+      needLength(type, body, 4);
+      return { type, maxPayload: body.readUInt32LE(0) };
+    }
+    case 'ROUND_START': {
+      needLength(type, body, 5);
+      return { type, round: body.readUInt32LE(0), final: flag(type, 'final', body.readUInt8(4)) };
+    }
+    case 'PAGES': {
+      if (body.length < PAGES_BODY_HEADER)
+        fail(
+          'PRECOPY_ERR_TRUNCATED',
+          `PAGES: body of ${body.length} bytes is shorter than its 8-byte header`,
+        );
+      return { type, round: body.readUInt32LE(0), count: body.readUInt32LE(4), body };
+    }
+    case 'ROUND_END':
+    case 'ROUND_ACK': {
+      needLength(type, body, 12);
+      return {
+        type,
+        round: body.readUInt32LE(0),
+        pages: body.readUInt32LE(4),
+        runningHash: body.readUInt32LE(8),
+      };
+    }
+    case 'VCPU_STATE': {
+      needLength(type, body, 1, MAX_VCPU_STATE);
+      return { type, blob: body };
+    }
+    case 'COMPLETE': {
+      needLength(type, body, 32);
+      return { type, sourceHash: body.toString('hex') };
+    }
+    case 'VERDICT': {
+      needLength(type, body, 2, 4096);
+      let json: unknown;
+      try {
+        json = JSON.parse(text(type, 'json', body));
+      } catch (e) {
+        if (e instanceof WireError) throw e;
+        return fail('PRECOPY_ERR_BAD_FIELD', `VERDICT: body is not JSON`);
+      }
+      const parsed = verdictSchema.safeParse(json);
+      if (!parsed.success) fail('PRECOPY_ERR_BAD_FIELD', `VERDICT: ${z.prettifyError(parsed.error)}`);
+      return { type, verdict: parsed.data };
+    }
+    case 'CANCEL': {
+      needLength(type, body, 0, MAX_TEXT);
+      return { type, reason: text(type, 'reason', body) };
+    }
+    case 'ERROR': {
+      needLength(type, body, 3, 3 + 255 + MAX_TEXT);
+      const closeCode = body.readUInt16LE(0);
+      const codeLength = body.readUInt8(2);
+      if (3 + codeLength > body.length)
+        fail('PRECOPY_ERR_BAD_LENGTH', `ERROR: code length ${codeLength} runs past the body`);
+      if (body.length - 3 - codeLength > MAX_TEXT)
+        fail('PRECOPY_ERR_BAD_LENGTH', `ERROR: message longer than ${MAX_TEXT} bytes`);
+      if (closeCode < 1000 || closeCode > 4999)
+        fail('PRECOPY_ERR_BAD_FIELD', `ERROR.closeCode must be in [1000, 4999], got ${closeCode}`);
+      const code = text(type, 'code', body.subarray(3, 3 + codeLength));
+      if (!/^[A-Z0-9_]+$/.test(code)) fail('PRECOPY_ERR_BAD_FIELD', `ERROR.code must be A-Z, 0-9, _`);
+      return { type, closeCode, code, message: text(type, 'message', body.subarray(3 + codeLength)) };
+    }
+  }
+}
+
+////     encoders     ////
+
+function u32(value: number, field: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff)
+    throw new WireError('PRECOPY_ERR_USAGE', `${field} must be an integer in [0, 2^32-1], got ${value}`);
+  return value;
+}
+
+export function encodeHello(hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type'>): Buffer {
+  const token = Buffer.from(hello.token, 'utf8');
+  if (token.length > 255) throw new WireError('PRECOPY_ERR_USAGE', `token must be at most 255 bytes`);
+  const frame = allocFrame(FrameType.HELLO, 18 + token.length);
+  const b = frame.subarray(HEADER_SIZE);
+  b.writeUInt32LE(u32(hello.pages, 'pages'), 0);
+  b.writeUInt32LE(u32(hello.pageSize, 'pageSize'), 4);
+  b.writeUInt32LE(u32(hello.edgeFirstPage, 'edgeRegion.firstPage'), 8);
+  b.writeUInt32LE(u32(hello.edgePages, 'edgeRegion.pages'), 12);
+  b.writeUInt8(hello.encodings & 0xff, 16);
+  b.writeUInt8(token.length, 17);
+  token.copy(b, 18);
+  return seal(frame);
+}
+
+export function encodeHelloAck(maxPayload: number): Buffer {
+  const frame = allocFrame(FrameType.HELLO_ACK, 4);
+  frame.writeUInt32LE(u32(maxPayload, 'maxPayload'), HEADER_SIZE);
+  return seal(frame);
+}
+
+export function encodeRoundStart(round: number, final: boolean): Buffer {
+  const frame = allocFrame(FrameType.ROUND_START, 5);
+  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
+  frame.writeUInt8(final ? 1 : 0, HEADER_SIZE + 4);
+  return seal(frame);
+}
+
+function encodeRoundCount(type: FrameTypeId, round: number, pages: number, runningHash: number): Buffer {
+  const frame = allocFrame(type, 12);
+  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
+  frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
+  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
+  return seal(frame);
+}
+
+export const encodeRoundEnd = (round: number, pages: number, runningHash: number): Buffer =>
+  encodeRoundCount(FrameType.ROUND_END, round, pages, runningHash);
+
+export const encodeRoundAck = (round: number, pages: number, runningHash: number): Buffer =>
+  encodeRoundCount(FrameType.ROUND_ACK, round, pages, runningHash);
+
+export function encodeVcpuState(blob: Uint8Array): Buffer {
+  if (blob.length < 1 || blob.length > MAX_VCPU_STATE)
+    throw new WireError(
+      'PRECOPY_ERR_USAGE',
+      `vCPU state must be 1..${MAX_VCPU_STATE} bytes, got ${blob.length}`,
+    );
+  const frame = allocFrame(FrameType.VCPU_STATE, blob.length);
+  frame.set(blob, HEADER_SIZE);
+  return seal(frame);
+}
+
+export function encodeComplete(sourceHash: string): Buffer {
+  if (!isHex256(sourceHash))
+    throw new WireError('PRECOPY_ERR_USAGE', `sourceHash must be 64 lowercase hex digits (sha256)`);
+  const frame = allocFrame(FrameType.COMPLETE, 32);
+  frame.write(sourceHash, HEADER_SIZE, 'hex');
+  return seal(frame);
+}
+
+export function encodeVerdict(verdict: DestinationVerdict): Buffer {
+  const json = Buffer.from(JSON.stringify(verdictSchema.parse(verdict)), 'utf8');
+  const frame = allocFrame(FrameType.VERDICT, json.length);
+  json.copy(frame, HEADER_SIZE);
+  return seal(frame);
+}
+
+/** Truncate UTF-8 text to at most `max` bytes without splitting a character. */
+function boundedText(value: string, max: number): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  if (bytes.length <= max) return bytes;
+  let end = max;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
+
+export function encodeCancel(reason: string): Buffer {
+  const bytes = boundedText(reason, MAX_TEXT);
+  const frame = allocFrame(FrameType.CANCEL, bytes.length);
+  bytes.copy(frame, HEADER_SIZE);
+  return seal(frame);
+}
+
+export function encodeError(error: { code: string; message: string; closeCode: number }): Buffer {
+  const code = Buffer.from(error.code, 'ascii');
+  const message = boundedText(error.message, MAX_TEXT);
+  const frame = allocFrame(FrameType.ERROR, 3 + code.length + message.length);
+  frame.writeUInt16LE(error.closeCode, HEADER_SIZE);
+  frame.writeUInt8(code.length, HEADER_SIZE + 2);
+  code.copy(frame, HEADER_SIZE + 3);
+  message.copy(frame, HEADER_SIZE + 3 + code.length);
+  return seal(frame);
+}
