@@ -3,6 +3,8 @@
  * Exit codes: 0 success, 1 a migration that did not complete and verify, 2 bad usage.
  */
 import { Command, CommanderError } from 'commander';
+import { sweepCommand } from './sweep';
+import { workerCommand } from './worker';
 
 export function buildProgram(): Command {
   const program = new Command('precopy')
@@ -10,6 +12,8 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError();
   // Subcommands register here, one line each.
+  program.addCommand(sweepCommand());
+  program.addCommand(workerCommand());
   return program;
 }
 

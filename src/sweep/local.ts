@@ -27,7 +27,10 @@ export function defaultWorkers(): number {
   return availableParallelism();
 }
 
-export function toRecord(run: SweepRun, outcome: PoolOutcome): RunRecord {
+export function toRecord(
+  run: Pick<SweepRun, 'id' | 'point' | 'coords' | 'seed' | 'mode'>,
+  outcome: PoolOutcome,
+): RunRecord {
   const { id, point, coords, seed, mode } = run;
   return outcome.result
     ? { id, point, coords, seed, mode, result: outcome.result }

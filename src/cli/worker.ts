@@ -1,0 +1,67 @@
+/**
+ * `precopy worker --queue redis://HOST:PORT`: run sweep points from a BullMQ queue until stopped
+ * (SIGINT/SIGTERM finish the points in hand; a killed worker's points are retried elsewhere).
+ */
+import { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { DEFAULT_QUEUE_NAME, startQueueWorker } from '../sweep/queue';
+import { ENGINE_RUNNER } from '../sweep/runner';
+import { positiveInt } from './sweep';
+
+interface WorkerFlags {
+  queue: string;
+  queueName: string;
+  concurrency?: number;
+  runner: string;
+  lockDuration: number;
+  stalledInterval: number;
+}
+
+async function work(flags: WorkerFlags): Promise<void> {
+  const worker = await startQueueWorker({
+    url: flags.queue,
+    name: flags.queueName,
+    runner: flags.runner,
+    concurrency: flags.concurrency ?? availableParallelism(),
+    lockDuration: flags.lockDuration,
+    stalledInterval: flags.stalledInterval,
+    onRun: (r) =>
+      process.stderr.write(`worker: ${r.id} seed ${r.seed} ${r.error ? `error: ${r.error}` : 'done'}\n`),
+  });
+  process.stderr.write(`worker: ready on ${flags.queue} queue ${flags.queueName}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await worker.close();
+}
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('run sweep points from a BullMQ queue (see `precopy sweep --queue`)')
+    .requiredOption('--queue <url>', 'the Redis of the sweep (redis://HOST:PORT)')
+    .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
+    .option(
+      '-c, --concurrency <n>',
+      'points at once, each on a worker thread (default: every core)',
+      positiveInt('--concurrency'),
+    )
+    .option(
+      '--runner <module>',
+      'point runner module exporting runPoint (default: the migration engine)',
+      ENGINE_RUNNER,
+    )
+    .option(
+      '--lock-duration <ms>',
+      "a dead worker's point is retried after this long",
+      positiveInt('--lock-duration', 3_600_000),
+      30_000,
+    )
+    .option(
+      '--stalled-interval <ms>',
+      'how often to look for stalled points',
+      positiveInt('--stalled-interval', 3_600_000),
+      30_000,
+    )
+    .action((flags: WorkerFlags) => work(flags));
+}
