@@ -54,6 +54,8 @@ export interface SessionOptions {
   maxBatchPages: number;
   maxBandwidth: number;
   clock: Clock;
+  /** Fault switch for negative tests (see PageEncoderOptions). */
+  faultKeepStaleCache?: boolean;
 }
 
 interface Pending {
@@ -117,6 +119,7 @@ export class Session implements SourceSession {
       zero: options.encodings.includes('zero'),
       lz4: options.encodings.includes('lz4'),
       xbzrle: options.encodings.includes('xbzrle') ? new XbzrleCache(options.xbzrleCacheSize) : undefined,
+      faultKeepStaleCache: options.faultKeepStaleCache,
     });
     this.bucket = new TokenBucket(options.maxBandwidth, options.clock);
     this.meter = new RateMeter(options.clock);
