@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { sweepCommand } from './sweep';
 import { workerCommand } from './worker';
+import { destCommand } from './dest';
 
 export function buildProgram(): Command {
   const program = new Command('precopy')
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   // Subcommands register here, one line each.
   program.addCommand(sweepCommand());
   program.addCommand(workerCommand());
+  program.addCommand(destCommand());
   return program;
 }
 
