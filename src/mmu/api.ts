@@ -32,6 +32,11 @@ export interface HostMemory {
   writable(page: number): Uint8Array;
   /** The page's bytes (zero if never written). Read-only view. */
   read(page: number): Uint8Array;
+  /**
+   * Optional: store a 32-bit little-endian value at a 4-aligned `offset` of `page`, allocating
+   * the page on first use, without allocating a view. The MMU's warm-TLB write uses it when present.
+   */
+  writeU32?(page: number, offset: number, value: number): void;
 }
 
 export interface MemoryRegion {
@@ -65,6 +70,12 @@ export interface VmOptions {
   /** 4 (default) or 5-level paging. */
   rootLevel?: 4 | 5;
   faults?: Partial<FaultSwitches>;
+  /** EPT A/D bits (default true). Off: aging clears RWX (access tracking); needs tracking 'wrprot'. */
+  adBits?: boolean;
+  /** Slot-wide walks yield (drop the simulated mmu_lock) every this many SPTE visits; 0 = never (default). */
+  yieldEvery?: number;
+  /** Runs at each yield: what the vCPUs do while the walk is away (tests interleave writes here). */
+  onYield?: () => void;
 }
 
 /** Outcome of one guest access. */
@@ -108,6 +119,14 @@ export interface MmuStats {
   warnings: Record<string, number>;
   faults: { fast: number; slow: number; spurious: number; mmio: number; retry: number };
   tlbFlushes: number;
+  /** Times a slot-wide walk yielded mid-way. */
+  yields: number;
+  /** Page tables in use. */
+  pageTables: number;
+  /** Bytes of MMU state: page tables, TLBs, dirty bitmaps, rings, PML buffers. */
+  memoryBytes: number;
+  /** VM exits for a full PML buffer and for a dirty ring at its soft limit, all vCPUs. */
+  exits: { pmlFull: number; ringFull: number };
 }
 
 export interface Vm {

@@ -1,0 +1,646 @@
+/**
+ * The TDP MMU proper (research §2-§5, arch/x86/kvm/mmu/tdp_mmu.c): one root of 4 (or 5) levels,
+ * the CPU's page walk, the fast and slow fault paths, and the slot-wide walks that dirty logging
+ * uses. Every walk goes through TdpIter and may yield (see `condResched`).
+ *
+ * The seed's rule (§3.8) holds by construction: only `makeSpte`'s caller and the fast path mark
+ * the dirty log. Paths that remove W, D or A never do (unless a fault switch says so).
+ */
+import type { FaultSwitches } from './api';
+import type { Memslot } from './memslot';
+import { PageTables } from './page-tables';
+import {
+  gfnRoundForLevel,
+  HI_AD_DISABLED,
+  HI_HOST_WRITABLE,
+  HI_MMU_WRITABLE,
+  HI_SAVED_R,
+  HI_SAVED_X,
+  isAccessed,
+  isAccessTracked,
+  isFrozen,
+  isLastSpte,
+  isMmioSpte,
+  isShadowPresent,
+  MMIO_SPTE_LO,
+  PAGES_PER_LEVEL,
+  pfnOf,
+  PG_LEVEL_1G,
+  PG_LEVEL_2M,
+  PG_LEVEL_4K,
+  PT_ENTRIES,
+  SPTE_A,
+  SPTE_D,
+  SPTE_MMU_PRESENT,
+  SPTE_PS,
+  SPTE_R,
+  SPTE_RWX,
+  SPTE_W,
+  SPTE_X,
+  spteIndex,
+  spteWritableInvariantsHold,
+  withPfnHi,
+  withPfnLo,
+} from './spte';
+import { TdpIter } from './tdp-iter';
+import { TLB_D, TLB_VALID, TLB_W } from './tlb';
+
+/** Page-fault handler results (mmu_internal.h). */
+export const RET_PF_CONTINUE = 0;
+export const RET_PF_RETRY = 1;
+export const RET_PF_EMULATE = 2;
+export const RET_PF_INVALID = 4;
+export const RET_PF_FIXED = 5;
+export const RET_PF_SPURIOUS = 6;
+
+/** What the hardware walk found: a TLB entry to fill (> 0), a violation, or a misconfig. */
+export const WALK_VIOLATION = 0;
+export const WALK_MISCONFIG = -1;
+
+/** fast_page_fault gives up after this many lost cmpxchg races. */
+const FAST_PF_MAX_RETRIES = 4;
+
+/** What the MMU needs from the VM around it. */
+export interface MmuHost {
+  /** kvm_flush_remote_tlbs: every vCPU's TLB. */
+  flushRemoteTlbs(): void;
+  /** mark_page_dirty_in_slot; `vcpu` is the running vCPU, if any (the dirty ring needs one). */
+  markPageDirty(vcpu: MmuVcpu | null, slot: Memslot, gfn: number): void;
+  /** WARN_ON_ONCE: count an impossible state, then carry on. */
+  warn(kind: string): void;
+  /** Let the vCPUs run while a walk has dropped mmu_lock. */
+  onYield(): void;
+  readonly faults: FaultSwitches;
+}
+
+/** The per-vCPU state a fault touches. */
+export interface MmuVcpu {
+  /** Append a GPA's GFN to the PML buffer (the CPU does this when it sets D). */
+  pmlLog(gfn: number): void;
+}
+
+export interface MmuOptions {
+  rootLevel: 4 | 5;
+  /** EPT A/D bits: off means aging clears RWX (access tracking) and dirty logging must write-protect. */
+  adEnabled: boolean;
+  /** Yield each slot-wide walk after this many SPTE visits (0: never). Models need_resched. */
+  yieldEvery: number;
+}
+
+export class TdpMmu {
+  readonly tables = new PageTables();
+  readonly root: number;
+  readonly rootLevel: number;
+  readonly adEnabled: boolean;
+  /** Leaves per level (index 1-3): KVM's pages_4k / pages_2m / pages_1g. */
+  readonly pageCounts = [0, 0, 0, 0];
+  readonly counters = { fast: 0, slow: 0, spurious: 0, mmio: 0, retry: 0, yields: 0 };
+  /** Whether the CPU logs D 0→1 transitions to the PML buffer (D-bit tracking with a logged slot). */
+  pmlActive = false;
+  private readonly yieldEvery: number;
+  private stepsSinceYield = 0;
+  private readonly faultIter: TdpIter;
+
+  constructor(
+    private readonly host: MmuHost,
+    options: MmuOptions,
+  ) {
+    this.rootLevel = options.rootLevel;
+    this.adEnabled = options.adEnabled;
+    this.yieldEvery = options.yieldEvery;
+    this.root = this.tables.alloc(this.rootLevel);
+    this.faultIter = new TdpIter(this.tables);
+  }
+
+  /** GFNs the root can map. */
+  get maxGfn(): number {
+    return PAGES_PER_LEVEL[this.rootLevel + 1]!;
+  }
+
+  iter(): TdpIter {
+    return new TdpIter(this.tables);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The CPU side: page walk on a TLB miss.
+
+  /**
+   * The hardware page walk for one access. On success sets A (and D on a write, logging to PML
+   * when D goes 0→1) and returns the TLB bits to cache; else WALK_VIOLATION or WALK_MISCONFIG.
+   */
+  hwWalk(vcpu: MmuVcpu, gfn: number, write: boolean): number {
+    let table = this.tables.views[this.root]!;
+    for (let level = this.rootLevel; level >= PG_LEVEL_4K; level--) {
+      const i = spteIndex(gfn, level) * 2;
+      const lo = table[i]!;
+      const hi = table[i + 1]!;
+      if (isMmioSpte(lo)) return WALK_MISCONFIG;
+      if ((lo & SPTE_RWX) === 0) return WALK_VIOLATION;
+      if (!isLastSpte(lo, level)) {
+        table = this.tables.views[pfnOf(lo, hi)]!;
+        continue;
+      }
+      if ((lo & SPTE_R) === 0 || (write && (lo & SPTE_W) === 0)) return WALK_VIOLATION;
+      if ((hi & HI_AD_DISABLED) !== 0) return TLB_VALID | TLB_D | (lo & SPTE_W ? TLB_W : 0);
+      let next = lo | SPTE_A;
+      if (write && (lo & SPTE_D) === 0) {
+        next |= SPTE_D;
+        if (this.pmlActive) vcpu.pmlLog(gfn);
+      }
+      if (next !== lo) table[i] = next;
+      return TLB_VALID | (next & SPTE_W ? TLB_W : 0) | (next & SPTE_D ? TLB_D : 0);
+    }
+    return WALK_VIOLATION;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The fault path (§2).
+
+  /**
+   * kvm_tdp_page_fault for a vCPU whose access faulted: fast path first, then the slow path.
+   * Returns a RET_PF_* code.
+   */
+  pageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
+    let ret = this.fastPageFault(vcpu, gfn, slot, write);
+    if (ret === RET_PF_INVALID) ret = this.slowPageFault(vcpu, gfn, slot, write);
+    if (ret === RET_PF_SPURIOUS) this.counters.spurious++;
+    else if (ret === RET_PF_RETRY) this.counters.retry++;
+    return ret;
+  }
+
+  /**
+   * fast_page_fault (§2.4): without mmu_lock, fix a write to a present SPTE that is only
+   * write-protected for dirty logging (W=0, MMU-writable=1), or restore an access-tracked SPTE.
+   * Logs the GFN when it sets W.
+   */
+  private fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
+    for (let attempt = 0; attempt < FAST_PF_MAX_RETRIES; attempt++) {
+      const it = this.lastSpte(gfn);
+      const lo = it.oldLo;
+      const hi = it.oldHi;
+      // page_fault_can_be_fast: a write to a present SPTE, or any access to an access-tracked one.
+      if (!isShadowPresent(lo) || !isLastSpte(lo, it.level)) return RET_PF_INVALID;
+      const tracked = isAccessTracked(lo, hi);
+      if (!write && !tracked) return RET_PF_INVALID;
+      if (isAccessAllowed(lo, write)) return RET_PF_SPURIOUS;
+      let newLo = lo;
+      let newHi = hi;
+      if (tracked) {
+        newLo |= (hi & HI_SAVED_R ? SPTE_R : 0) | (hi & HI_SAVED_X ? SPTE_X : 0);
+        newHi &= ~(HI_SAVED_R | HI_SAVED_X);
+      }
+      if (write && (hi & HI_MMU_WRITABLE) !== 0) {
+        // A huge page in a logged slot: only one GFN would be logged; let the slow path map 4K.
+        if (it.level > PG_LEVEL_4K && slot !== null && slot.logging) break;
+        newLo |= SPTE_W;
+      }
+      if ((newLo === lo && newHi === hi) || !isAccessAllowed(newLo, write)) break;
+      if (it.table[it.index] !== lo) continue; // lost the cmpxchg race: retry
+      it.set(newLo >>> 0, newHi >>> 0);
+      if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
+        this.host.markPageDirty(vcpu, slot, gfn);
+      this.counters.fast++;
+      return RET_PF_FIXED;
+    }
+    return RET_PF_INVALID;
+  }
+
+  /** kvm_tdp_mmu_fast_pf_get_last_sptep: walk [gfn, gfn+1) and stop at the deepest SPTE. */
+  private lastSpte(gfn: number): TdpIter {
+    const it = this.faultIter.start(this.root, this.rootLevel, PG_LEVEL_4K, gfn, gfn + 1);
+    let level = it.level;
+    let index = it.index;
+    let table = it.table;
+    for (; it.inRange; it.next()) {
+      level = it.level;
+      index = it.index;
+      table = it.table;
+    }
+    it.level = level;
+    it.index = index;
+    it.table = table;
+    it.reread();
+    return it;
+  }
+
+  /**
+   * The slow path (§2.1-2.3): kvm_faultin_pfn, kvm_mmu_hugepage_adjust, kvm_tdp_mmu_map.
+   */
+  private slowPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
+    this.counters.slow++;
+    if (gfn >= this.maxGfn) return RET_PF_EMULATE;
+    // A write to a read-only memslot is emulated (and exits to userspace as MMIO).
+    if (slot !== null && write && slot.readonly) return RET_PF_EMULATE;
+    const goal = slot === null ? PG_LEVEL_4K : this.hugepageAdjust(slot, gfn);
+    const it = this.faultIter.start(this.root, this.rootLevel, PG_LEVEL_4K, gfn, gfn + 1);
+    for (; it.inRange; it.next()) {
+      if (isFrozen(it.oldLo, it.oldHi)) return RET_PF_RETRY;
+      if (it.level === goal) return this.mapTargetLevel(vcpu, it, gfn, slot, write);
+      if (isShadowPresent(it.oldLo) && !isLastSpte(it.oldLo, it.level)) continue;
+      // Non-present (or MMIO) → link a new table; a present huge leaf → split it in place.
+      const child = this.tables.alloc(it.level - 1);
+      if (isShadowPresent(it.oldLo)) this.splitHugeSpte(it, child);
+      else this.linkTable(it, child);
+    }
+    this.host.warn('fault walk ended above the goal level');
+    return RET_PF_RETRY;
+  }
+
+  /** tdp_mmu_map_handle_target_level. */
+  private mapTargetLevel(
+    vcpu: MmuVcpu,
+    it: TdpIter,
+    gfn: number,
+    slot: Memslot | null,
+    write: boolean,
+  ): number {
+    const oldLo = it.oldLo;
+    const oldHi = it.oldHi;
+    if (isShadowPresent(oldLo) && isLastSpte(oldLo, it.level) && isAccessAllowed(oldLo, write))
+      return RET_PF_SPURIOUS;
+    if (slot === null) {
+      this.setSpte(it, MMIO_SPTE_LO, 0);
+      return RET_PF_EMULATE;
+    }
+    this.makeSpte(it.level, it.gfn, slot);
+    if (SPTE.hi & HI_MMU_WRITABLE && SPTE.lo & SPTE_W && slot.logging) {
+      if (it.level > PG_LEVEL_4K) this.host.warn('writable huge SPTE in a logged slot');
+      this.host.markPageDirty(vcpu, slot, gfn);
+    }
+    if (SPTE.lo === oldLo && SPTE.hi === oldHi) return RET_PF_SPURIOUS;
+    const replacedTable = isShadowPresent(oldLo) && !isLastSpte(oldLo, it.level);
+    if (isShadowPresent(oldLo) && !replacedTable && leafChangeNeedsFlush(oldLo, oldHi, SPTE.lo, SPTE.hi))
+      this.host.warn('leaf SPTE change needs a TLB flush');
+    this.setSpte(it, SPTE.lo, SPTE.hi);
+    // Replacing a page table with a huge leaf: vCPUs may still cache the old 4K translations.
+    if (replacedTable) this.host.flushRemoteTlbs();
+    return RET_PF_FIXED;
+  }
+
+  /**
+   * kvm_mmu_hugepage_adjust + kvm_mmu_max_mapping_level: 4K while the slot is dirty-logged; else
+   * the largest level the host backing allows whose aligned region lies inside the slot and
+   * whose GFN and PFN are congruent (lpage_info's disallow_lpage).
+   */
+  hugepageAdjust(slot: Memslot, gfn: number): number {
+    if (slot.logging) return PG_LEVEL_4K;
+    return this.maxMappingLevel(slot, gfn);
+  }
+
+  maxMappingLevel(slot: Memslot, gfn: number): number {
+    for (let level = Math.min(slot.hostLevel, PG_LEVEL_1G); level > PG_LEVEL_4K; level--) {
+      const pages = PAGES_PER_LEVEL[level]!;
+      const start = gfnRoundForLevel(gfn, level);
+      if (start < slot.baseGfn || start + pages > slot.endGfn) continue;
+      if (slot.baseGfn % pages !== slot.memOffset % pages) continue;
+      return level;
+    }
+    return PG_LEVEL_4K;
+  }
+
+  /** make_spte (§2.3) for a fault: result in SPTE.lo / SPTE.hi. */
+  private makeSpte(level: number, gfn: number, slot: Memslot): void {
+    let lo = SPTE_MMU_PRESENT | SPTE_R | SPTE_X | (level > PG_LEVEL_4K ? SPTE_PS : 0);
+    let hi = 0;
+    if (this.adEnabled) lo |= SPTE_A;
+    else hi |= HI_AD_DISABLED;
+    if (!slot.readonly) {
+      hi |= HI_HOST_WRITABLE | HI_MMU_WRITABLE;
+      lo |= SPTE_W;
+      // Since 6.13 a writable SPTE is created dirty.
+      if (this.adEnabled) lo |= SPTE_D;
+    }
+    const pfn = slot.pfn(gfn);
+    SPTE.lo = withPfnLo(lo, pfn);
+    SPTE.hi = withPfnHi(hi, pfn);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Structure: link, split, replace (handle_changed_spte's bookkeeping, never the dirty log).
+
+  /** Set the iterator's SPTE, keeping the page counts and freeing a replaced table. */
+  setSpte(it: TdpIter, lo: number, hi: number): void {
+    const oldLo = it.oldLo;
+    const oldHi = it.oldHi;
+    const level = it.level;
+    if (isShadowPresent(oldLo)) {
+      if (isLastSpte(oldLo, level)) this.pageCounts[level]!--;
+      else this.freeSubtree(pfnOf(oldLo, oldHi), level - 1);
+    }
+    if (isShadowPresent(lo) && isLastSpte(lo, level)) this.pageCounts[level]!++;
+    if (!spteWritableInvariantsHold(lo, hi)) this.host.warn('SPTE writable invariants');
+    it.set(lo >>> 0, hi >>> 0);
+  }
+
+  private linkTable(it: TdpIter, child: number): void {
+    // make_nonleaf_spte: RWX + A, pointing at the child table.
+    this.setSpte(it, withPfnLo(SPTE_MMU_PRESENT | SPTE_RWX | SPTE_A, child), withPfnHi(0, child));
+  }
+
+  /**
+   * tdp_mmu_split_huge_page: fill `child` with 512 SPTEs that map the huge leaf's PFN range with
+   * its permissions (make_small_spte), then link it. Same translation: no TLB flush (§4 rule 5).
+   */
+  splitHugeSpte(it: TdpIter, child: number): void {
+    const lo = it.oldLo;
+    const hi = it.oldHi;
+    const childLevel = it.level - 1;
+    const step = PAGES_PER_LEVEL[childLevel]!;
+    const basePfn = pfnOf(lo, hi);
+    const childLo = childLevel === PG_LEVEL_4K ? lo & ~SPTE_PS : lo;
+    const words = this.tables.views[child]!;
+    for (let i = 0; i < PT_ENTRIES; i++) {
+      const pfn = basePfn + i * step;
+      words[i * 2] = withPfnLo(childLo, pfn);
+      words[i * 2 + 1] = withPfnHi(hi, pfn);
+    }
+    this.pageCounts[childLevel]! += PT_ENTRIES;
+    this.linkTable(it, child);
+  }
+
+  /** handle_removed_pt: drop a detached table and everything under it. */
+  private freeSubtree(table: number, level: number): void {
+    const words = this.tables.views[table]!;
+    for (let i = 0; i < PT_ENTRIES * 2; i += 2) {
+      const lo = words[i]!;
+      if (!isShadowPresent(lo)) continue;
+      if (isLastSpte(lo, level)) this.pageCounts[level]!--;
+      else this.freeSubtree(pfnOf(lo, words[i + 1]!), level - 1);
+    }
+    this.tables.release(table);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Slot-wide walks (§3.2, §3.6). Each returns whether a flush is owed.
+
+  /**
+   * tdp_mmu_iter_cond_resched: yield if the walk made progress since its last yield and the
+   * scheduler wants the CPU (here: every `yieldEvery` visits). Flushes first if asked. The
+   * caller `continue`s, and the next step restarts from the root.
+   */
+  condResched(it: TdpIter, flush: boolean): boolean {
+    if (it.nextLastLevelGfn === it.yieldedGfn) return false;
+    if (this.yieldEvery === 0 || ++this.stepsSinceYield < this.yieldEvery) return false;
+    this.stepsSinceYield = 0;
+    if (flush) this.host.flushRemoteTlbs();
+    it.yielded = true;
+    this.counters.yields++;
+    this.host.onYield();
+    return true;
+  }
+
+  /** wrprot_gfn_range: clear W on present leaves at ≥ minLevel, keeping MMU-writable. */
+  wrprotRange(
+    start: number,
+    end: number,
+    minLevel: number,
+    markGfn: ((gfn: number) => void) | null,
+  ): boolean {
+    let changed = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, minLevel, start, end); it.inRange; it.next()) {
+      if (this.condResched(it, false)) continue;
+      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level < minLevel) continue;
+      if ((it.oldLo & SPTE_W) === 0) continue;
+      it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
+      markGfn?.(it.gfn);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** clear_dirty_gfn_range: clear D on present leaves (W where A/D is disabled). */
+  clearDirtyRange(start: number, end: number, markGfn: ((gfn: number) => void) | null): boolean {
+    let changed = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
+      if (this.condResched(it, false)) continue;
+      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level)) continue;
+      const dbit = isAdDisabledSpte(it.oldHi) ? SPTE_W : SPTE_D;
+      if ((it.oldLo & dbit) === 0) continue;
+      it.set((it.oldLo & ~dbit) >>> 0, it.oldHi);
+      markGfn?.(it.gfn);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * write_protect_gfn: clear W and MMU-writable on leaves ≥ minLevel mapping `gfn`, so even the
+   * fast path cannot restore W (§4 rule 2: needs a flush before it is relied on).
+   */
+  writeProtectGfn(gfn: number, minLevel: number): boolean {
+    let changed = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, minLevel, gfn, gfn + 1); it.inRange; it.next()) {
+      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level < minLevel) continue;
+      const lo = (it.oldLo & ~SPTE_W) >>> 0;
+      const hi = (it.oldHi & ~HI_MMU_WRITABLE) >>> 0;
+      if (lo === it.oldLo && hi === it.oldHi) continue;
+      it.set(lo, hi);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * tdp_mmu_split_huge_pages_root: split every huge leaf in [start, end) down to `targetLevel`
+   * (the walk steps into each new table, so a 1G leaf becomes 2M leaves and then 4K).
+   */
+  splitHugePages(start: number, end: number, targetLevel: number): void {
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, targetLevel + 1, start, end); it.inRange; it.next()) {
+      if (this.condResched(it, false)) continue;
+      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level <= targetLevel) continue;
+      this.splitHugeSpte(it, this.tables.alloc(it.level - 1));
+    }
+  }
+
+  /**
+   * recover_huge_pages_range (6.13+, §3.6): replace each page table at 2M/1G inside the slot
+   * whose region may be mapped huge by a huge leaf built from its first present leaf. Returns
+   * whether a flush is owed (vCPUs may cache the old 4K translations).
+   */
+  recoverHugePages(slot: Memslot): boolean {
+    let flush = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_2M, slot.baseGfn, slot.endGfn); it.inRange; it.next()) {
+      if (this.condResched(it, flush)) {
+        flush = false;
+        continue;
+      }
+      if (it.level > PG_LEVEL_1G || !isShadowPresent(it.oldLo) || isLastSpte(it.oldLo, it.level)) continue;
+      if (it.gfn < slot.baseGfn || it.gfn + it.pages > slot.endGfn) continue;
+      if (this.maxMappingLevel(slot, it.gfn) < it.level) continue;
+      if (!this.firstLeafBelow(pfnOf(it.oldLo, it.oldHi), it.level - 1)) continue;
+      // make_huge_spte: the child's bits, PS set, PFN aligned down to the huge page.
+      const pfn = slot.pfn(it.gfn);
+      this.setSpte(it, withPfnLo(SPTE.lo | SPTE_PS, pfn), withPfnHi(SPTE.hi, pfn));
+      flush = true;
+    }
+    return flush;
+  }
+
+  /** The first present leaf under `table` into SPTE.lo/hi; false if there is none. */
+  private firstLeafBelow(table: number, level: number): boolean {
+    const words = this.tables.views[table]!;
+    for (let i = 0; i < PT_ENTRIES * 2; i += 2) {
+      const lo = words[i]!;
+      if (!isShadowPresent(lo)) continue;
+      if (isLastSpte(lo, level)) {
+        SPTE.lo = lo;
+        SPTE.hi = words[i + 1]!;
+        return true;
+      }
+      if (this.firstLeafBelow(pfnOf(lo, words[i + 1]!), level - 1)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * zap_gfn_range over leaves (kvm_tdp_mmu_zap_leafs), MMIO SPTEs included: a yield flushes
+   * first (§4 rule 3). Returns whether a flush is still owed.
+   */
+  zapLeafs(start: number, end: number): boolean {
+    let flush = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
+      if (this.condResched(it, flush)) {
+        flush = false;
+        continue;
+      }
+      const mmio = isMmioSpte(it.oldLo);
+      if (!mmio && (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level))) continue;
+      this.setSpte(it, 0, 0);
+      if (!mmio) flush = true;
+    }
+    return flush;
+  }
+
+  /**
+   * clear_dirty_pt_masked (§3.4): for each set bit of the 64-bit mask (lo/hi words), clear W
+   * (wrprot) or D on the 4K leaf mapping gfn + bit. Huge leaves and clear bits are skipped; no
+   * flush, no dirty logging. The walk descends with TdpIter once per page table and then steps
+   * only over the mask's set bits (the side steps KVM makes over clear bits change nothing).
+   */
+  clearDirtyPtMasked(
+    gfn: number,
+    lo: number,
+    hi: number,
+    wrprot: boolean,
+    markGfn: ((gfn: number) => void) | null,
+  ): void {
+    const it = this.faultIter;
+    let tableBase = -1;
+    let table: Uint32Array | null = null;
+    for (let word = 0; word < 2; word++) {
+      let bits = word === 0 ? lo : hi;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits & -bits);
+        bits &= bits - 1;
+        const g = gfn + word * 32 + bit;
+        const base = g - (g % PT_ENTRIES);
+        if (base !== tableBase) {
+          tableBase = base;
+          table = this.leafTable(it, g);
+        }
+        if (table === null) continue;
+        const i = (g - base) * 2;
+        const spteLo = table[i]!;
+        if (!isShadowPresent(spteLo)) continue;
+        const dbit = wrprot || isAdDisabledSpte(table[i + 1]!) ? SPTE_W : SPTE_D;
+        if ((spteLo & dbit) === 0) continue;
+        table[i] = spteLo & ~dbit;
+        markGfn?.(g);
+      }
+    }
+  }
+
+  /** The level-1 table that maps `gfn`, or null if the walk ends above 4K (huge or absent). */
+  private leafTable(it: TdpIter, gfn: number): Uint32Array | null {
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, gfn, gfn + 1); it.inRange; it.next())
+      if (it.level === PG_LEVEL_4K) return it.table;
+    return null;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Aging (§5).
+
+  /** age_gfn_range: clear A (or access-track an A/D-disabled SPTE); returns whether any was young. */
+  clearYoung(start: number, end: number): boolean {
+    let young = false;
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
+      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level)) continue;
+      if (!isAccessed(it.oldLo, it.oldHi)) continue;
+      young = true;
+      if (!isAdDisabledSpte(it.oldHi)) {
+        it.set((it.oldLo & ~SPTE_A) >>> 0, it.oldHi);
+        continue;
+      }
+      // mark_spte_for_access_track: save R/X, clear RWX (W is dropped; the fast path restores it).
+      const saved = (it.oldLo & SPTE_R ? HI_SAVED_R : 0) | (it.oldLo & SPTE_X ? HI_SAVED_X : 0);
+      it.set((it.oldLo & ~SPTE_RWX) >>> 0, (it.oldHi | saved) >>> 0);
+    }
+    return young;
+  }
+
+  /** test_age_gfn: read-only. */
+  testYoung(start: number, end: number): boolean {
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next())
+      if (isShadowPresent(it.oldLo) && isLastSpte(it.oldLo, it.level) && isAccessed(it.oldLo, it.oldHi))
+        return true;
+    return false;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inspection (tests and stats).
+
+  /** The leaf SPTE mapping `gfn` as {lo, hi, level}, or null. */
+  leafFor(gfn: number): { lo: number; hi: number; level: number } | null {
+    let table = this.tables.views[this.root]!;
+    for (let level = this.rootLevel; level >= PG_LEVEL_4K; level--) {
+      const i = spteIndex(gfn, level) * 2;
+      const lo = table[i]!;
+      const hi = table[i + 1]!;
+      if (!isShadowPresent(lo)) return null;
+      if (isLastSpte(lo, level)) return { lo, hi, level };
+      table = this.tables.views[pfnOf(lo, hi)]!;
+    }
+    return null;
+  }
+
+  /** Make the SPTE on gfn's path at `level` frozen (another thread owns it) or restore it. */
+  freeze(gfn: number, level: number, frozen: boolean, saved: { lo: number; hi: number }): boolean {
+    const it = this.iter();
+    for (it.start(this.root, this.rootLevel, level, gfn, gfn + 1); it.inRange; it.next()) {
+      if (it.level !== level) continue;
+      if (frozen) {
+        saved.lo = it.oldLo;
+        saved.hi = it.oldHi;
+        it.set(0x5a0, 0);
+      } else it.set(saved.lo, saved.hi);
+      return true;
+    }
+    return false;
+  }
+}
+
+/** Scratch result of makeSpte / firstLeafBelow (no allocation on the fault path). */
+const SPTE = { lo: 0, hi: 0 };
+
+function isAdDisabledSpte(hi: number): boolean {
+  return (hi & HI_AD_DISABLED) !== 0;
+}
+
+/** is_access_allowed for a present leaf. */
+function isAccessAllowed(lo: number, write: boolean): boolean {
+  return write ? (lo & (SPTE_W | SPTE_R)) === (SPTE_W | SPTE_R) : (lo & SPTE_R) !== 0;
+}
+
+/** leaf_spte_change_needs_tlb_flush: W removed or the PFN changed. */
+function leafChangeNeedsFlush(oldLo: number, oldHi: number, newLo: number, newHi: number): boolean {
+  if ((oldLo & SPTE_W) !== 0 && (newLo & SPTE_W) === 0) return true;
+  return pfnOf(oldLo, oldHi) !== pfnOf(newLo, newHi);
+}
