@@ -1,0 +1,744 @@
+/**
+ * Every chart precopy draws, defined once: pure functions from a `RunView` to ECharts option
+ * objects. The dashboard page runs this same module in the browser (served transpiled), and
+ * reports render the same options to SVG on the server, so a chart looks the same everywhere.
+ *
+ * Browser-shared module: no runtime imports except the other browser-shared viz modules.
+ * Every per-round series has exactly one data item per round (null where a value does not
+ * exist), so the x axes of all charts line up round for round.
+ */
+import type { EChartsOption } from 'echarts';
+import type { MigrationStatus, RoundStats } from '../migration/result';
+import { fmtBytes, fmtMs, MiB, toMiB } from './format';
+import { isFinished, type RunView } from './run-view';
+
+export const CHART_IDS = [
+  'states',
+  'rates',
+  'remaining',
+  'lambda',
+  'downtime',
+  'throttle',
+  'bytes',
+  'heatmap',
+  'prediction',
+] as const;
+export type ChartId = (typeof CHART_IDS)[number];
+
+export interface ChartSpec {
+  id: ChartId;
+  option: EChartsOption;
+}
+
+/** One colour per quantity, the same in every chart. */
+export const COLORS = {
+  dirty: '#e8590c',
+  send: '#1971c2',
+  remaining: '#c2255c',
+  threshold: '#2f9e44',
+  lambda: '#1971c2',
+  lambdaOver: '#e03131',
+  expected: '#f08c00',
+  predicted: '#7048e8',
+  actual: '#c92a2a',
+  destination: '#862e9c',
+  throttle: '#495057',
+  raw: '#adb5bd',
+  wire: '#1971c2',
+  zero: '#dee2e6',
+  ratio: '#f08c00',
+  eta: '#1971c2',
+  actualLeft: '#2f9e44',
+  etaError: '#e03131',
+  text: '#343a40',
+  muted: '#868e96',
+  grid: '#e9ecef',
+} as const;
+
+/** Colours of the statechart's highlighted (current) state, by outcome. */
+export const STATE_HIGHLIGHT: Record<'running' | 'completed' | 'failed', string> = {
+  running: '#1971c2',
+  completed: '#2f9e44',
+  failed: '#e03131',
+};
+/** Symbol size of the current state's node (others are smaller): what the browser test checks. */
+export const ACTIVE_NODE_SIZE = 34;
+
+export function buildCharts(view: RunView): ChartSpec[] {
+  return [
+    { id: 'states', option: statechartOption(view) },
+    { id: 'rates', option: ratesOption(view) },
+    { id: 'remaining', option: remainingOption(view) },
+    { id: 'lambda', option: lambdaOption(view) },
+    { id: 'downtime', option: downtimeOption(view) },
+    { id: 'throttle', option: throttleOption(view) },
+    { id: 'bytes', option: bytesOption(view) },
+    { id: 'heatmap', option: heatmapOption(view) },
+    { id: 'prediction', option: predictionOption(view) },
+  ];
+}
+
+////     shared pieces     ////
+
+export function roundLabel(r: RoundStats): string {
+  if (r.final) return 'S&C';
+  return r.round === 0 ? 'bulk' : String(r.round);
+}
+
+function roundTitle(r: RoundStats): string {
+  if (r.final) return `round ${r.round} (stop-and-copy)`;
+  return r.round === 0 ? 'round 0 (bulk)' : `round ${r.round}`;
+}
+
+/** The in-flight round's live point is drawn only while running, on charts that show it. */
+function liveProgress(view: RunView) {
+  return isFinished(view) ? null : view.progress;
+}
+
+function categories(view: RunView, withLive: boolean): string[] {
+  const labels = view.rounds.map(roundLabel);
+  const live = liveProgress(view);
+  if (withLive && live) labels.push(`now (${live.round})`);
+  return labels;
+}
+
+function base(title: string, subtitle: string): EChartsOption {
+  return {
+    animation: false,
+    textStyle: { fontFamily: 'Inter, Segoe UI, Helvetica, Arial, sans-serif', color: COLORS.text },
+    title: {
+      text: title,
+      subtext: subtitle,
+      left: 10,
+      top: 6,
+      textStyle: { fontSize: 13, fontWeight: 600, color: COLORS.text },
+      subtextStyle: { fontSize: 11, color: COLORS.muted },
+    },
+    legend: { top: 42, left: 6, itemWidth: 14, itemHeight: 8, textStyle: { fontSize: 11 } },
+    grid: { left: 64, right: 56, top: 84, bottom: 34 },
+    tooltip: { trigger: 'axis', confine: true },
+  };
+}
+
+function roundAxis(view: RunView, withLive = false) {
+  return {
+    type: 'category' as const,
+    data: categories(view, withLive),
+    name: 'round',
+    nameLocation: 'end' as const,
+    nameGap: 6,
+    nameTextStyle: {
+      color: COLORS.muted,
+      fontSize: 10,
+      align: 'right' as const,
+      verticalAlign: 'top' as const,
+    },
+    axisLabel: { fontSize: 10, color: COLORS.muted },
+    axisTick: { alignWithLabel: true },
+  };
+}
+
+function valueAxis(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    type: 'value' as const,
+    name,
+    nameTextStyle: { color: COLORS.muted, fontSize: 10, align: 'left' as const },
+    axisLabel: { fontSize: 10, color: COLORS.muted },
+    splitLine: { lineStyle: { color: COLORS.grid } },
+    ...extra,
+  };
+}
+
+function lineSeries(id: string, name: string, color: string, data: (number | null)[], extra = {}) {
+  return {
+    id,
+    name,
+    type: 'line' as const,
+    data,
+    showSymbol: true,
+    showAllSymbol: true,
+    symbolSize: 6,
+    connectNulls: false,
+    itemStyle: { color },
+    lineStyle: { color, width: 2 },
+    ...extra,
+  };
+}
+
+/** Pads a per-round column with one null for the live category, so it lines up with the axis. */
+function padLive(view: RunView, withLive: boolean, data: (number | null)[]): (number | null)[] {
+  return withLive && liveProgress(view) ? [...data, null] : data;
+}
+
+function emptyNote(view: RunView, text = 'waiting for the first round…') {
+  return view.rounds.length === 0 && !liveProgress(view)
+    ? {
+        graphic: [
+          {
+            type: 'text' as const,
+            left: 'center' as const,
+            top: 'middle' as const,
+            style: { text, fill: COLORS.muted, fontSize: 12 },
+          },
+        ],
+      }
+    : {};
+}
+
+////     the charts     ////
+
+/** Dirty rate (the guest's distinct pages written per second) against the send rate. */
+export function ratesOption(view: RunView): EChartsOption {
+  const live = liveProgress(view);
+  const withLive = true;
+  return {
+    ...base('Dirty rate vs send rate', 'per round; converges only while dirty < send'),
+    ...emptyNote(view),
+    tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => `${Number(v).toFixed(1)} MiB/s` },
+    xAxis: roundAxis(view, withLive),
+    yAxis: valueAxis('MiB/s'),
+    series: [
+      lineSeries(
+        'dirty',
+        'dirty rate',
+        COLORS.dirty,
+        padLive(
+          view,
+          withLive,
+          view.rounds.map((r) => toMiB(r.dirtyRate)),
+        ),
+        { areaStyle: { color: COLORS.dirty, opacity: 0.08 } },
+      ),
+      lineSeries(
+        'send',
+        'send rate',
+        COLORS.send,
+        padLive(
+          view,
+          withLive,
+          view.rounds.map((r) => toMiB(r.sendRate)),
+        ),
+      ),
+      ...(live
+        ? [
+            liveMarker('live:dirty', 'dirty (now)', COLORS.dirty, view, toMiB(live.dirtyRate)),
+            liveMarker('live:send', 'send (now)', COLORS.send, view, toMiB(live.sendRate)),
+          ]
+        : []),
+    ],
+  };
+}
+
+/** A hollow point in the live column: the round in flight, updated per progress tick. */
+function liveMarker(id: string, name: string, color: string, view: RunView, value: number | null) {
+  const data: (number | null)[] = view.rounds.map(() => null);
+  data.push(value);
+  return {
+    id,
+    name,
+    type: 'scatter' as const,
+    data,
+    symbol: 'emptyCircle',
+    symbolSize: 11,
+    itemStyle: { color, borderWidth: 2 },
+  };
+}
+
+/** Log scale: zero has no place on it, so a round that ends with nothing left draws no point. */
+function logValue(bytes: number): number | null {
+  return bytes > 0 ? toMiB(bytes) : null;
+}
+
+/** Remaining (dirty at the end of each round) against the stop threshold, on a log scale. */
+export function remainingOption(view: RunView): EChartsOption {
+  const live = liveProgress(view);
+  const switchover = switchoverRound(view.rounds);
+  const switchoverIndex = switchover === null ? -1 : view.rounds.indexOf(switchover);
+  return {
+    ...base('Remaining vs threshold', 'bytes dirty after each round; switchover once below threshold'),
+    ...emptyNote(view),
+    tooltip: {
+      trigger: 'axis',
+      confine: true,
+      valueFormatter: (v) => (v === null || v === undefined ? '0 (all sent)' : fmtBytes(Number(v) * MiB)),
+    },
+    xAxis: roundAxis(view, true),
+    yAxis: valueAxis('MiB (log)', { type: 'log', logBase: 10, minorSplitLine: { show: false } }),
+    series: [
+      lineSeries(
+        'remaining',
+        'remaining',
+        COLORS.remaining,
+        padLive(
+          view,
+          true,
+          view.rounds.map((r) => logValue(r.remaining)),
+        ),
+        switchover && switchoverIndex >= 0 && switchover.remaining > 0
+          ? {
+              markPoint: {
+                symbol: 'pin',
+                symbolSize: 38,
+                itemStyle: { color: COLORS.threshold },
+                label: { fontSize: 9, formatter: 'S/O' },
+                data: [
+                  {
+                    name: 'switchover',
+                    coord: [switchoverIndex, toMiB(switchover.remaining)],
+                    value: 'switchover',
+                  },
+                ],
+              },
+            }
+          : {},
+      ),
+      lineSeries(
+        'threshold',
+        'threshold',
+        COLORS.threshold,
+        padLive(
+          view,
+          true,
+          view.rounds.map((r) => logValue(r.threshold)),
+        ),
+        {
+          lineStyle: { color: COLORS.threshold, width: 1.5, type: 'dashed' },
+          symbol: 'none',
+          showSymbol: false,
+        },
+      ),
+      ...(live
+        ? [liveMarker('live:remaining', 'remaining (now)', COLORS.remaining, view, logValue(live.remaining))]
+        : []),
+    ],
+  };
+}
+
+/** The last live round: what it left dirty is what stop-and-copy sent. */
+export function switchoverRound(rounds: RoundStats[]): RoundStats | null {
+  const finalAt = rounds.findIndex((r) => r.final);
+  return finalAt > 0 ? rounds[finalAt - 1]! : null;
+}
+
+/** λ = dirty / send per round with the line at 1: above it a round leaves more than it sent. */
+export function lambdaOption(view: RunView): EChartsOption {
+  return {
+    ...base('λ = dirty rate / send rate', 'each live round shrinks the dirty set by λ; ≥ 1 never converges'),
+    ...emptyNote(view),
+    tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => Number(v).toFixed(3) },
+    xAxis: roundAxis(view),
+    yAxis: valueAxis('λ', {
+      min: 0,
+      max: (extent: { max: number }) => Math.max(1.2, Math.ceil(extent.max * 10) / 10),
+    }),
+    series: [
+      {
+        id: 'lambda',
+        name: 'λ',
+        type: 'bar',
+        barMaxWidth: 28,
+        data: view.rounds.map((r) => ({
+          value: round3(r.lambda),
+          itemStyle: { color: r.lambda >= 1 ? COLORS.lambdaOver : COLORS.lambda },
+        })),
+        markLine: {
+          symbol: 'none',
+          silent: true,
+          lineStyle: { color: COLORS.lambdaOver, type: 'dashed', width: 1.5 },
+          label: { formatter: 'λ = 1', position: 'insideEndTop', fontSize: 10, color: COLORS.lambdaOver },
+          data: [{ yAxis: 1 }],
+        },
+      },
+    ],
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/**
+ * The analytic model's downtime prediction after a round (research §5.2): with n more live rounds
+ * each shrinking the dirty set by λ, stop-and-copy sends remaining·λⁿ at the send rate.
+ */
+export function predictedDowntime(r: RoundStats): number | null {
+  if (r.final || r.predictedRoundsLeft === null || r.sendRate <= 0) return null;
+  const liveRoundsLeft = Math.max(0, r.predictedRoundsLeft - 1);
+  return ((r.remaining * Math.pow(r.lambda, liveRoundsLeft)) / r.sendRate) * 1000;
+}
+
+/** QEMU's expected-downtime per round, the model's prediction, and the measured downtime. */
+export function downtimeOption(view: RunView): EChartsOption {
+  const result = view.result;
+  const actual = result && result.status === 'completed' ? result.downtime : null;
+  const destination = result && result.status === 'completed' ? result.precopy.destinationDowntime : null;
+  const marks = [
+    ...(actual !== null
+      ? [
+          {
+            name: 'source',
+            yAxis: round3(actual),
+            lineStyle: { color: COLORS.actual },
+            label: { position: 'insideStartTop' as const, color: COLORS.actual },
+          },
+        ]
+      : []),
+    ...(destination
+      ? [
+          {
+            name: 'destination',
+            yAxis: round3(destination),
+            lineStyle: { color: COLORS.destination },
+            label: { position: 'insideEndTop' as const, color: COLORS.destination },
+          },
+        ]
+      : []),
+  ];
+  return {
+    ...base(
+      'Downtime: expected vs predicted vs actual',
+      'QEMU expected-downtime, model prediction, measured',
+    ),
+    ...emptyNote(view),
+    tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => fmtMs(v === null ? null : Number(v)) },
+    xAxis: roundAxis(view),
+    yAxis: valueAxis('ms'),
+    series: [
+      lineSeries(
+        'expected',
+        'expected',
+        COLORS.expected,
+        view.rounds.map((r) => round3(r.expectedDowntime)),
+        marks.length > 0
+          ? {
+              markLine: {
+                symbol: 'none',
+                lineStyle: { type: 'solid', width: 1.5 },
+                label: {
+                  fontSize: 10,
+                  formatter: (p: { name?: string; value?: unknown }) =>
+                    `actual (${p.name}) ${fmtMs(Number(p.value))}`,
+                },
+                data: marks,
+              },
+            }
+          : {},
+      ),
+      lineSeries(
+        'predicted',
+        'predicted (model)',
+        COLORS.predicted,
+        view.rounds.map((r) => {
+          const p = predictedDowntime(r);
+          return p === null ? null : round3(p);
+        }),
+        { lineStyle: { color: COLORS.predicted, width: 2, type: 'dashed' } },
+      ),
+    ],
+  };
+}
+
+/** The vCPU throttle auto-converge applied in each round. */
+export function throttleOption(view: RunView): EChartsOption {
+  return {
+    ...base('vCPU throttle', 'auto-converge, % of vCPU time taken away'),
+    ...emptyNote(view),
+    tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => `${Number(v)} %` },
+    xAxis: roundAxis(view),
+    yAxis: valueAxis('%', { min: 0, max: 100 }),
+    series: [
+      lineSeries(
+        'throttle',
+        'throttle',
+        COLORS.throttle,
+        view.rounds.map((r) => r.throttle),
+        { step: 'end', areaStyle: { color: COLORS.throttle, opacity: 0.12 } },
+      ),
+    ],
+  };
+}
+
+/** Raw page bytes against bytes on the wire, zero pages apart, and the compression ratio. */
+export function bytesOption(view: RunView): EChartsOption {
+  const pageSize = view.result?.ram['page-size'] || 4096;
+  return {
+    ...base('Bytes on the wire vs raw', 'zero pages and lz4 make the wire smaller than the pages'),
+    ...emptyNote(view),
+    tooltip: {
+      trigger: 'axis',
+      confine: true,
+      valueFormatter: (v) => (Number(v) > 50 ? fmtBytes(Number(v) * MiB) : `${Number(v).toFixed(2)}×`),
+    },
+    xAxis: roundAxis(view),
+    yAxis: [valueAxis('MiB'), valueAxis('ratio', { splitLine: { show: false }, min: 0 })],
+    series: [
+      {
+        id: 'raw',
+        name: 'raw pages',
+        type: 'bar',
+        barGap: '10%',
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.raw },
+        data: view.rounds.map((r) => toMiB(r.bytesRaw - r.pagesZero * pageSize)),
+        stack: 'raw',
+      },
+      {
+        id: 'zero',
+        name: 'zero pages',
+        type: 'bar',
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.zero },
+        data: view.rounds.map((r) => toMiB(r.pagesZero * pageSize)),
+        stack: 'raw',
+      },
+      {
+        id: 'wire',
+        name: 'on the wire',
+        type: 'bar',
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.wire },
+        data: view.rounds.map((r) => toMiB(r.bytesWire)),
+      },
+      lineSeries(
+        'ratio',
+        'raw / wire',
+        COLORS.ratio,
+        view.rounds.map((r) => round3(r.compressionRatio)),
+        { yAxisIndex: 1, symbolSize: 5, lineStyle: { color: COLORS.ratio, width: 1.5 } },
+      ),
+    ],
+  };
+}
+
+/** Where the writable working set lives: dirtied pages per guest-memory region per round. */
+export function heatmapOption(view: RunView): EChartsOption {
+  const regions = view.rounds.reduce((n, r) => Math.max(n, r.dirtyByRegion.length), 0);
+  const regionPages = view.result?.precopy.regionPages ?? 0;
+  const pageSize = view.result?.ram['page-size'] || 4096;
+  const regionLabels = Array.from({ length: regions }, (_, i) =>
+    regionPages > 0 ? fmtBytes(i * regionPages * pageSize) : `region ${i}`,
+  );
+  const data: [number, number, number][] = [];
+  let max = 1;
+  view.rounds.forEach((r, x) => {
+    for (let y = 0; y < regions; y++) {
+      const pages = r.dirtyByRegion[y] ?? 0;
+      data.push([x, y, pages]);
+      if (pages > max) max = pages;
+    }
+  });
+  const note = regions === 0 && view.rounds.length > 0 ? 'no per-region data in this result' : undefined;
+  return {
+    ...base(
+      'Dirtied pages per region',
+      regionPages > 0
+        ? `guest memory in ${fmtBytes(regionPages * pageSize)} regions (rows) per round`
+        : 'per round',
+    ),
+    ...emptyNote(view),
+    ...(note
+      ? {
+          graphic: [
+            {
+              type: 'text',
+              left: 'center',
+              top: 'middle',
+              style: { text: note, fill: COLORS.muted, fontSize: 12 },
+            },
+          ],
+        }
+      : {}),
+    grid: { left: 72, right: 84, top: 56, bottom: 34 },
+    legend: { show: false },
+    tooltip: {
+      trigger: 'item',
+      confine: true,
+      formatter: (p: unknown) => {
+        const { value } = p as { value: [number, number, number] };
+        const r = view.rounds[value[0]];
+        return `${r ? roundTitle(r) : ''}<br/>${regionLabels[value[1]]}: ${value[2]} pages`;
+      },
+    },
+    xAxis: { ...roundAxis(view), splitArea: { show: false } },
+    yAxis: {
+      type: 'category',
+      data: regionLabels,
+      inverse: true,
+      axisLabel: { fontSize: 9, color: COLORS.muted },
+      name: 'offset',
+      nameTextStyle: { color: COLORS.muted, fontSize: 10 },
+    },
+    visualMap: {
+      type: 'continuous',
+      min: 0,
+      max,
+      calculable: false,
+      orient: 'vertical',
+      right: 8,
+      top: 56,
+      itemHeight: 120,
+      itemWidth: 10,
+      text: ['pages', '0'],
+      textStyle: { fontSize: 10, color: COLORS.muted },
+      inRange: { color: ['#fff7ec', '#fdd49e', '#fc8d59', '#d7301f', '#7f0000'] },
+    },
+    series: [{ id: 'heatmap', name: 'dirtied pages', type: 'heatmap', data, progressive: 0 }],
+  };
+}
+
+/** The predictor after each round: rounds left and ETA, and how wrong it turned out to be. */
+export function predictionOption(view: RunView): EChartsOption {
+  const result = view.result;
+  const total = result ? result['total-time'] : null;
+  const errors = new Map((result?.precopy.predictionError ?? []).map((e) => [e.round, e]));
+  const seconds = (ms: number | null | undefined) =>
+    ms === null || ms === undefined ? null : round3(ms / 1000);
+  return {
+    ...base('Prediction: rounds left and ETA', 'after each round; error = predicted − actual'),
+    ...emptyNote(view),
+    tooltip: { trigger: 'axis', confine: true },
+    xAxis: roundAxis(view),
+    yAxis: [valueAxis('rounds', { minInterval: 1 }), valueAxis('s', { splitLine: { show: false } })],
+    series: [
+      {
+        id: 'roundsLeft',
+        name: 'rounds left',
+        type: 'bar',
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.predicted, opacity: 0.75 },
+        data: view.rounds.map((r) => r.predictedRoundsLeft),
+      },
+      lineSeries(
+        'eta',
+        'ETA',
+        COLORS.eta,
+        view.rounds.map((r) => seconds(r.predictedEta)),
+        { yAxisIndex: 1 },
+      ),
+      lineSeries(
+        'actualLeft',
+        'actual time left',
+        COLORS.actualLeft,
+        view.rounds.map((r) =>
+          total === null ? null : seconds(Math.max(0, total - (r.start + r.duration))),
+        ),
+        { yAxisIndex: 1, lineStyle: { color: COLORS.actualLeft, width: 1.5, type: 'dashed' } },
+      ),
+      lineSeries(
+        'etaError',
+        'ETA error',
+        COLORS.etaError,
+        view.rounds.map((r) => seconds(errors.get(r.round)?.eta)),
+        { yAxisIndex: 1, symbol: 'diamond', lineStyle: { color: COLORS.etaError, width: 1, type: 'dotted' } },
+      ),
+    ],
+  };
+}
+
+////     the statechart     ////
+
+interface StateNode {
+  name: MigrationStatus;
+  x: number;
+  y: number;
+}
+
+/** QEMU's MigrationStatus flow for a pre-copy source (research §2.1), laid out left to right. */
+export const STATECHART_NODES: StateNode[] = [
+  { name: 'none', x: 0, y: 0 },
+  { name: 'setup', x: 1, y: 0 },
+  { name: 'active', x: 2, y: 0 },
+  { name: 'pre-switchover', x: 3, y: -0.8 },
+  { name: 'device', x: 4, y: 0 },
+  { name: 'completed', x: 5, y: 0 },
+  { name: 'cancelling', x: 2.5, y: 1 },
+  { name: 'cancelled', x: 3.7, y: 1 },
+  { name: 'failed', x: 5, y: 1 },
+];
+
+export const STATECHART_EDGES: [MigrationStatus, MigrationStatus][] = [
+  ['none', 'setup'],
+  ['setup', 'active'],
+  ['active', 'device'],
+  ['active', 'pre-switchover'],
+  ['pre-switchover', 'device'],
+  ['device', 'completed'],
+  ['active', 'completed'],
+  ['setup', 'cancelling'],
+  ['active', 'cancelling'],
+  ['pre-switchover', 'cancelling'],
+  ['device', 'cancelling'],
+  ['cancelling', 'cancelled'],
+  ['setup', 'failed'],
+  ['active', 'failed'],
+  ['device', 'failed'],
+];
+
+function highlightColor(status: MigrationStatus): string {
+  if (status === 'completed') return STATE_HIGHLIGHT.completed;
+  if (status === 'failed' || status === 'cancelled') return STATE_HIGHLIGHT.failed;
+  return STATE_HIGHLIGHT.running;
+}
+
+/** The source machine's states: where it is now (filled), where it has been (tinted). */
+export function statechartOption(view: RunView): EChartsOption {
+  const seen = new Set(view.statesSeen);
+  const traversed = new Set(view.statesSeen.slice(1).map((s, i) => `${view.statesSeen[i]}>${s}`));
+  const current = view.status;
+  const color = highlightColor(current);
+  return {
+    ...base('Migration state', `source: ${current} · machine: ${view.machineState}`),
+    legend: { show: false },
+    tooltip: { show: false },
+    // Nodes sit on hidden value axes (not the graph's own view), so symbols keep their size.
+    grid: { left: 50, right: 50, top: 64, bottom: 30 },
+    xAxis: { type: 'value', show: false, min: -0.2, max: 5.2 },
+    yAxis: { type: 'value', show: false, min: -1.15, max: 1.35, inverse: true },
+    series: [
+      {
+        id: 'states',
+        type: 'graph',
+        coordinateSystem: 'cartesian2d',
+        edgeSymbol: ['none', 'arrow'],
+        edgeSymbolSize: 7,
+        data: STATECHART_NODES.map((n) => {
+          const active = n.name === current;
+          return {
+            name: n.name,
+            value: [n.x, n.y],
+            symbol: 'roundRect',
+            symbolSize: active ? ACTIVE_NODE_SIZE : 18,
+            itemStyle: active
+              ? { color, borderColor: color, borderWidth: 3 }
+              : seen.has(n.name)
+                ? { color: '#d0ebff', borderColor: COLORS.send, borderWidth: 1.5 }
+                : { color: '#ffffff', borderColor: '#ced4da', borderWidth: 1 },
+            label: {
+              show: true,
+              position: n.y <= 0 ? 'top' : 'bottom',
+              distance: 6,
+              fontSize: active ? 12 : 10,
+              fontWeight: active ? 'bold' : 'normal',
+              color: active ? color : seen.has(n.name) ? COLORS.text : COLORS.muted,
+            },
+          };
+        }),
+        links: STATECHART_EDGES.map(([from, to]) => {
+          const taken = traversed.has(`${from}>${to}`);
+          const abort = to === 'cancelling' || to === 'failed';
+          return {
+            source: from,
+            target: to,
+            lineStyle: {
+              color: taken ? (abort ? STATE_HIGHLIGHT.failed : COLORS.send) : abort ? '#e9ecef' : '#ced4da',
+              width: taken ? 2.5 : 1,
+              type: abort && !taken ? ('dashed' as const) : ('solid' as const),
+              curveness: from === 'active' && to === 'completed' ? 0.25 : 0,
+              opacity: 1,
+            },
+          };
+        }),
+      },
+    ],
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * The dashboard page's script (runs in the browser; served transpiled by dashboard-server.ts).
+ * It folds the feed's events with the same `applyEvent` the server uses and draws the same chart
+ * definitions the reports render, at most once per animation frame however fast events come.
+ */
+import type * as Echarts from 'echarts';
+import type { FeedMessage } from './dashboard-server';
+import { buildCharts, CHART_IDS, type ChartId } from './charts';
+import { fmtBytes, fmtMs, fmtRate } from './format';
+import { applyEvent, isFinished, type RunView } from './run-view';
+import { summarize } from './summary';
+
+declare const echarts: typeof Echarts;
+
+interface RunPanel {
+  root: HTMLElement;
+  pill: HTMLElement;
+  machine: HTMLElement;
+  fill: HTMLElement;
+  progressLabel: HTMLElement;
+  summary: HTMLElement;
+  tableBody: HTMLElement;
+  charts: Record<ChartId, Echarts.ECharts>;
+  /** Sequence number last drawn, and rounds last put in the table. */
+  drawnSeq: number;
+  tableRounds: number;
+}
+
+/** For tests and the curious: the folded views and the chart instances. */
+interface PageState {
+  views: RunView[];
+  panels: RunPanel[];
+  messages: number;
+}
+
+declare global {
+  interface Window {
+    precopy: PageState;
+  }
+}
+
+const state: PageState = { views: [], panels: [], messages: 0 };
+window.precopy = state;
+let frameRequested = false;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function buildPanel(view: RunView, index: number): RunPanel {
+  const root = el('section', 'run');
+  root.dataset.run = String(index);
+  const head = el('div', 'run-head');
+  const title = el('h2', undefined, view.title);
+  const pill = el('span', 'pill', view.status);
+  const machine = el('span', 'machine');
+  head.append(title, pill, machine);
+  const progress = el('div', 'progress');
+  const fill = el('div', 'fill');
+  const progressLabel = el('span', 'label');
+  progress.append(fill, progressLabel);
+  const summary = el('dl', 'summary');
+  const grid = el('div', 'charts');
+  const charts = {} as Record<ChartId, Echarts.ECharts>;
+  for (const id of CHART_IDS) {
+    const box = el('div', 'chart');
+    box.dataset.chart = id;
+    box.dataset.run = String(index);
+    grid.append(box);
+    charts[id] = echarts.init(box, null, { renderer: 'canvas' });
+  }
+  const details = el('details', 'rounds');
+  details.append(el('summary', undefined, 'Rounds'));
+  const table = el('table');
+  const header = el('tr');
+  for (const h of [
+    'round',
+    'start',
+    'duration',
+    'sent',
+    'zero',
+    'wire',
+    'dirty rate',
+    'send rate',
+    'λ',
+    'remaining',
+    'exp. downtime',
+    'throttle',
+    'rounds left',
+    'ETA',
+  ])
+    header.append(el('th', undefined, h));
+  const thead = el('thead');
+  thead.append(header);
+  const tableBody = el('tbody');
+  table.append(thead, tableBody);
+  details.append(table);
+  root.append(head, progress, summary, grid, details);
+  return {
+    root,
+    pill,
+    machine,
+    fill,
+    progressLabel,
+    summary,
+    tableBody,
+    charts,
+    drawnSeq: -1,
+    tableRounds: -1,
+  };
+}
+
+function layout(): void {
+  const main = document.getElementById('runs')!;
+  for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.dispose();
+  main.replaceChildren();
+  main.style.setProperty('--runs', String(state.views.length));
+  state.panels = state.views.map((view, i) => {
+    const panel = buildPanel(view, i);
+    main.append(panel.root);
+    return panel;
+  });
+  document.getElementById('titles')!.textContent = state.views.map((v) => v.title).join('  vs  ');
+  // Charts measure their boxes once they are in the document.
+  for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.resize();
+}
+
+function progressOf(view: RunView): { fraction: number; label: string } {
+  if (view.status === 'completed')
+    return { fraction: 1, label: `completed in ${fmtMs(view.result?.['total-time'] ?? view.time)}` };
+  if (isFinished(view)) return { fraction: 0, label: view.status };
+  const p = view.progress;
+  if (!p) return { fraction: 0, label: `${view.status} · ${fmtMs(view.time)}` };
+  const fraction = p.bytesSent / Math.max(1, p.bytesSent + p.remaining);
+  return {
+    fraction,
+    label:
+      `round ${p.round} · sent ${fmtBytes(p.bytesSent)} · remaining ${fmtBytes(p.remaining)} ` +
+      `(threshold ${fmtBytes(p.threshold)}) · dirty ${fmtRate(p.dirtyRate)} · send ${fmtRate(p.sendRate)} · ETA ${fmtMs(p.eta)}`,
+  };
+}
+
+function drawSummary(panel: RunPanel, view: RunView): void {
+  panel.summary.replaceChildren(
+    ...summarize(view).map((item) => {
+      const cell = el('div');
+      const value = el('dd', item.tone, item.value);
+      cell.append(el('dt', undefined, item.label), value);
+      return cell;
+    }),
+  );
+}
+
+function drawTable(panel: RunPanel, view: RunView): void {
+  if (panel.tableRounds === view.rounds.length && view.result === null) return;
+  panel.tableRounds = view.rounds.length;
+  panel.tableBody.replaceChildren(
+    ...view.rounds.map((r) => {
+      const row = el('tr', r.final ? 'final' : undefined);
+      row.dataset.round = String(r.round);
+      for (const cell of [
+        r.final ? `${r.round} S&C` : String(r.round),
+        fmtMs(r.start),
+        fmtMs(r.duration),
+        fmtBytes(r.bytesRaw),
+        String(r.pagesZero),
+        fmtBytes(r.bytesWire),
+        fmtRate(r.dirtyRate),
+        fmtRate(r.sendRate),
+        r.lambda.toFixed(3),
+        fmtBytes(r.remaining),
+        fmtMs(r.expectedDowntime),
+        `${r.throttle} %`,
+        r.predictedRoundsLeft === null ? '∞' : String(r.predictedRoundsLeft),
+        fmtMs(r.predictedEta),
+      ])
+        row.append(el('td', undefined, cell));
+      return row;
+    }),
+  );
+}
+
+function draw(): void {
+  frameRequested = false;
+  state.views.forEach((view, i) => {
+    const panel = state.panels[i]!;
+    if (panel.drawnSeq === view.seq) return;
+    panel.drawnSeq = view.seq;
+    panel.root.dataset.status = view.status;
+    panel.pill.textContent = view.status;
+    panel.pill.dataset.status = view.status;
+    panel.machine.textContent = `machine: ${view.machineState}`;
+    const progress = progressOf(view);
+    panel.fill.style.width = `${(progress.fraction * 100).toFixed(1)}%`;
+    panel.progressLabel.textContent = progress.label;
+    drawSummary(panel, view);
+    drawTable(panel, view);
+    for (const chart of buildCharts(view)) panel.charts[chart.id].setOption(chart.option, { notMerge: true });
+  });
+}
+
+function requestDraw(): void {
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(draw);
+}
+
+function onMessage(message: FeedMessage): void {
+  state.messages++;
+  if (message.type === 'hello') {
+    const relayout = message.runs.length !== state.views.length;
+    state.views = message.runs;
+    if (relayout) layout();
+    else for (const panel of state.panels) panel.drawnSeq = -1;
+  } else {
+    let view = state.views[message.run];
+    if (!view) return;
+    message.events.forEach((e, i) => {
+      view = applyEvent(view!, e, message.first + i);
+    });
+    state.views[message.run] = view;
+  }
+  requestDraw();
+}
+
+function connect(): void {
+  const conn = document.getElementById('conn')!;
+  const token = new URLSearchParams(location.search).get('token');
+  const ws = new WebSocket(`ws://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
+  ws.onopen = () => {
+    conn.dataset.conn = 'live';
+    conn.textContent = 'live';
+  };
+  ws.onmessage = (m) => onMessage(JSON.parse(String(m.data)) as FeedMessage);
+  ws.onclose = () => {
+    conn.dataset.conn = 'closed';
+    conn.textContent = 'disconnected · reload to reconnect';
+  };
+}
+
+window.addEventListener('resize', () => {
+  for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.resize();
+});
+connect();

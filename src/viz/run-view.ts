@@ -1,0 +1,99 @@
+/**
+ * What a viewer knows about one migration: the fold of its events (live) or of its saved result.
+ * The dashboard server and the page fold the same events with this same code, so a page that
+ * connects mid-run and one that watched from the start show the same thing.
+ *
+ * Browser-shared module: the dashboard serves it transpiled to the page, so it must have no
+ * runtime imports except the other browser-shared viz modules (`import type` is fine).
+ */
+import type { MigrationEvent, MigrationResult, MigrationStatus, RoundStats } from '../migration/result';
+
+export type ProgressEvent = Extract<MigrationEvent, { type: 'progress' }>;
+
+export interface RunView {
+  title: string;
+  /** Sequence number of the last event folded in (events carry seq 1, 2, ...). */
+  seq: number;
+  status: MigrationStatus;
+  /** The source machine's own state name (finer than QEMU's status). */
+  machineState: string;
+  /** QEMU statuses in the order they were entered. */
+  statesSeen: MigrationStatus[];
+  /** Migration clock of the latest event (ms since the migration started). */
+  time: number;
+  rounds: RoundStats[];
+  /** The latest progress tick of the round in flight; null between rounds and when done. */
+  progress: ProgressEvent | null;
+  result: MigrationResult | null;
+}
+
+export function emptyRunView(title: string): RunView {
+  return {
+    title,
+    seq: 0,
+    status: 'none',
+    machineState: 'idle',
+    statesSeen: [],
+    time: 0,
+    rounds: [],
+    progress: null,
+    result: null,
+  };
+}
+
+export function runViewFromResult(title: string, result: MigrationResult): RunView {
+  return applyEvent(emptyRunView(title), { type: 'done', time: result['total-time'], result }, 1);
+}
+
+function enterStatus(view: RunView, status: MigrationStatus): MigrationStatus[] {
+  const last = view.statesSeen[view.statesSeen.length - 1];
+  return last === status ? view.statesSeen : [...view.statesSeen, status];
+}
+
+/**
+ * Fold one event. Returns a new view (the old one is not modified), or the same view when the
+ * event's `seq` was already folded in (a snapshot can overlap the first batch after it).
+ */
+export function applyEvent(view: RunView, e: MigrationEvent, seq: number): RunView {
+  if (seq <= view.seq) return view;
+  const next: RunView = { ...view, seq, time: Math.max(view.time, e.time) };
+  switch (e.type) {
+    case 'state':
+      next.status = e.status;
+      next.machineState = e.machineState;
+      next.statesSeen = enterStatus(view, e.status);
+      break;
+    case 'round':
+      next.rounds = withRound(view.rounds, e.round);
+      next.progress = null;
+      break;
+    case 'progress':
+      next.progress = e;
+      break;
+    case 'done': {
+      const result = e.result;
+      next.result = result;
+      next.rounds = result.precopy.rounds;
+      next.progress = null;
+      next.status = result.status;
+      next.statesSeen =
+        result.precopy.states.length > 0 ? result.precopy.states : enterStatus(view, result.status);
+      if (next.machineState === 'idle' || view.status !== result.status) next.machineState = result.status;
+      break;
+    }
+  }
+  return next;
+}
+
+/** A round event replaces an earlier report of the same round, otherwise appends. */
+function withRound(rounds: RoundStats[], round: RoundStats): RoundStats[] {
+  const at = rounds.findIndex((r) => r.round === round.round);
+  if (at < 0) return [...rounds, round];
+  const copy = rounds.slice();
+  copy[at] = round;
+  return copy;
+}
+
+export function isFinished(view: RunView): boolean {
+  return view.status === 'completed' || view.status === 'cancelled' || view.status === 'failed';
+}

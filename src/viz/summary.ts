@@ -1,0 +1,81 @@
+/**
+ * The headline figures of a run, as label/value pairs: the dashboard's summary strip, the HTML
+ * report's table and the terminal's closing lines all show this list.
+ * Browser-shared module: no runtime imports except the other browser-shared viz modules.
+ */
+import { fmtBytes, fmtMs, fmtRate } from './format';
+import type { RunView } from './run-view';
+
+export interface SummaryItem {
+  label: string;
+  value: string;
+  /** Colours the value: good (green), bad (red), or plain. */
+  tone?: 'good' | 'bad';
+}
+
+function isImported(view: RunView): boolean {
+  const scenario = view.result?.precopy.scenario as { source?: unknown } | null | undefined;
+  return scenario?.source === 'qemu-qmp';
+}
+
+export function summarize(view: RunView): SummaryItem[] {
+  const result = view.result;
+  const last = view.rounds[view.rounds.length - 1];
+  const live = view.progress;
+  const items: SummaryItem[] = [
+    {
+      label: 'status',
+      value: view.status,
+      tone:
+        view.status === 'completed'
+          ? 'good'
+          : view.status === 'failed' || view.status === 'cancelled'
+            ? 'bad'
+            : undefined,
+    },
+    { label: 'rounds', value: String(view.rounds.length) },
+  ];
+  if (!result) {
+    items.push(
+      { label: 'time', value: fmtMs(view.time) },
+      { label: 'sent', value: live ? fmtBytes(live.bytesSent) : '–' },
+      { label: 'remaining', value: live ? fmtBytes(live.remaining) : last ? fmtBytes(last.remaining) : '–' },
+      { label: 'dirty / send', value: live ? `${fmtRate(live.dirtyRate)} / ${fmtRate(live.sendRate)}` : '–' },
+      { label: 'throttle', value: live ? `${live.throttle} %` : '–' },
+      { label: 'ETA', value: live ? fmtMs(live.eta) : '–' },
+    );
+    return items;
+  }
+  const verification = result.precopy.verification;
+  items.push(
+    { label: 'total time', value: fmtMs(result['total-time']) },
+    { label: 'setup', value: fmtMs(result['setup-time']) },
+    { label: 'downtime (source)', value: result.status === 'completed' ? fmtMs(result.downtime) : '–' },
+    {
+      label: 'downtime (dest.)',
+      value:
+        result.status === 'completed' && !isImported(view) ? fmtMs(result.precopy.destinationDowntime) : '–',
+    },
+    { label: 'transferred', value: fmtBytes(result.ram.transferred) },
+    { label: 'guest RAM', value: fmtBytes(result.ram.total) },
+    { label: 'zero pages', value: String(result.ram.duplicate) },
+    { label: 'max throttle', value: `${Math.max(0, ...view.rounds.map((r) => r.throttle))} %` },
+    {
+      label: 'converged',
+      value: result.precopy.converged ? 'yes' : 'no',
+      tone: result.precopy.converged ? 'good' : 'bad',
+    },
+    {
+      label: 'verified',
+      value:
+        verification === null
+          ? '–'
+          : verification.passed
+            ? 'yes'
+            : `NO${verification.reason ? `: ${verification.reason}` : ''}`,
+      tone: verification === null ? undefined : verification.passed ? 'good' : 'bad',
+    },
+  );
+  if (result['error-desc']) items.push({ label: 'error', value: result['error-desc'], tone: 'bad' });
+  return items;
+}
