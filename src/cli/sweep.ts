@@ -10,7 +10,7 @@ import { expandSweep } from '../sweep/points';
 import { DEFAULT_QUEUE_NAME, runSweepQueued } from '../sweep/queue';
 import { writeReports } from '../sweep/report';
 import { ENGINE_RUNNER } from '../sweep/runner';
-import { loadSweepSpec } from '../sweep/spec';
+import { loadSweepSpec, SweepSpecError, type SweepSpec } from '../sweep/spec';
 import { ResultsStore } from '../sweep/store';
 
 export function positiveInt(name: string, max = 1024) {
@@ -72,7 +72,15 @@ function progressBar(enabled: boolean) {
 }
 
 async function sweep(specFile: string, flags: SweepFlags): Promise<void> {
-  const spec = loadSweepSpec(specFile);
+  let spec: SweepSpec;
+  try {
+    spec = loadSweepSpec(specFile);
+  } catch (e) {
+    if (!(e instanceof SweepSpecError)) throw e;
+    process.stderr.write(`precopy sweep: ${e.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const runs = expandSweep(spec, flags.mode ?? spec.mode);
   const store = new ResultsStore(flags.out ?? defaultResultsFile(specFile));
   const abort = new AbortController();
