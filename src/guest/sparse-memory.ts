@@ -15,6 +15,8 @@ export class SparseMemory {
   /** page number → pool index, or ABSENT. */
   private readonly index: Int32Array;
   private readonly chunks: Uint8Array[] = [];
+  /** The same chunks as 32-bit words (little-endian on every platform Node runs on). */
+  private readonly words: Uint32Array[] = [];
   private allocated = 0;
 
   constructor(readonly pages: number) {
@@ -53,6 +55,19 @@ export class SparseMemory {
     let slot = this.index[page]!;
     if (slot === ABSENT) slot = this.allocate(page);
     return this.view(slot);
+  }
+
+  /**
+   * Store a 32-bit little-endian value at a 4-aligned `offset`, allocating the page on first use,
+   * without creating a view (the MMU's warm-TLB write path, HostMemory.writeU32).
+   */
+  writeU32(page: number, offset: number, value: number): void {
+    let slot = this.index[page];
+    if (slot === undefined)
+      this.check(page); // throws: not a page of this memory
+    else if (slot === ABSENT) slot = this.allocate(page);
+    const words = this.words[(slot! / PAGES_PER_CHUNK) | 0]!;
+    words[(slot! % PAGES_PER_CHUNK) * (PAGE_SIZE / 4) + (offset >>> 2)] = value;
   }
 
   /** Copy `data` into the page at byte `offset`. */
@@ -108,7 +123,11 @@ export class SparseMemory {
 
   private allocate(page: number): number {
     const slot = this.allocated++;
-    if (slot % PAGES_PER_CHUNK === 0) this.chunks.push(new Uint8Array(PAGES_PER_CHUNK * PAGE_SIZE));
+    if (slot % PAGES_PER_CHUNK === 0) {
+      const chunk = new Uint8Array(PAGES_PER_CHUNK * PAGE_SIZE);
+      this.chunks.push(chunk);
+      this.words.push(new Uint32Array(chunk.buffer));
+    }
     this.index[page] = slot;
     return slot;
   }
