@@ -1,0 +1,382 @@
+/**
+ * The guest: sparse memory registered as memslot 0 of a simulated VM, vCPUs that run the
+ * workload's writes through the MMU (TLB, fault path, dirty logging — no side door), and the
+ * workload stream on the injected clock. Writes follow the vCPUs' run time, so pausing stops
+ * them and QEMU's throttle slows them; in virtual time the guest makes exactly the writes owed
+ * in each simulated interval, in wall time it reports when it cannot keep up.
+ */
+import type { Subscription } from 'rxjs';
+import { createVm } from '../mmu';
+import {
+  type AccessResult,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  type MemoryRegion,
+  type Vcpu,
+  type Vm,
+  type VmOptions,
+} from '../mmu/api';
+import { type Clock, isVirtual } from '../util/clock';
+import { Rng } from '../util/rng';
+import { PAGE_SIZE } from '../util/units';
+import { INCREMENT, WriteBatch, writeBatches } from './batch';
+import { ContentViews } from './content';
+import { CpuTime } from './cpu-time';
+import { DirtyMeter } from './dirty-meter';
+import { fillMemory } from './fill';
+import type { GuestSpec } from './spec';
+import { SparseMemory } from './sparse-memory';
+import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
+import { createWorkload, type WriteGenerator } from './workloads';
+
+/** Fault switches for negative tests; all off by default. */
+export interface GuestFaults {
+  /** Workload writes go straight into memory, bypassing the vCPU and the MMU. */
+  sideDoor: boolean;
+}
+
+export interface GuestOptions {
+  vm?: VmOptions;
+  /** KVM_CAP_DIRTY_LOG_RING with this many entries per vCPU (a power of two), set before the vCPUs exist. */
+  dirtyRing?: number;
+  /** Start from this image instead of the spec's fill (a destination resuming a migrated guest). */
+  memory?: SparseMemory;
+  /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
+  tickMs?: number;
+  faults?: Partial<GuestFaults>;
+}
+
+export interface GuestStats {
+  /** Clock ms since start() and vCPU run time (less while paused or throttled). */
+  elapsedMs: number;
+  runMs: number;
+  /** Page writes applied, owed by the workload so far, dropped because the guest fell behind (wall time only), and owed by vCPUs blocked on a full dirty ring. */
+  writes: number;
+  requested: number;
+  missed: number;
+  pending: number;
+  /** Bytes/s of pages dirtied (writes × 4 KiB) over elapsedMs: what the workload asked for and what it got. */
+  requestedRate: number;
+  achievedRate: number;
+  /** False once the wall-clock guest has dropped writes it could not make in time. */
+  keepingUp: boolean;
+}
+
+/** In wall time a vCPU makes at most this many writes per tick; the rest count as missed. */
+const MAX_WALL_BATCH = 1 << 16;
+/**
+ * Writes up to this many 32-bit words go through the vCPU's allocation-free 32-bit store (its
+ * warm-TLB fast path); larger ones through vcpu.write, which walks the MMU each time.
+ */
+const SMALL_WRITE_WORDS = 16;
+const DEFAULT_TICK_MS = 1;
+
+export class Guest {
+  readonly slot = 0;
+  readonly pages: number;
+  readonly meter: DirtyMeter;
+  /** The incrementer's pages, for checkEdgeRule. */
+  readonly edgeRegion?: { firstPage: number; pages: number };
+  /** Page writes dropped in wall time, and writes that hit no memslot (never expected). */
+  private missed = 0;
+  private mmioWrites = 0;
+  private readonly content: ContentViews;
+  private readonly generators: WriteGenerator[];
+  private readonly cpu: CpuTime;
+  /** Per vCPU: run time it actually ran (not blocked) and writes it has emitted. */
+  private readonly cpuMs: Float64Array;
+  private readonly emitted: Float64Array;
+  private lastRun = 0;
+  private readonly batch: WriteBatch;
+  /** Per vCPU: writes it owes but could not make (its dirty ring was full); made first next time. */
+  private readonly pending: WriteBatch[];
+  private subscription: Subscription | null = null;
+  private startedAt = 0;
+  private pausedByUser = false;
+  private readonly faults: GuestFaults;
+
+  private constructor(
+    readonly spec: GuestSpec,
+    readonly vm: Vm,
+    readonly memory: SparseMemory,
+    private readonly clock: Clock,
+    private readonly tickMs: number,
+    rng: Rng,
+    faults: GuestFaults,
+  ) {
+    this.pages = memory.pages;
+    this.faults = faults;
+    this.meter = new DirtyMeter(this.pages);
+    this.content = new ContentViews(rng.fork());
+    const w = spec.workload;
+    if (w.kind === 'incrementer')
+      this.edgeRegion = { firstPage: w.offset / PAGE_SIZE, pages: w.size / PAGE_SIZE };
+    this.generators = createWorkload(w, { pages: this.pages, vcpus: spec.vcpus, rng, content: this.content });
+    this.cpu = new CpuTime(clock.now());
+    this.cpu.pause(clock.now());
+    this.cpuMs = new Float64Array(spec.vcpus);
+    this.emitted = new Float64Array(spec.vcpus);
+    this.batch = new WriteBatch(spec.vcpus);
+    this.pending = Array.from({ length: spec.vcpus }, () => new WriteBatch(1, 64));
+  }
+
+  /** Build the VM, register memory as slot 0, create the vCPUs and write the initial contents. */
+  static create(spec: GuestSpec, clock: Clock, options: GuestOptions = {}): Guest {
+    const tickMs = options.tickMs ?? DEFAULT_TICK_MS;
+    if (!(tickMs > 0)) throw new RangeError(`Guest: tickMs must be positive, got ${tickMs}`);
+    const pages = spec.memory / PAGE_SIZE;
+    if (options.memory && options.memory.pages !== pages)
+      throw new RangeError(`Guest: the given memory has ${options.memory.pages} pages, the spec ${pages}`);
+    const memory = options.memory ?? new SparseMemory(pages);
+    const vm = createVm(options.vm);
+    vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: spec.memory, memory });
+    if (options.dirtyRing !== undefined) vm.enableDirtyRing(options.dirtyRing);
+    for (let v = 0; v < spec.vcpus; v++) vm.createVcpu();
+    const rng = new Rng(spec.seed);
+    const fillRng = rng.fork();
+    const guest = new Guest(spec, vm, memory, clock, tickMs, rng, { sideDoor: false, ...options.faults });
+    if (!options.memory)
+      fillMemory(
+        {
+          pages,
+          populated: spec.fill.populated,
+          content: spec.fill.content,
+          pool: guest.content.pool(spec.fill.content),
+          edge: guest.edgeRegion,
+        },
+        vm.vcpus[0]!,
+        fillRng,
+      );
+    return guest;
+  }
+
+  //////////////////////////////     dirty logging     //////////////////////////////
+
+  /** Memslot 0 as registered, with `flags`. */
+  memoryRegion(flags = 0): MemoryRegion {
+    return { slot: this.slot, flags, guestPhysAddr: 0, memorySize: this.spec.memory, memory: this.memory };
+  }
+
+  /** KVM_SET_USER_MEMORY_REGION with or without KVM_MEM_LOG_DIRTY_PAGES on slot 0. */
+  setDirtyLogging(on: boolean): void {
+    this.vm.setUserMemoryRegion(this.memoryRegion(on ? KVM_MEM_LOG_DIRTY_PAGES : 0));
+  }
+
+  //////////////////////////////     run, pause, throttle     //////////////////////////////
+
+  get running(): boolean {
+    return this.subscription !== null;
+  }
+
+  /** Subscribe the workload stream on the clock; the vCPUs start running now. */
+  start(): void {
+    if (this.subscription) return;
+    this.startedAt = this.clock.now();
+    this.subscription = writeBatches(this.clock, this.tickMs, (now) => this.produce(now)).subscribe((batch) =>
+      this.apply(batch),
+    );
+    if (!this.pausedByUser) this.cpu.resume(this.clock.now());
+  }
+
+  /** Make the writes owed up to now, then stop the stream. */
+  stop(): void {
+    if (!this.subscription) return;
+    this.catchUp();
+    this.cpu.pause(this.clock.now());
+    this.subscription.unsubscribe();
+    this.subscription = null;
+  }
+
+  /**
+   * Make the writes owed between the last tick and the clock's now. Call it before a harvest
+   * that falls between ticks, so the harvest sees every write of the interval.
+   */
+  catchUp(): void {
+    if (this.subscription) this.apply(this.produce(this.clock.now()));
+  }
+
+  get paused(): boolean {
+    return this.pausedByUser;
+  }
+
+  /** Stop every vCPU (switchover): writes owed up to now are made first, none after. */
+  pauseAll(): void {
+    if (this.pausedByUser) return;
+    this.catchUp();
+    this.pausedByUser = true;
+    this.cpu.pause(this.clock.now());
+    for (const vcpu of this.vm.vcpus) vcpu.pause();
+  }
+
+  resumeAll(): void {
+    if (!this.pausedByUser) return;
+    this.pausedByUser = false;
+    for (const vcpu of this.vm.vcpus) vcpu.resume();
+    if (this.subscription) this.cpu.resume(this.clock.now());
+  }
+
+  get throttle(): number {
+    return this.cpu.throttle;
+  }
+
+  /** QEMU's CPU throttle in percent [0, 99]: each vCPU runs 10 ms per 10 ms / (1 − p). */
+  setThrottle(percent: number): void {
+    this.catchUp();
+    this.cpu.setThrottle(percent, this.clock.now());
+  }
+
+  //////////////////////////////     state and counters     //////////////////////////////
+
+  /** Page writes applied through the vCPUs. */
+  get writes(): number {
+    return this.meter.writes;
+  }
+
+  stats(): GuestStats {
+    const now = this.clock.now();
+    const elapsedMs = this.subscription ? now - this.startedAt : 0;
+    let requested = 0;
+    for (const e of this.emitted) requested += e;
+    const pending = this.pending.reduce((n, p) => n + p.length, 0);
+    const perSecond = elapsedMs > 0 ? (PAGE_SIZE * 1000) / elapsedMs : 0;
+    return {
+      elapsedMs,
+      runMs: this.cpu.at(now),
+      writes: this.writes,
+      requested,
+      missed: this.missed,
+      pending,
+      requestedRate: requested * perSecond,
+      achievedRate: this.writes * perSecond,
+      keepingUp: this.missed === 0,
+    };
+  }
+
+  /** Writes that found no memslot (emulated as MMIO, never logged). Always 0 for a well-formed guest. */
+  get mmioWriteCount(): number {
+    return this.mmioWrites;
+  }
+
+  /** The vCPUs' registers: run time, workload cursors and RNG state, and writes owed while blocked. */
+  vcpuState(): Uint8Array {
+    return encodeVcpuState(
+      this.generators.map((g, v) => ({
+        cpuMs: this.cpuMs[v]!,
+        emitted: this.emitted[v]!,
+        registers: g.save(),
+        pending: this.pending[v]!,
+      })),
+    );
+  }
+
+  /** Resume from another guest's vcpuState() (same spec); call before start(). */
+  loadVcpuState(blob: Uint8Array): void {
+    if (this.subscription) throw new Error('loadVcpuState: stop the guest first');
+    const vcpus = decodeVcpuState(blob, this.spec.vcpus);
+    vcpus.forEach((s, v) => {
+      this.cpuMs[v] = s.cpuMs;
+      this.emitted[v] = s.emitted;
+      this.generators[v]!.restore(s.registers);
+      this.pending[v]!.clear(0);
+      this.pending[v]!.append(s.pending, 0, s.pending.length);
+    });
+  }
+
+  //////////////////////////////     the write path     //////////////////////////////
+
+  /** The writes each vCPU owes for its run time since the previous tick, as one batch. */
+  private produce(now: number): WriteBatch {
+    const run = this.cpu.at(now);
+    const delta = run - this.lastRun;
+    this.lastRun = run;
+    const batch = this.batch;
+    batch.clear(now);
+    const capped = !isVirtual(this.clock);
+    for (let v = 0; v < this.generators.length; v++) {
+      const vcpu = this.vm.vcpus[v]!;
+      // A vCPU stuck in a ring-full exit (or paused by the VMM) does not run.
+      if (!vcpu.paused && !vcpu.ringFull) this.cpuMs[v]! += delta;
+      const generator = this.generators[v]!;
+      let owed = Math.floor(generator.owed(this.cpuMs[v]!)) - this.emitted[v]!;
+      if (capped && owed > MAX_WALL_BATCH) {
+        this.missed += owed - MAX_WALL_BATCH;
+        this.emitted[v]! += owed - MAX_WALL_BATCH;
+        owed = MAX_WALL_BATCH;
+      }
+      if (owed > 0) {
+        generator.emit(batch, owed);
+        this.emitted[v]! += owed;
+      }
+      batch.endSegment(v);
+    }
+    return batch;
+  }
+
+  /** Each vCPU makes what it still owes, then its part of the batch, until its ring fills. */
+  private apply(batch: WriteBatch): void {
+    for (let v = 0; v < batch.vcpus; v++) {
+      const pending = this.pending[v]!;
+      const from = batch.segments[v]!;
+      const to = batch.segments[v + 1]!;
+      if (pending.length > 0) {
+        const made = this.applyRange(v, pending, 0, pending.length);
+        pending.shift(made);
+        if (pending.length > 0) {
+          pending.append(batch, from, to);
+          continue;
+        }
+      }
+      const made = this.applyRange(v, batch, from, to);
+      if (made < to) pending.append(batch, made, to);
+    }
+  }
+
+  /** Writes [from, to) of `batch` on vCPU v; returns the index of the first write not made. */
+  private applyRange(v: number, batch: WriteBatch, from: number, to: number): number {
+    const vcpu = this.vm.vcpus[v]!;
+    const { views, words, wordStart, wordCount } = this.content;
+    const { page, offset, source } = batch;
+    const sideDoor = this.faults.sideDoor;
+    let i = from;
+    for (; i < to; i++) {
+      const gfn = page[i]!;
+      const src = source[i]!;
+      if (sideDoor) {
+        this.sideDoorWrite(gfn, offset[i]!, src);
+        continue;
+      }
+      const gpa = gfn * PAGE_SIZE + offset[i]!;
+      let result: AccessResult;
+      if (src === INCREMENT) result = vcpu.writeU32(gpa, this.incremented(gfn));
+      else if (wordCount[src]! <= SMALL_WRITE_WORDS)
+        result = storeWords(vcpu, gpa, words, wordStart[src]!, wordCount[src]!);
+      else result = vcpu.write(gpa, views[src]!);
+      // A write torn by a ring-full exit is made again in full: the same bytes, so no harm.
+      if (result === 'blocked') break;
+      if (result === 'mmio') this.mmioWrites++;
+    }
+    this.meter.record(page, from, i);
+    return i;
+  }
+
+  /** The incrementer's `incb`: the page's first word with byte 0 plus one. */
+  private incremented(gfn: number): number {
+    const bytes = this.memory.read(gfn);
+    const word = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
+    return ((word & ~0xff) | ((word + 1) & 0xff)) >>> 0;
+  }
+
+  /** The fault: the same bytes, written behind the MMU's back. */
+  private sideDoorWrite(gfn: number, offset: number, src: number): void {
+    if (src === INCREMENT) this.memory.writable(gfn)[0] = (this.memory.read(gfn)[0]! + 1) & 0xff;
+    else this.memory.write(gfn, offset, this.content.views[src]!);
+  }
+}
+
+/** `count` words from words[start] stored at `gpa` by the vCPU; the first result that is not ok. */
+function storeWords(vcpu: Vcpu, gpa: number, words: Uint32Array, start: number, count: number): AccessResult {
+  for (let k = 0; k < count; k++) {
+    const result = vcpu.writeU32(gpa + 4 * k, words[start + k]!);
+    if (result !== 'ok') return result;
+  }
+  return 'ok';
+}
