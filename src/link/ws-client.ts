@@ -20,6 +20,8 @@ export interface WsConnectOptions {
   /** Largest message accepted from the destination. */
   maxPayload?: number;
   handshakeTimeoutMs?: number;
+  /** Fault switch for negative tests (see WsTransportOptions). */
+  faultIgnoreBackpressure?: boolean;
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -80,6 +82,7 @@ export function connectWs(options: WsConnectOptions): Promise<WsTransport> {
           clock: options.clock,
           keepaliveMs: options.keepaliveMs,
           maxBufferedBytes: options.maxBufferedBytes,
+          faultIgnoreBackpressure: options.faultIgnoreBackpressure,
         }),
       );
     });

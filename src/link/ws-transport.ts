@@ -12,6 +12,7 @@ import type { WebSocket } from 'ws';
 import type { Clock } from '../util/clock';
 import { CloseCode } from '../wire/constants';
 import { WireError } from '../wire/errors';
+import { encodeError } from '../wire/frames';
 import type { Transport, TransportHandlers } from './index';
 
 export interface WsTransportOptions {
@@ -22,6 +23,8 @@ export interface WsTransportOptions {
   keepaliveMs?: number;
   /** A close handshake the peer does not finish is cut after this long. Default 2000. */
   closeTimeoutMs?: number;
+  /** Fault switch for negative tests: never wait for drain. */
+  faultIgnoreBackpressure?: boolean;
 }
 
 export const DEFAULT_MAX_BUFFERED = 4 << 20;
@@ -100,7 +103,7 @@ export class WsTransport implements Transport {
       this.inflight -= size;
       this.wake();
     });
-    if (this.inflight <= this.maxBuffered) return Promise.resolve();
+    if (this.inflight <= this.maxBuffered || this.options.faultIgnoreBackpressure) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -166,8 +169,10 @@ export class WsTransport implements Transport {
     this.handlers?.close(error);
   }
 
+  /** A problem this transport found itself: tell the peer in an ERROR frame, then close. */
   private failLocally(error: WireError): void {
     this.localError = error;
+    this.ws.send(encodeError(error));
     this.close(error.closeCode, error.message);
   }
 
