@@ -327,8 +327,10 @@ export class TdpMmu {
       if (isLastSpte(oldLo, level)) this.pageCounts[level]!--;
       else this.freeSubtree(pfnOf(oldLo, oldHi), level - 1);
     }
-    if (isShadowPresent(lo) && isLastSpte(lo, level)) this.pageCounts[level]!++;
-    if (!spteWritableInvariantsHold(lo, hi)) this.host.warn('SPTE writable invariants');
+    if (isShadowPresent(lo) && isLastSpte(lo, level)) {
+      this.pageCounts[level]!++;
+      if (!spteWritableInvariantsHold(lo, hi)) this.host.warn('SPTE writable invariants');
+    }
     it.set(lo >>> 0, hi >>> 0);
   }
 
