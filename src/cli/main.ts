@@ -3,9 +3,14 @@
  * Exit codes: 0 success, 1 a migration that did not complete and verify, 2 bad usage.
  */
 import { Command, CommanderError } from 'commander';
+import { predictCommand } from './predict';
+import { runCommand } from './run';
 import { sweepCommand } from './sweep';
 import { workerCommand } from './worker';
 import { destCommand } from './dest';
+import { viewCommand } from './view';
+import { reportCommand } from './report';
+import { importQmpCommand } from './import-qmp';
 
 export function buildProgram(): Command {
   const program = new Command('precopy')
@@ -16,6 +21,11 @@ export function buildProgram(): Command {
   program.addCommand(sweepCommand());
   program.addCommand(workerCommand());
   program.addCommand(destCommand());
+  program.addCommand(runCommand());
+  program.addCommand(predictCommand());
+  program.addCommand(viewCommand());
+  program.addCommand(reportCommand());
+  program.addCommand(importQmpCommand());
   return program;
 }
 

@@ -44,6 +44,11 @@ export class RateWindow {
     return this.maxBandwidth / XFER_LIMIT_RATIO;
   }
 
+  /** Bytes the current window may still carry. */
+  get budgetLeft(): number {
+    return this.budget - this.bytesInWindow;
+  }
+
   /** QEMU lifts the limit for stop-and-copy (`migration_rate_set(RATE_LIMIT_DISABLED)`). */
   lift(): void {
     this.maxBandwidth = Infinity;

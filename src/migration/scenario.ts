@@ -8,6 +8,7 @@
  * migrate-set-capabilities) with QEMU's defaults, plus precopy's additions beside them.
  */
 import { z } from 'zod';
+import { guestSpecSchema } from '../guest/spec';
 import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
 
 const MiB = 1024 * 1024;
@@ -117,7 +118,7 @@ export const runSchema = z
 
 export const scenarioSchema = z
   .object({
-    guest: z.record(z.string(), z.unknown(), { error: 'must be an object' }),
+    guest: guestSpecSchema,
     migration: migrationSchema.default(migrationSchema.parse({})),
     run: runSchema.default(runSchema.parse({})),
   })
@@ -140,11 +141,27 @@ export class ScenarioError extends Error {
 
 // ////     flags     ////
 
-/** Each flag's place in the scenario. Guest workload parameters go under guest.workload. */
+/**
+ * Each flag's place in the scenario. Guest flags keep the guest spec's names (src/guest/spec.ts);
+ * the workload's `content` is `--write-content`, since `--content` is the fill's.
+ */
 const GUEST_FLAGS = ['memory', 'vcpus', 'seed'] as const;
 const FILL_FLAGS = ['populated', 'content'] as const;
-/** Workload parameters a flag can set (`--workload hotcold --rate 300MiB/s --hot 256MiB`). */
-export const WORKLOAD_FLAGS = ['rate', 'hot', 'hot-fraction', 'region', 'content', 'file'] as const;
+/** Workload parameter flag → field of guest.workload (`--workload hotcold --rate 300MiB/s --hot 256MiB`). */
+export const WORKLOAD_FLAGS: Record<string, string> = {
+  rate: 'rate',
+  hot: 'hot',
+  'hot-share': 'hotShare',
+  layout: 'layout',
+  offset: 'offset',
+  size: 'size',
+  'write-size': 'writeSize',
+  'write-content': 'content',
+  file: 'file',
+  period: 'period',
+};
+/** Flags whose fields are numbers in the guest spec: the command line gives text. */
+const NUMERIC_FLAGS = new Set(['vcpus', 'seed', 'hot-share']);
 export const MIGRATION_FLAGS = Object.keys(migrationSchema.shape) as (keyof MigrationParams)[];
 export const RUN_FLAGS = Object.keys(runSchema.shape) as (keyof RunParams)[];
 
@@ -171,9 +188,11 @@ export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
       { path: '(scenario)', message: 'must be a JSON object {guest, migration, run}' },
     ]);
   const root: Json = { ...((file as Json | undefined) ?? {}) };
-  const set = (part: Json, key: string) => {
+  const set = (part: Json, key: string, field = key) => {
     const v = flags[key];
-    if (v !== undefined) part[key] = v;
+    if (v === undefined) return;
+    part[field] =
+      NUMERIC_FLAGS.has(key) && typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
   };
   const guest = child(root, 'guest');
   for (const key of GUEST_FLAGS) set(guest, key);
@@ -186,9 +205,9 @@ export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
     guest.workload =
       previous && previous.kind === flags.workload ? { ...previous } : { kind: flags.workload };
   }
-  if (WORKLOAD_FLAGS.some((k) => k !== 'content' && flags[k] !== undefined)) {
+  if (Object.keys(WORKLOAD_FLAGS).some((k) => flags[k] !== undefined)) {
     const workload = child(guest, 'workload');
-    for (const key of WORKLOAD_FLAGS) if (key !== 'content') set(workload, key);
+    for (const [flag, field] of Object.entries(WORKLOAD_FLAGS)) set(workload, flag, field);
   }
   const migration = child(root, 'migration');
   for (const key of MIGRATION_FLAGS) set(migration, key);

@@ -1,0 +1,47 @@
+/**
+ * The destination `precopy run` starts for itself: a child process running `precopy dest` on a
+ * free loopback port with a fresh token, like QEMU's `-incoming`. Its first stdout line says
+ * where it listens.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface DestinationProcess {
+  url: string;
+  token: string;
+  child: ChildProcess;
+  /** The destination's own lines (its verdicts), for the summary. */
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
+
+export function startDestinationProcess(): Promise<DestinationProcess> {
+  const token = randomBytes(16).toString('hex');
+  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0', '--token', token], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      const m = /^listening (ws:\/\/\S+)/.exec(line);
+      if (m) resolve({ url: m[1]!, token, child, lines, stop });
+      else lines.push(line);
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`destination process exited (${code}) before listening: ${stderr.trim()}`)),
+    );
+    child.once('error', reject);
+  });
+}

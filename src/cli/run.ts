@@ -1,0 +1,102 @@
+/**
+ * `precopy run [scenario.json] [flags]`: one migration end to end. Flags have the scenario
+ * fields' names and override the file. Unless `--dest URL` (or `--transport inproc`) is given,
+ * it starts its own destination process and migrates to it over WebSocket.
+ * Exit: 0 completed and verified; 1 cancelled, failed or not verified (reason on stderr);
+ * 2 bad usage (the scenario error names the field).
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { runScenario } from '../migration/index';
+import type { MigrationResult } from '../migration/result';
+import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
+import { startDestinationProcess, type DestinationProcess } from './dest-process';
+import { addScenarioOptions, scenarioFlags } from './scenario-options';
+import { roundsCsv, summary, TerminalView } from './terminal-view';
+
+/** Bad usage: commander's exit code 2 path, with the message already written. */
+export function usageError(message: string): CommanderError {
+  process.stderr.write(`precopy: ${message}\n`);
+  return new CommanderError(2, 'precopy.usage', message);
+}
+
+export function readScenarioFile(file: string | undefined): unknown {
+  if (file === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw usageError(`cannot read scenario ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw usageError(`scenario ${file} is not JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Why a result does not count as success, or null when it does. */
+export function failureReason(result: MigrationResult): string | null {
+  if (result.status !== 'completed') return `${result.status}: ${result['error-desc'] ?? 'no reason given'}`;
+  const v = result.precopy.verification;
+  if (!v?.passed) return `not verified: ${v?.reason ?? 'no verdict'}`;
+  return null;
+}
+
+interface RunOptions {
+  json?: string;
+  csv?: string;
+  quiet?: boolean;
+  [flag: string]: unknown;
+}
+
+export function runCommand(): Command {
+  const command = new Command('run')
+    .description('Run one migration end to end (a destination process is started unless --dest is given)')
+    .argument('[scenario]', 'scenario JSON file {guest, migration, run}')
+    .option('--json <file>', 'write the result (query-migrate shape + precopy additions) as JSON')
+    .option('--csv <file>', 'write the per-round statistics as CSV')
+    .option('--quiet', 'print nothing but errors')
+    .exitOverride();
+  addScenarioOptions(command);
+  return command.action(async (file: string | undefined, options: RunOptions) => {
+    const raw = readScenarioFile(file);
+    const flags = scenarioFlags(options);
+    const run = (applyFlags(raw, flags).run ?? {}) as Record<string, unknown>;
+    // Two processes by default: the command line's migration goes over WebSocket.
+    if (run.transport === undefined) flags.transport = 'ws';
+    let scenario;
+    try {
+      scenario = parseScenario(raw, flags);
+    } catch (e) {
+      if (e instanceof ScenarioError) throw usageError(e.message);
+      throw e;
+    }
+    let dest: DestinationProcess | undefined;
+    if (scenario.run.transport === 'ws' && scenario.run.dest === undefined) {
+      dest = await startDestinationProcess();
+      flags.dest = dest.url;
+      flags.token = dest.token;
+    }
+    const view = new TerminalView(
+      process.stdout,
+      scenario.guest.memory,
+      options.quiet === true,
+      process.stderr.isTTY === true,
+    );
+    let result: MigrationResult;
+    try {
+      result = await runScenario(applyFlags(raw, flags), { onEvent: (e) => view.onEvent(e) });
+    } finally {
+      await dest?.stop();
+    }
+    if (!options.quiet) process.stdout.write(summary(result));
+    if (options.json) writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
+    if (options.csv) writeFileSync(options.csv, roundsCsv(result.precopy.rounds));
+    const reason = failureReason(result);
+    if (reason !== null) {
+      process.stderr.write(`precopy: migration ${reason}\n`);
+      process.exitCode = 1;
+    }
+  });
+}

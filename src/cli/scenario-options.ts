@@ -1,0 +1,71 @@
+/**
+ * One commander option per scenario field, with the field's own name (`--max-bandwidth`,
+ * `--downtime-limit`, `--memory`, ...). Values stay text here: the scenario schema parses and
+ * checks them, so a flag and a file field fail with the same message.
+ */
+import type { Command } from 'commander';
+import { MIGRATION_FLAGS, RUN_FLAGS, WORKLOAD_FLAGS, type ScenarioFlags } from '../migration/scenario';
+
+/** Capabilities: `--auto-converge` alone means on; `--auto-converge off` turns it off. */
+const BOOLEAN_FLAGS = new Set(['auto-converge', 'xbzrle', 'pause-before-switchover']);
+
+const HELP: Record<string, string> = {
+  memory: 'guest memory (4GiB, 512MiB)',
+  vcpus: 'guest vCPUs',
+  seed: 'seed of the guest workload and contents',
+  populated: 'fill: how much memory holds data before migrating (50%, 1GiB)',
+  content: 'fill: what it holds (random | text | zero)',
+  workload: 'idle | uniform | hotcold | sequential | phased | incrementer | replay',
+  rate: 'workload dirtying rate (200MiB/s, 1Gbit/s, 5000 pages/s)',
+  hot: 'hotcold: hot set size',
+  'hot-share': 'hotcold: share of writes to the hot set (0..1)',
+  'max-bandwidth': 'QEMU max-bandwidth for live rounds (default 128MiB/s)',
+  'downtime-limit': 'QEMU downtime-limit (default 300ms)',
+  'stop-rule': 'qemu (test every iteration) | round (test at the end of each round)',
+  'dirty-log': 'get | manual (clear-before-send) | ring',
+  tracking: 'wrprot | dbit',
+  encodings: 'zero,lz4 (default) | raw | any of zero,lz4,xbzrle',
+  'max-rounds': 'round cap: switch over after this many rounds',
+  timeout: 'give up after this long (on-timeout decides how)',
+  'on-timeout': 'cancel | force',
+  clock: 'virtual (simulated time) | wall (real time)',
+  transport: 'inproc | ws',
+  dest: 'destination URL (ws://127.0.0.1:PORT); default: start one',
+  token: 'destination token',
+  bandwidth: 'link bandwidth: modelled in virtual time, a cap in wall time',
+  latency: 'link latency (virtual time)',
+};
+
+export const SCENARIO_FLAG_NAMES: string[] = [
+  'memory',
+  'vcpus',
+  'seed',
+  'populated',
+  'content',
+  'workload',
+  ...Object.keys(WORKLOAD_FLAGS),
+  ...MIGRATION_FLAGS,
+  ...RUN_FLAGS,
+];
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function addScenarioOptions(command: Command): Command {
+  for (const flag of SCENARIO_FLAG_NAMES) {
+    const spec = BOOLEAN_FLAGS.has(flag) ? `--${flag} [on|off]` : `--${flag} <value>`;
+    command.option(spec, HELP[flag] ?? `scenario field ${flag}`);
+  }
+  return command;
+}
+
+/** The scenario flags commander collected, under their field names. */
+export function scenarioFlags(options: Record<string, unknown>): ScenarioFlags {
+  const flags: ScenarioFlags = {};
+  for (const flag of SCENARIO_FLAG_NAMES) {
+    const value = options[camel(flag)];
+    if (value !== undefined) flags[flag] = value as string | boolean;
+  }
+  return flags;
+}

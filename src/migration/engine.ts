@@ -1,0 +1,548 @@
+/**
+ * The round engine: the I/O behind the source machine's actors (machines/source.machine.ts).
+ * One `Migration` holds all the state of one migration: the dirty tracker, QEMU's counters, the
+ * link session, the round list and the totals. The machine decides; this file does.
+ *
+ * Time: in virtual time every send advances the VirtualClock by its bytes / link bandwidth, so
+ * the guest writes exactly the writes of that simulated interval; sleeps jump the clock. In
+ * wall time the same code runs against the real clock and the link's own speed.
+ */
+import { createActor, fromPromise } from 'xstate';
+import {
+  migrationStatus,
+  sourceMachine,
+  stateName,
+  type DestinationVerdict as MachineVerdict,
+  type RoundOutcome,
+} from '../../machines/source.machine';
+import type { DestinationVerdict, SendStats, SourceSession } from '../link/index';
+import type { MemoryRegion, Vm } from '../mmu/api';
+import type { SparseMemory } from '../guest/sparse-memory';
+import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
+import { PAGE_SIZE } from '../util/units';
+import { DirtyPeriod } from './dirty-period';
+import { DirtyTracker } from './dirty-tracker';
+import { predictionErrors, predictRest } from './predictor';
+import { RateWindow } from './rate-window';
+import type { MigrationEvent, MigrationResult, MigrationStatus, RoundStats } from './result';
+import type { Scenario } from './scenario';
+
+/** What the engine needs of the source guest (src/guest provides it). */
+export interface MigratableGuest {
+  readonly vm: Vm;
+  readonly memory: SparseMemory;
+  readonly pages: number;
+  /** The memslot backing guest RAM. */
+  readonly region: MemoryRegion;
+  pauseAll(): void;
+  resumeAll(): void;
+  readonly paused: boolean;
+  setThrottle(percent: number): void;
+  readonly throttle: number;
+  /** The device state captured at switchover (registers, the incrementer's position...). */
+  vcpuState(): Uint8Array;
+  /** Make the writes owed up to the clock's now (before a harvest that falls between ticks). */
+  catchUp(): void;
+  /** Distinct pages written since the last call (the writable working set of that interval). */
+  takeDistinctWrites(): number;
+  readonly edgeRegion?: { firstPage: number; pages: number };
+}
+
+export interface EngineOptions {
+  scenario: Scenario;
+  clock: Clock;
+  guest: MigratableGuest;
+  /** Opens the link to the destination (a fresh session per migration). */
+  connect: () => Promise<SourceSession>;
+  /** Link bandwidth (bytes/s) and latency (ms) modelled in virtual time. */
+  link: { bandwidth: number; latencyMs: number };
+  onEvent?: (event: MigrationEvent) => void;
+  signal?: AbortSignal;
+  /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
+  continueSwitchover?: () => Promise<void>;
+}
+
+/** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
+const MAX_BATCH_PAGES = 256;
+/** QEMU's MAX_WAIT: an iteration returns to the convergence test at least this often (ms). */
+const MAX_WAIT_MS = 50;
+/** Progress events at most this often, in the migration's clock (ms). */
+const PROGRESS_EVERY_MS = 100;
+
+/** One round's running figures, turned into RoundStats when it closes. */
+interface RoundAccumulator {
+  round: number;
+  start: number;
+  pagesHarvested: number;
+  send: SendStats;
+}
+
+function emptySend(): SendStats {
+  return {
+    pages: 0,
+    zeroPages: 0,
+    xbzrlePages: 0,
+    unchangedPages: 0,
+    lz4Pages: 0,
+    rawPages: 0,
+    bytesRaw: 0,
+    bytesWire: 0,
+    frames: 0,
+  };
+}
+
+function addSend(into: SendStats, s: SendStats): void {
+  for (const key of Object.keys(into) as (keyof SendStats)[]) into[key] += s[key];
+}
+
+class Aborted extends Error {
+  constructor() {
+    super('migration step abandoned (cancelled)');
+  }
+}
+
+export class Migration {
+  private readonly clock: Clock;
+  private readonly virtual: boolean;
+  private readonly params: Scenario['migration'];
+  private readonly batch = new Uint32Array(MAX_BATCH_PAGES);
+  private tracker!: DirtyTracker;
+  private window!: RateWindow;
+  private period!: DirtyPeriod;
+  private session: SourceSession | undefined;
+  /** The step in flight, so rollback waits for it before touching the guest. */
+  private inFlight: Promise<unknown> = Promise.resolve();
+
+  private startTime = 0;
+  private setupTime = 0;
+  private roundNo = 0;
+  private current!: RoundAccumulator;
+  private readonly rounds: RoundStats[] = [];
+  private readonly total = emptySend();
+  private precopyBytes = 0;
+  private downtimeBytes = 0;
+  private stateBytes = 0;
+  private started = false;
+  private dirtyBytesLastSync = 0;
+  private maxWorkingSet = 0;
+  private distinctWritesTotal = 0;
+  private lastProgress = -Infinity;
+  private downtimeStart = 0;
+  private downtime = 0;
+  private readonly breakdown = { finalHarvest: 0, finalSend: 0, vcpuState: 0, destinationResume: 0 };
+  private verdict: DestinationVerdict | undefined;
+  private readonly states: MigrationStatus[] = [];
+
+  constructor(private readonly options: EngineOptions) {
+    this.clock = options.clock;
+    this.virtual = isVirtual(options.clock);
+    this.params = options.scenario.migration;
+  }
+
+  /** Run the migration to a final state and report it. Never throws for a migration failure. */
+  async run(): Promise<MigrationResult> {
+    const p = this.params;
+    const actor = createActor(
+      sourceMachine.provide({
+        actors: {
+          setupMigration: fromPromise<void>(({ signal }) => this.step(() => this.setup(signal))),
+          runRound: fromPromise<RoundOutcome>(({ signal }) => this.step(() => this.runRound(signal))),
+          switchover: fromPromise<void>(({ signal }) => this.step(() => this.switchover(signal))),
+          sendDeviceState: fromPromise<void>(() => this.step(() => this.sendDeviceState())),
+          awaitDestination: fromPromise<MachineVerdict>(() => this.step(() => this.awaitDestination())),
+          rollback: fromPromise<void, { reason: string }>(({ input }) => this.rollback(input.reason)),
+        },
+      }),
+      {
+        input: {
+          maxRounds: p['max-rounds'],
+          timeout: p.timeout,
+          onTimeout: p['on-timeout'],
+          pauseBeforeSwitchover: p['pause-before-switchover'],
+        },
+      },
+    );
+    let lastState = '';
+    actor.subscribe((snapshot) => {
+      const name = stateName(snapshot.value);
+      if (name === lastState) return;
+      lastState = name;
+      const status = migrationStatus(snapshot.value, p['pause-before-switchover']);
+      if (this.states[this.states.length - 1] !== status) this.states.push(status);
+      this.emit({ type: 'state', time: this.elapsed(), status, machineState: name });
+      if (name === 'preSwitchover')
+        void (this.options.continueSwitchover?.() ?? Promise.resolve()).then(() =>
+          actor.send({ type: 'CONTINUE' }),
+        );
+    });
+    const onAbort = () =>
+      actor.send({ type: 'CANCEL', reason: String(this.options.signal?.reason ?? 'cancelled') });
+    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = new Promise<void>((resolve) =>
+      actor.subscribe({ complete: resolve, error: () => resolve() }),
+    );
+    actor.start();
+    if (this.options.signal?.aborted) onAbort();
+    else actor.send({ type: 'START' });
+    await done;
+    this.options.signal?.removeEventListener('abort', onAbort);
+    const snapshot = actor.getSnapshot();
+    const result = this.result(
+      migrationStatus(snapshot.value, p['pause-before-switchover']),
+      snapshot.context.reason,
+      snapshot.context.switchoverReason === 'converged',
+    );
+    this.emit({ type: 'done', time: this.elapsed(), result });
+    return result;
+  }
+
+  // ////     the actors     ////
+
+  private step<T>(work: () => Promise<T>): Promise<T> {
+    const promise = work();
+    this.inFlight = promise.catch(() => undefined);
+    return promise;
+  }
+
+  private async setup(signal: AbortSignal): Promise<void> {
+    const { guest } = this.options;
+    this.startTime = this.clock.now();
+    this.started = true;
+    this.session = await this.options.connect();
+    this.checkAbort(signal);
+    await this.session.hello({ pages: guest.pages, pageSize: PAGE_SIZE, edgeRegion: guest.edgeRegion });
+    this.checkAbort(signal);
+    this.tracker = new DirtyTracker(guest.vm, guest.region, guest.pages, this.params['dirty-log']);
+    this.tracker.enable();
+    guest.takeDistinctWrites();
+    const now = this.clock.now();
+    this.window = new RateWindow(this.params['downtime-limit'], this.params['max-bandwidth'], now);
+    this.period = new DirtyPeriod(
+      {
+        enabled: this.params['auto-converge'],
+        initial: this.params['cpu-throttle-initial'],
+        increment: this.params['cpu-throttle-increment'],
+        max: this.params['max-cpu-throttle'],
+        triggerThreshold: this.params['throttle-trigger-threshold'],
+      },
+      now,
+    );
+    this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
+    this.setupTime = now - this.startTime;
+  }
+
+  /** One round: from the sync that opened it to the sync that closes it. */
+  private async runRound(signal: AbortSignal): Promise<RoundOutcome> {
+    const byRound = this.params['stop-rule'] === 'round';
+    await this.openRound(false);
+    for (;;) {
+      this.checkAbort(signal);
+      const pending = this.tracker.dirtyPages * PAGE_SIZE;
+      const timedOut = this.elapsed() >= this.params.timeout;
+      // qemu: the estimate below the threshold → sync, decide on the synced figure.
+      // round: only a fully sent dirty set ends the round.
+      if (timedOut || (byRound ? pending === 0 : pending === 0 || pending < this.window.threshold)) {
+        const converged = await this.closeRound();
+        return { converged: converged && !timedOut, rounds: this.rounds.length, elapsed: this.elapsed() };
+      }
+      await this.iterate(signal);
+    }
+  }
+
+  private async switchover(signal: AbortSignal): Promise<void> {
+    const { guest } = this.options;
+    guest.pauseAll();
+    this.downtimeStart = this.clock.now();
+    // The final sync (ram_save_complete): what the guest wrote since the deciding sync.
+    this.syncBitmap();
+    this.breakdown.finalHarvest = this.clock.now() - this.downtimeStart;
+    this.window.lift();
+    const sendStart = this.clock.now();
+    await this.openRound(true);
+    while (this.tracker.dirtyPages > 0) {
+      this.checkAbort(signal);
+      await this.sendBatch(MAX_BATCH_PAGES, true);
+    }
+    await this.endRound();
+    this.breakdown.finalSend = this.clock.now() - sendStart;
+    this.recordRound(true);
+  }
+
+  private async sendDeviceState(): Promise<void> {
+    const start = this.clock.now();
+    const blob = this.options.guest.vcpuState();
+    await this.session!.sendVcpuState(blob);
+    await this.elapse(blob.length, 0);
+    this.stateBytes = blob.length;
+    this.downtimeBytes += blob.length;
+    this.breakdown.vcpuState = this.clock.now() - start;
+  }
+
+  private async awaitDestination(): Promise<MachineVerdict> {
+    const start = this.clock.now();
+    this.verdict = await this.session!.complete(this.options.guest.memory.imageHash());
+    await this.elapse(0, 2);
+    this.breakdown.destinationResume = this.clock.now() - start;
+    this.downtime = this.clock.now() - this.downtimeStart;
+    if (this.verdict.passed) this.tracker.disable();
+    await this.session!.close().catch(() => undefined);
+    return { passed: this.verdict.passed, reason: this.verdict.reason };
+  }
+
+  /** Cancel or failure: abandon the destination, give the guest back its vCPUs, untracked. */
+  private async rollback(reason: string): Promise<void> {
+    await this.inFlight;
+    const { guest } = this.options;
+    await this.session?.cancel(reason).catch(() => undefined);
+    await this.session?.close().catch(() => undefined);
+    guest.setThrottle(0);
+    if (guest.paused) guest.resumeAll();
+    if (this.tracker) this.tracker.disable();
+  }
+
+  // ////     rounds, windows and batches     ////
+
+  /** One pass of migration_iteration_run: send up to the window budget, then rate-limit. */
+  private async iterate(signal: AbortSignal): Promise<void> {
+    const iterationStart = this.clock.now();
+    while (
+      !this.window.exceeded &&
+      this.tracker.dirtyPages > 0 &&
+      this.clock.now() - iterationStart < MAX_WAIT_MS
+    ) {
+      this.checkAbort(signal);
+      const budgetPages = Math.ceil(this.window.budgetLeft / PAGE_SIZE);
+      await this.sendBatch(Math.max(1, Math.min(MAX_BATCH_PAGES, budgetPages)), false);
+    }
+    if (this.window.exceeded) await this.sleepUntil(this.window.windowEnd);
+    else if (!this.virtual) await sleep(this.clock, 0); // let the guest's timers run
+    this.tracker.reapRings();
+    if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate))
+      this.progress();
+  }
+
+  private async sendBatch(max: number, final: boolean): Promise<void> {
+    const n = this.tracker.nextBatch(this.batch, max);
+    if (n === 0) return;
+    const sent = await this.session!.sendPages(this.batch, n, this.options.guest.memory);
+    addSend(this.current.send, sent);
+    addSend(this.total, sent);
+    if (final) this.downtimeBytes += sent.bytesWire;
+    else this.precopyBytes += sent.bytesWire;
+    this.window.record(sent.bytesWire, sent.pages);
+    await this.elapse(sent.bytesWire, 0);
+  }
+
+  private async openRound(final: boolean): Promise<void> {
+    this.current = {
+      round: this.roundNo,
+      start: this.clock.now(),
+      pagesHarvested: this.tracker.dirtyPages,
+      send: emptySend(),
+    };
+    await this.session!.startRound(this.roundNo, { final });
+  }
+
+  private async endRound(): Promise<void> {
+    await this.session!.endRound(this.roundNo);
+    await this.elapse(0, 2);
+    this.roundNo++;
+  }
+
+  /**
+   * Close the live round with a sync. Returns whether the synced dirty set fits the threshold.
+   */
+  private async closeRound(): Promise<boolean> {
+    await this.endRound();
+    this.syncBitmap();
+    const pending = this.tracker.dirtyPages * PAGE_SIZE;
+    this.recordRound(false);
+    return pending === 0 || pending < this.window.threshold;
+  }
+
+  /** migration_bitmap_sync: harvest, account the period, let auto-converge act. */
+  private syncBitmap(): void {
+    this.options.guest.catchUp();
+    const synced = this.tracker.sync();
+    this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
+    const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.total.bytesWire);
+    if (outcome.throttled) this.options.guest.setThrottle(outcome.throttle);
+  }
+
+  private recordRound(final: boolean): void {
+    const now = this.clock.now();
+    const acc = this.current;
+    const duration = now - acc.start;
+    const seconds = duration / 1000;
+    const distinct = final ? 0 : this.options.guest.takeDistinctWrites();
+    this.distinctWritesTotal += distinct;
+    this.maxWorkingSet = Math.max(this.maxWorkingSet, distinct);
+    const dirtyRate = seconds > 0 ? (distinct * PAGE_SIZE) / seconds : 0;
+    const sendRate = seconds > 0 ? acc.send.bytesWire / seconds : 0;
+    const remaining = this.tracker.dirtyPages * PAGE_SIZE;
+    const prediction = final
+      ? { roundsLeft: 0, eta: 0 }
+      : predictRest({
+          remaining,
+          sendRate,
+          dirtyRate,
+          workingSet: this.maxWorkingSet > 0 ? this.maxWorkingSet * PAGE_SIZE : undefined,
+          downtimeLimit: this.params['downtime-limit'],
+          roundsAllowed: this.params['max-rounds'] - this.rounds.length - 1,
+          finalRate: this.options.link.bandwidth,
+        });
+    const stats: RoundStats = {
+      round: acc.round,
+      start: acc.start - this.startTime,
+      duration,
+      pagesHarvested: acc.pagesHarvested,
+      pagesSent: acc.send.pages,
+      pagesZero: acc.send.zeroPages,
+      bytesRaw: acc.send.bytesRaw,
+      bytesWire: acc.send.bytesWire,
+      compressionRatio: acc.send.bytesWire > 0 ? acc.send.bytesRaw / acc.send.bytesWire : 1,
+      dirtyRate,
+      sendRate,
+      lambda: sendRate > 0 ? dirtyRate / sendRate : 0,
+      workingSetPages: distinct,
+      remaining,
+      threshold: this.window.threshold,
+      expectedDowntime: this.window.expectedDowntime,
+      throttle: this.options.guest.throttle,
+      predictedRoundsLeft: prediction.roundsLeft,
+      predictedEta: prediction.eta,
+      dirtyByRegion: this.tracker.takeRegionCounts(),
+      final,
+    };
+    this.rounds.push(stats);
+    this.emit({ type: 'round', time: this.elapsed(), round: stats });
+  }
+
+  // ////     time     ////
+
+  private elapsed(): number {
+    return this.started ? this.clock.now() - this.startTime : 0;
+  }
+
+  /** Virtual time: the link is busy for bytes / bandwidth plus `latencies` one-way latencies. */
+  private async elapse(bytes: number, latencies: number): Promise<void> {
+    if (!this.virtual) return;
+    const ms = (bytes / this.options.link.bandwidth) * 1000 + latencies * this.options.link.latencyMs;
+    if (ms > 0) (this.clock as VirtualClock).advanceBy(ms);
+  }
+
+  private async sleepUntil(time: number): Promise<void> {
+    const now = this.clock.now();
+    if (time <= now) return;
+    if (this.virtual) (this.clock as VirtualClock).advanceTo(time);
+    else await sleep(this.clock, time - now);
+  }
+
+  private checkAbort(signal: AbortSignal): void {
+    if (signal.aborted) throw new Aborted();
+  }
+
+  // ////     events and the result     ////
+
+  private emit(event: MigrationEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  private progress(): void {
+    const now = this.elapsed();
+    if (now - this.lastProgress < PROGRESS_EVERY_MS) return;
+    this.lastProgress = now;
+    const last = this.rounds[this.rounds.length - 1];
+    this.emit({
+      type: 'progress',
+      time: now,
+      round: this.roundNo,
+      bytesSent: this.total.bytesWire,
+      remaining: this.tracker.dirtyPages * PAGE_SIZE,
+      threshold: this.window.threshold,
+      dirtyRate: last?.dirtyRate ?? 0,
+      sendRate: this.window.bandwidth * 1000,
+      throttle: this.options.guest.throttle,
+      eta: last?.predictedEta ?? null,
+    });
+  }
+
+  private result(status: MigrationStatus, reason: string | null, converged: boolean): MigrationResult {
+    const totalTime = this.elapsed();
+    const liveTime = Math.max(1, totalTime - this.setupTime);
+    const v = this.verdict;
+    const xbzrle = this.params.xbzrle;
+    return {
+      status,
+      ...(reason && status !== 'completed' ? { 'error-desc': reason } : {}),
+      'total-time': totalTime,
+      'setup-time': this.setupTime,
+      downtime: status === 'completed' ? this.downtime : 0,
+      'expected-downtime': this.window?.expectedDowntime ?? this.params['downtime-limit'],
+      ram: {
+        transferred: this.total.bytesWire + this.stateBytes,
+        remaining: this.tracker ? this.tracker.dirtyPages * PAGE_SIZE : this.options.guest.pages * PAGE_SIZE,
+        total: this.options.guest.pages * PAGE_SIZE,
+        duplicate: this.total.zeroPages,
+        normal: this.total.pages - this.total.zeroPages - this.total.unchangedPages,
+        'normal-bytes': (this.total.pages - this.total.zeroPages - this.total.unchangedPages) * PAGE_SIZE,
+        'dirty-sync-count': this.period?.syncCount ?? 0,
+        'dirty-pages-rate': this.period?.dirtyPagesRate ?? 0,
+        // QEMU's final figures: the average over the live part (migration_calculate_complete).
+        mbps: (this.total.bytesWire * 8) / liveTime / 1000,
+        'pages-per-second': (this.total.pages * 1000) / liveTime,
+        'precopy-bytes': this.precopyBytes,
+        'downtime-bytes': this.downtimeBytes,
+        'page-size': PAGE_SIZE,
+      },
+      'cpu-throttle-percentage': this.options.guest.throttle,
+      ...(xbzrle
+        ? {
+            'xbzrle-cache': {
+              'cache-size': this.params['xbzrle-cache-size'],
+              bytes: 0,
+              pages: this.total.xbzrlePages,
+              'cache-miss': 0,
+              'cache-miss-rate': 0,
+              'encoding-rate': 0,
+              overflow: 0,
+            },
+          }
+        : {}),
+      precopy: {
+        version: 1,
+        clock: this.virtual ? 'virtual' : 'wall',
+        converged,
+        guestDirtyPagesRate: totalTime > 0 ? (this.distinctWritesTotal * 1000) / totalTime : 0,
+        destinationDowntime: v?.destinationDowntimeMs ?? 0,
+        downtimeBreakdown: { ...this.breakdown },
+        verification: v
+          ? {
+              passed: v.passed,
+              sourceHash: this.options.guest.memory.imageHash(),
+              destinationHash: v.destinationHash,
+              ...(v.edgeCheck
+                ? {
+                    edgeCheck: {
+                      passed: v.edgeCheck.passed,
+                      ...(v.edgeCheck.firstBadPage !== undefined
+                        ? { firstBadPage: v.edgeCheck.firstBadPage }
+                        : {}),
+                      ...(v.edgeCheck.value !== undefined
+                        ? { values: [v.edgeCheck.previousValue ?? 0, v.edgeCheck.value] }
+                        : {}),
+                    },
+                  }
+                : {}),
+              ...(v.reason ? { reason: v.reason } : {}),
+            }
+          : null,
+        regionPages: this.tracker?.regionPages ?? 0,
+        rounds: this.rounds,
+        predictionError: predictionErrors(this.rounds, totalTime),
+        scenario: this.options.scenario,
+        states: this.states,
+      },
+    };
+  }
+}

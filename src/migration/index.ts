@@ -1,0 +1,153 @@
+/**
+ * The migration layer's entry points. `runScenario` is what the CLI, sweeps and the dashboard
+ * call: validate a scenario, build the source guest on its MMU, open the link to a destination,
+ * run the source machine to a final state, and return QEMU's query-migrate shape with precopy's
+ * additions. The pieces are exported too, so tests can keep one source guest across a cancel
+ * and retry to a fresh destination.
+ */
+import { randomBytes } from 'node:crypto';
+import { Destination } from '../dest/destination';
+import { startDestinationServer } from '../dest/server';
+import type { EdgeChecker } from '../dest/verify';
+import { checkEdgeRule } from '../guest/edge-rule';
+import { connectSource, type EncodingName, type SourceSession } from '../link/index';
+import type { FaultSwitches } from '../mmu/api';
+import { virtualClock, wallClock, type Clock } from '../util/clock';
+import { Migration } from './engine';
+import type { MigrationEvent, MigrationResult } from './result';
+import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
+import { createSourceGuest, type SourceGuest } from './source-guest';
+
+export { ScenarioError, parseScenario, type Scenario } from './scenario';
+export { predict } from './model';
+export type { MigrationEvent, MigrationResult, RoundStats } from './result';
+export type { MigratableGuest } from './engine';
+
+export interface RunScenarioOptions {
+  onEvent?: (event: MigrationEvent) => void;
+  /** Abort = QEMU's migrate_cancel. */
+  signal?: AbortSignal;
+}
+
+/** The source side: its clock and its running guest. */
+export interface SourceSide {
+  clock: Clock;
+  guest: SourceGuest;
+  stop(): void;
+}
+
+/** A way to reach one destination, and to let it go. */
+export interface DestinationLink {
+  connect(): Promise<SourceSession>;
+  /** The in-process destination, when there is one (tests look at it). */
+  destination?: Destination;
+  close(): Promise<void>;
+}
+
+/** The destination's edge check is QEMU's rule, as the guest defines it. */
+export const edgeChecker: EdgeChecker = (memory, firstPage, pages) => {
+  const r = checkEdgeRule(memory, firstPage, pages);
+  return {
+    passed: r.passed,
+    badPages: r.bad,
+    ...(r.firstBadPage !== undefined
+      ? {
+          firstBadPage: r.firstBadPage,
+          value: r.values?.[0],
+          previousValue: memory.read(r.firstBadPage - 1)[0],
+        }
+      : {}),
+  };
+};
+
+/** Build the source: its clock (virtual or wall), its MMU and its guest, already running. */
+export function createSource(scenario: Scenario, faults?: Partial<FaultSwitches>): SourceSide {
+  const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
+  const guest = createSourceGuest(scenario, clock, faults);
+  return { clock, guest, stop: () => guest.stop() };
+}
+
+function linkEncodings(scenario: Scenario): EncodingName[] {
+  return scenario.migration.encodings as EncodingName[];
+}
+
+/**
+ * The destination a scenario names: in-process (inproc), the `dest` URL (ws), or a WebSocket
+ * destination server started here on a free loopback port (ws without a URL).
+ */
+export async function openDestination(scenario: Scenario, clock: Clock): Promise<DestinationLink> {
+  const run = scenario.run;
+  const virtual = run.clock === 'virtual';
+  const common = {
+    encodings: linkEncodings(scenario),
+    xbzrleCacheSize: scenario.migration['xbzrle-cache-size'],
+    clock,
+    // In virtual time the engine models the link; a token bucket would wait on a clock nobody advances.
+    maxBandwidth: virtual ? 0 : (run.bandwidth ?? 0),
+    keepaliveMs: virtual ? 0 : undefined,
+  };
+  if (run.transport === 'inproc') {
+    const token = randomBytes(8).toString('hex');
+    const destination = new Destination({ token, clock, edgeChecker });
+    return {
+      destination,
+      connect: () => connectSource({ ...common, transport: 'inproc', token, destination }),
+      close: async () => undefined,
+    };
+  }
+  if (run.dest !== undefined) {
+    const token = run.token ?? '';
+    return {
+      connect: () => connectSource({ ...common, transport: 'ws', url: run.dest, token }),
+      close: async () => undefined,
+    };
+  }
+  const token = randomBytes(8).toString('hex');
+  const server = await startDestinationServer({ port: 0, token, edgeChecker });
+  return {
+    destination: server.destination,
+    connect: () => connectSource({ ...common, transport: 'ws', url: server.url, token }),
+    close: () => server.close(),
+  };
+}
+
+/** One migration of `source` over `link`. Never throws for a migration that fails. */
+export function migrate(
+  scenario: Scenario,
+  source: SourceSide,
+  link: DestinationLink,
+  options: RunScenarioOptions = {},
+): Promise<MigrationResult> {
+  return new Migration({
+    scenario,
+    clock: source.clock,
+    guest: source.guest,
+    connect: () => link.connect(),
+    link: {
+      bandwidth: scenario.run.bandwidth ?? DEFAULT_VIRTUAL_BANDWIDTH,
+      latencyMs: scenario.run.latency,
+    },
+    onEvent: options.onEvent,
+    signal: options.signal,
+  }).run();
+}
+
+/**
+ * Validate `input` (a scenario {guest, migration, run}; throws ScenarioError naming the field),
+ * run the migration it describes, and return its result.
+ */
+export async function runScenario(
+  input: unknown,
+  options: RunScenarioOptions = {},
+): Promise<MigrationResult> {
+  const scenario = parseScenario(input);
+  const source = createSource(scenario);
+  let link: DestinationLink | undefined;
+  try {
+    link = await openDestination(scenario, source.clock);
+    return await migrate(scenario, source, link, options);
+  } finally {
+    source.stop();
+    await link?.close();
+  }
+}

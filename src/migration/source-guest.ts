@@ -1,0 +1,54 @@
+/**
+ * The source guest as the round engine sees it (engine.ts `MigratableGuest`): the guest layer's
+ * Guest on its own simulated VM, with dirty tracking and the dirty ring chosen by the scenario,
+ * running from the scenario's clock.
+ */
+import { Guest } from '../guest';
+import type { FaultSwitches } from '../mmu/api';
+import type { Clock } from '../util/clock';
+import { DIRTY_RING_ENTRIES } from './dirty-tracker';
+import type { MigratableGuest } from './engine';
+import type { Scenario } from './scenario';
+
+export interface SourceGuest extends MigratableGuest {
+  readonly guest: Guest;
+  stop(): void;
+}
+
+export function createSourceGuest(
+  scenario: Scenario,
+  clock: Clock,
+  faults?: Partial<FaultSwitches>,
+): SourceGuest {
+  const guest = Guest.create(scenario.guest, clock, {
+    vm: { tracking: scenario.migration.tracking, faults },
+    dirtyRing: scenario.migration['dirty-log'] === 'ring' ? DIRTY_RING_ENTRIES : undefined,
+  });
+  // The writable working set of each round: distinct pages written between two samples.
+  const window = guest.meter.open();
+  guest.start();
+  return {
+    guest,
+    vm: guest.vm,
+    memory: guest.memory,
+    pages: guest.pages,
+    region: guest.memoryRegion(),
+    edgeRegion: guest.edgeRegion,
+    get paused() {
+      return guest.paused;
+    },
+    get throttle() {
+      return guest.throttle;
+    },
+    pauseAll: () => guest.pauseAll(),
+    resumeAll: () => guest.resumeAll(),
+    setThrottle: (percent) => guest.setThrottle(percent),
+    vcpuState: () => guest.vcpuState(),
+    catchUp: () => guest.catchUp(),
+    takeDistinctWrites: () => window.reset().distinct,
+    stop: () => {
+      guest.stop();
+      window.close();
+    },
+  };
+}

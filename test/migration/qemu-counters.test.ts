@@ -1,0 +1,117 @@
+import { DirtyPeriod } from '../../src/migration/dirty-period';
+import { RateWindow } from '../../src/migration/rate-window';
+import { predictionErrors, predictRest } from '../../src/migration/predictor';
+
+const MiB = 2 ** 20;
+
+describe("QEMU's rate window (migration_rate_limit / migration_update_counters)", () => {
+  it('budgets max-bandwidth/10 per 100 ms window and measures bw, threshold, mbps per window', () => {
+    const w = new RateWindow(300, 1024 * MiB, 0);
+    expect(w.budget).toBeCloseTo(102.4 * MiB);
+    expect(w.threshold).toBe(0); // nothing converges before the first measurement
+    expect(w.expectedDowntime).toBe(300);
+    w.record(50 * MiB, 12_800);
+    expect(w.exceeded).toBe(false);
+    expect(w.update(99, 0, 0)).toBe(false); // less than a window: no refresh
+    w.record(52.4 * MiB, 13_414);
+    expect(w.exceeded).toBe(true);
+    expect(w.windowEnd).toBe(100);
+    expect(w.update(100, 200 * MiB, 1000)).toBe(true);
+    expect(w.bandwidth * 1000).toBeCloseTo(1024 * MiB, -3);
+    expect(w.threshold).toBeCloseTo(307.2 * MiB, -3);
+    expect(w.mbps).toBeCloseTo((102.4 * MiB * 8) / 0.1 / 1e6, 3);
+    expect(w.expectedDowntime).toBeCloseTo(200 / 1.024, 1);
+    expect(w.exceeded).toBe(false); // a fresh window
+  });
+
+  it('leaves expected-downtime alone without a dirty rate or with ≤ 10 kB moved', () => {
+    const w = new RateWindow(300, 128 * MiB, 0);
+    w.record(MiB, 256);
+    w.update(100, 50 * MiB, 0);
+    expect(w.expectedDowntime).toBe(300);
+    w.record(10_000, 2);
+    w.update(200, 50 * MiB, 500);
+    expect(w.expectedDowntime).toBe(300);
+  });
+
+  it('has no budget limit once lifted for stop-and-copy', () => {
+    const w = new RateWindow(300, 128 * MiB, 0);
+    w.lift();
+    w.record(10_000 * MiB, 1);
+    expect(w.exceeded).toBe(false);
+  });
+});
+
+describe('dirty-pages-rate and auto-converge (migration_bitmap_sync / migration_trigger_throttle)', () => {
+  const ac = { enabled: true, initial: 20, increment: 10, max: 99, triggerThreshold: 50 };
+
+  it('reports pages newly set in the bitmap per sync period of more than 1 s', () => {
+    const p = new DirtyPeriod({ ...ac, enabled: false }, 0);
+    expect(p.onSync(400, 1000, 0).periodClosed).toBe(false);
+    expect(p.onSync(1000, 1000, 0).periodClosed).toBe(false); // exactly 1 s is not "more than"
+    expect(p.dirtyPagesRate).toBe(0);
+    expect(p.onSync(1250, 500, 0).periodClosed).toBe(true);
+    expect(p.dirtyPagesRate).toBe(2000); // 2500 pages over 1.25 s
+    expect(p.syncCount).toBe(3);
+  });
+
+  it('throttles on every second high period: 20 %, then +10 % up to the max', () => {
+    const p = new DirtyPeriod({ ...ac, max: 45 }, 0);
+    const sentPerPeriod = 100 * MiB;
+    const dirtyPages = (60 * MiB) / 4096; // 60 % > 50 % of sent
+    const steps: number[] = [];
+    for (let i = 1; i <= 10; i++) steps.push(p.onSync(i * 1001, dirtyPages, i * sentPerPeriod).throttle);
+    expect(steps).toEqual([0, 20, 20, 30, 30, 40, 40, 45, 45, 45]);
+  });
+
+  it('never throttles when the dirtied bytes stay under the trigger threshold, or when off', () => {
+    const low = new DirtyPeriod(ac, 0);
+    const off = new DirtyPeriod({ ...ac, enabled: false }, 0);
+    for (let i = 1; i <= 6; i++) {
+      low.onSync(i * 1001, (40 * MiB) / 4096, i * 100 * MiB);
+      off.onSync(i * 1001, (90 * MiB) / 4096, i * 100 * MiB);
+    }
+    expect(low.throttle).toBe(0);
+    expect(off.throttle).toBe(0);
+  });
+});
+
+describe('the predictor', () => {
+  it('predicts the golden case from after the bulk round: one live round, then stop-and-copy', () => {
+    const p = predictRest({
+      remaining: 800 * MiB,
+      sendRate: 1024 * MiB,
+      dirtyRate: 200 * MiB,
+      downtimeLimit: 300,
+      roundsAllowed: 10,
+      finalRate: 1024 * MiB,
+    });
+    expect(p.roundsLeft).toBe(2);
+    expect(p.eta).toBeCloseTo(781.25 + 152.59, 1);
+  });
+
+  it('says null when the working set cannot fit the threshold', () => {
+    const p = predictRest({
+      remaining: 99 * MiB,
+      sendRate: 3e6,
+      dirtyRate: 1e9,
+      workingSet: 99 * MiB,
+      downtimeLimit: 1,
+      roundsAllowed: 100,
+      finalRate: 1.25e9,
+    });
+    expect(p).toEqual({ roundsLeft: null, eta: null });
+  });
+
+  it('scores each prediction against what happened', () => {
+    const rounds = [
+      { round: 0, start: 0, duration: 4000, predictedRoundsLeft: 2, predictedEta: 950, final: false },
+      { round: 1, start: 4000, duration: 780, predictedRoundsLeft: 1, predictedEta: 160, final: false },
+      { round: 2, start: 4780, duration: 150, predictedRoundsLeft: 0, predictedEta: 0, final: true },
+    ];
+    expect(predictionErrors(rounds, 4930)).toEqual([
+      { round: 0, rounds: 0, eta: 20 },
+      { round: 1, rounds: 0, eta: 10 },
+    ]);
+  });
+});
