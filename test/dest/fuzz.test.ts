@@ -1,0 +1,200 @@
+/**
+ * Seeded fuzzing of a live destination over a real WebSocket: a valid migration stream with one
+ * frame mutated (bits flipped, bytes set, truncated, extended, retyped, duplicated, reordered;
+ * half of them re-sealed with a correct length and crc so the body checks are reached). Every
+ * case must end with a typed ERROR frame and its close code, or with a verdict that is honest
+ * about the image; the destination must then be free, and a real migration must still succeed.
+ */
+import WebSocket from 'ws';
+import { SparseMemory } from '../../src/guest/sparse-memory';
+import { startDestinationServer, type DestinationServer } from '../../src/dest/server';
+import { connectSource } from '../../src/link/index';
+import { Rng } from '../../src/util/rng';
+import { PageEncoder, emptyStats } from '../../src/wire/batch';
+import { CloseCode, HEADER_SIZE } from '../../src/wire/constants';
+import { WIRE_ERROR_CODES } from '../../src/wire/errors';
+import {
+  decodeFrame,
+  encodeComplete,
+  encodeHello,
+  encodeRoundEnd,
+  encodeRoundStart,
+  encodeVcpuState,
+  seal,
+} from '../../src/wire/frames';
+import { XbzrleCache } from '../../src/wire/xbzrle';
+import { TOKEN, makeGuest, migrate } from '../link/helpers';
+
+const CASES = 2000;
+const PAGES = 24;
+
+/** The frames of one valid three-round migration of a small guest. */
+function validStream(memory: SparseMemory): Buffer[] {
+  const encoder = new PageEncoder({ zero: true, lz4: true, xbzrle: new XbzrleCache(1 << 16) });
+  const frames = [
+    encodeHello({
+      pages: PAGES,
+      pageSize: 4096,
+      edgeFirstPage: 0,
+      edgePages: 0,
+      encodings: 0b1111,
+      token: TOKEN,
+    }),
+  ];
+  const gfns = Array.from({ length: PAGES }, (_, i) => i);
+  for (let round = 0; round < 3; round++) {
+    const final = round === 2;
+    if (round > 0) for (let g = 1; g < PAGES; g += 5) memory.writable(g)[round * 9] ^= 0x5a;
+    encoder.startRound(round, final);
+    frames.push(encodeRoundStart(round, final));
+    for (let from = 0; from < PAGES; from += 8) {
+      const frame = encoder.encode(round, gfns, from, from + 8, memory, emptyStats());
+      if (frame) frames.push(frame);
+    }
+    frames.push(encodeRoundEnd(round, encoder.roundPages, encoder.runningHash));
+  }
+  frames.push(encodeVcpuState(Uint8Array.of(7, 7, 7)), encodeComplete(memory.imageHash()));
+  return frames;
+}
+
+function mutate(frames: Buffer[], rng: Rng): { frames: Buffer[]; what: string } {
+  const out = frames.map((f) => Buffer.from(f));
+  const i = rng.int(out.length);
+  let f = out[i]!;
+  const kind = rng.int(8);
+  const what = ['flip', 'set', 'truncate', 'extend', 'retype', 'random', 'duplicate', 'swap'][kind]!;
+  switch (kind) {
+    case 0:
+      for (let n = 1 + rng.int(3); n > 0; n--) f[rng.int(f.length)] ^= 1 << rng.int(8);
+      break;
+    case 1:
+      f[rng.int(f.length)] = rng.int(256);
+      break;
+    case 2:
+      f = f.subarray(0, rng.int(f.length));
+      break;
+    case 3:
+      f = Buffer.concat([f, rng.fill(new Uint8Array(1 + rng.int(64)))]);
+      break;
+    case 4:
+      f[5] = 1 + rng.int(12);
+      break;
+    case 5:
+      f = Buffer.from(rng.fill(new Uint8Array(rng.int(200))));
+      break;
+    case 6:
+      out.splice(i, 0, Buffer.from(f));
+      break;
+    case 7:
+      if (i + 1 < out.length) [out[i], out[i + 1]] = [out[i + 1]!, f];
+      return { frames: out, what };
+  }
+  // Half the time, make the header honest again so the body's own checks are what catch it.
+  if (rng.int(2) === 0 && f.length >= HEADER_SIZE) {
+    f.writeUInt32LE(f.length - HEADER_SIZE, 8);
+    seal(f);
+  }
+  out[i] = f;
+  return { frames: out, what };
+}
+
+interface Outcome {
+  closeCode: number;
+  replies: Array<{ type: string; code?: string; closeCode?: number; passed?: boolean; hash?: string }>;
+}
+
+function runCase(url: string, frames: Buffer[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      generateMask: (m) => m.fill(0),
+    });
+    const replies: Outcome['replies'] = [];
+    const timer = setTimeout(() => (ws.terminate(), reject(new Error('case did not end within 5 s'))), 5000);
+    ws.on('open', () => {
+      for (const f of frames) ws.send(f);
+    });
+    ws.on('message', (data: Buffer) => {
+      const f = decodeFrame(data);
+      if (f.type === 'ERROR') replies.push({ type: f.type, code: f.code, closeCode: f.closeCode });
+      else if (f.type === 'VERDICT')
+        replies.push({ type: f.type, passed: f.verdict.passed, hash: f.verdict.destinationHash });
+      else replies.push({ type: f.type });
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', (closeCode) => {
+      clearTimeout(timer);
+      resolve({ closeCode, replies });
+    });
+  });
+}
+
+/** Several destinations fuzzed side by side (each serves one migration at a time). */
+const SERVERS = 4;
+let servers: DestinationServer[] = [];
+beforeAll(async () => {
+  servers = await Promise.all(
+    Array.from({ length: SERVERS }, () => startDestinationServer({ token: TOKEN, keepaliveMs: 0 })),
+  );
+});
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.close()));
+});
+
+test(`${CASES} mutated streams: each ends in a typed error and its close code, or an honest verdict`, async () => {
+  const memory = makeGuest(PAGES, 77);
+  const stream = validStream(memory);
+  const sourceHash = memory.imageHash();
+  const codes = new Map<string, number>();
+  let verified = 0;
+  const count = (code: string) => codes.set(code, (codes.get(code) ?? 0) + 1);
+
+  /** One fuzzing lane: its own destination and its own seeded generator. */
+  async function lane(server: DestinationServer, seed: number): Promise<void> {
+    const rng = new Rng(seed);
+    for (let n = 0; n < CASES / SERVERS; n++) {
+      const { frames, what } = mutate(stream, rng);
+      const outcome = await runCase(server.url, frames);
+      const last = outcome.replies[outcome.replies.length - 1];
+      const context = `lane ${seed} case ${n} (${what}): ${JSON.stringify(outcome)}`;
+      if (last?.type === 'ERROR') {
+        expect({ context, known: (WIRE_ERROR_CODES as readonly string[]).includes(last.code!) }).toEqual({
+          context,
+          known: true,
+        });
+        expect({ context, closeCode: outcome.closeCode }).toEqual({ context, closeCode: last.closeCode });
+        count(last.code!);
+      } else if (last?.type === 'VERDICT') {
+        // No error: the mutation left a valid stream (e.g. a re-sealed change the protocol allows).
+        expect({ context, closeCode: outcome.closeCode }).toEqual({ context, closeCode: CloseCode.NORMAL });
+        if (last.passed) expect({ context, hash: last.hash }).toEqual({ context, hash: sourceHash });
+        verified++;
+      } else {
+        // The mutation made a well-formed CANCEL or ERROR from the source: the destination just closes.
+        expect({ context, abnormal: outcome.closeCode !== CloseCode.NORMAL }).toEqual({
+          context,
+          abnormal: true,
+        });
+        count('closed by the source');
+      }
+      await server.destination.whenIdle();
+      if (last?.type !== 'VERDICT') expect(server.destination.lastOutcome?.kind).toBe('discarded');
+    }
+  }
+
+  await Promise.all(servers.map((server, i) => lane(server, 2026 + i)));
+  for (const server of servers) {
+    expect(server.destination.served).toBe(CASES / SERVERS);
+    expect(server.destination.image).toBeUndefined();
+  }
+  // The fuzzer reaches deep checks, not just the header's.
+  expect(codes.size).toBeGreaterThanOrEqual(10);
+  expect(verified).toBeLessThan(CASES / 10);
+  process.stdout.write(`fuzz outcomes: ${JSON.stringify(Object.fromEntries(codes))}, verdicts ${verified}\n`);
+
+  const server = servers[0]!;
+  const session = await connectSource({ transport: 'ws', url: server.url, token: TOKEN });
+  const verdict = await migrate(session, makeGuest(64, 1), 2);
+  await session.close();
+  expect(verdict.passed).toBe(true);
+});
