@@ -1,0 +1,55 @@
+/** `precopy dest` as a real child process, as `precopy run` and users start it. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
+import { destCommand } from '../../src/cli/dest';
+import { connectSource } from '../../src/link/index';
+import { TOKEN, makeGuest, migrate } from '../link/helpers';
+
+const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
+
+test('prints its URL first, survives a bad client, verifies a migration, exits 0 on SIGTERM', async () => {
+  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0', '--token', TOKEN], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  try {
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const first = (await lines.next()).value as string;
+    expect(first).toMatch(/^listening ws:\/\/127\.0\.0\.1:\d+$/);
+    const url = first.slice('listening '.length);
+
+    const bad = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+    await new Promise((resolve) => bad.once('open', resolve));
+    bad.send(Buffer.from('garbage'));
+    expect(await new Promise((resolve) => bad.once('close', resolve))).toBe(1002);
+    expect((await lines.next()).value).toMatch(/^discarded: frame of 7 bytes is shorter than the 16-byte header/);
+
+    const session = await connectSource({ transport: 'ws', url, token: TOKEN });
+    const verdict = await migrate(session, makeGuest(100, 5), 2);
+    await session.close();
+    expect(verdict.passed).toBe(true);
+    expect((await lines.next()).value).toMatch(/^verified: 4 rounds, \d+ pages/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited).toBe(0);
+});
+
+test('flags are checked and named', async () => {
+  const errors: string[] = [];
+  const run = (args: string[]) =>
+    destCommand()
+      .configureOutput({ writeErr: (s) => errors.push(s), writeOut: () => undefined })
+      .parseAsync(args, { from: 'user' });
+  await expect(run(['--port', '70000', '--token', 'x'])).rejects.toThrow(
+    /--port <port>.*must be an integer in \[0, 65535\]/,
+  );
+  await expect(run(['--port', '1'])).rejects.toThrow(/required option '--token <token>'/);
+  await expect(run(['--token', 'x', '--max-payload', 'lots'])).rejects.toThrow(/--max-payload.*not a size/);
+  await expect(run(['--token', 'x', '--max-payload', '1KiB'])).rejects.toThrow(
+    /--max-payload must be ≥ 64KiB/,
+  );
+  expect(errors.length).toBeGreaterThan(0);
+});
