@@ -105,10 +105,15 @@ const queryMigrateSchema = z.looseObject({
 });
 type QueryMigrate = z.infer<typeof queryMigrateSchema>;
 
-const timestampSchema = z.union([
-  z.object({ seconds: z.number().int().nonnegative(), microseconds: z.number().int().min(0).max(999_999) }),
-  z.number().nonnegative(),
-]);
+const timestampSchema = z.union(
+  [
+    z.object({ seconds: z.number().int().nonnegative(), microseconds: z.number().int().min(0).max(999_999) }),
+    z.number().nonnegative(),
+  ],
+  {
+    error: 'expected {"seconds": integer, "microseconds": 0..999999} or a number of seconds since the epoch',
+  },
+);
 
 const eventSchema = z.looseObject({
   event: z.string(),

@@ -1,0 +1,66 @@
+/**
+ * `precopy view result.json [other.json]`: the live dashboard's page for saved results, two side
+ * by side to compare (e.g. with and without auto-converge). Serves until Ctrl-C.
+ */
+import { Command } from 'commander';
+import { dashboardForResults } from '../viz/dashboard-server';
+import { InputError, loadResult, titleOf } from '../viz/result-file';
+
+export interface ViewFlags {
+  host: string;
+  port: string;
+  token?: string;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InputError(`--port: expected an integer 0..65535 (0 = any free port), got '${value}'`);
+  }
+  return port;
+}
+
+export async function view(files: string[], flags: ViewFlags, until: Promise<unknown>): Promise<void> {
+  const results = files.map((f) => loadResult(f));
+  let dashboard;
+  try {
+    dashboard = await dashboardForResults(results, {
+      host: flags.host,
+      port: parsePort(flags.port),
+      token: flags.token,
+      titles: files.map(titleOf),
+    });
+  } catch (e) {
+    if (e instanceof RangeError) throw new InputError(e.message);
+    throw e;
+  }
+  process.stdout.write(`precopy view: ${dashboard.url}\n`);
+  await until;
+  await dashboard.close();
+}
+
+function interrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+export function viewCommand(): Command {
+  return new Command('view')
+    .description('serve the dashboard for saved results; give two to compare them side by side')
+    .argument('<result>', 'a result JSON (precopy run --json, precopy import-qmp)')
+    .argument('[other]', 'a second result, shown beside the first')
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port to listen on, 0 for any free one', '0')
+    .option('--token <token>', 'access token in the URL (default: random)')
+    .action(async (result: string, other: string | undefined, flags: ViewFlags) => {
+      try {
+        await view(other ? [result, other] : [result], flags, interrupted());
+      } catch (e) {
+        if (!(e instanceof InputError)) throw e;
+        process.stderr.write(`precopy view: ${e.message}\n`);
+        process.exitCode = 2;
+      }
+    });
+}
