@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { basename, dirname, join } from 'node:path';
+import { METRIC_NAMES, type MetricName } from '../sweep/aggregate';
 import { defaultWorkers, runSweepLocal, type SweepProgress } from '../sweep/local';
 import { expandSweep } from '../sweep/points';
 import { DEFAULT_QUEUE_NAME, runSweepQueued } from '../sweep/queue';
@@ -22,6 +23,16 @@ export function positiveInt(name: string, max = 1024) {
       );
     return n;
   };
+}
+
+function metricsOption(text: string): MetricName[] {
+  const names = text.split(',').map((s) => s.trim());
+  const bad = names.filter((n) => !(METRIC_NAMES as string[]).includes(n));
+  if (bad.length || names.length === 0)
+    throw new InvalidArgumentError(
+      `--maps takes metrics from ${METRIC_NAMES.join(', ')}; not ${bad.join(', ')}`,
+    );
+  return names as MetricName[];
 }
 
 function axesOption(text: string): [string, string] {
@@ -48,6 +59,7 @@ interface SweepFlags {
   csv?: string;
   svg?: string;
   heatmap?: [string, string];
+  maps?: MetricName[];
   progress: boolean;
 }
 
@@ -104,7 +116,12 @@ async function sweep(specFile: string, flags: SweepFlags): Promise<void> {
     store.close();
   }
   const records = new ResultsStore(store.file).all();
-  for (const file of writeReports(records, { csv: flags.csv, svgDir: flags.svg, axes: flags.heatmap }))
+  for (const file of writeReports(records, {
+    csv: flags.csv,
+    svgDir: flags.svg,
+    axes: flags.heatmap,
+    metrics: flags.maps,
+  }))
     process.stderr.write(`sweep: wrote ${file}\n`);
   const errors = records.filter((r) => r.error !== undefined).length;
   process.stderr.write(
@@ -143,6 +160,7 @@ export function sweepCommand(): Command {
       'the two swept fields of the maps (default: the first two that vary)',
       axesOption,
     )
+    .option('--maps <metrics>', `metrics to map (from ${METRIC_NAMES.join(', ')})`, metricsOption)
     .option('--no-progress', 'no progress bar')
     .action((specFile: string, flags: SweepFlags) => sweep(specFile, flags));
 }

@@ -5,13 +5,23 @@
 import type { MigrationResult } from '../migration/result';
 import type { RunRecord } from './store';
 
-/** The per-run figures a sweep maps. `rounds` counts live rounds, the bulk round included. */
+/** The per-run figures a sweep reports. `rounds` counts live rounds, the bulk round included. */
 export const METRICS = {
   converged: (r: MigrationResult) => (r.precopy.converged ? 1 : 0),
   rounds: (r: MigrationResult) => r.precopy.rounds.filter((round) => !round.final).length,
   downtime: (r: MigrationResult) => r.downtime,
   totalBytes: (r: MigrationResult) => r.ram.transferred,
   totalTime: (r: MigrationResult) => r['total-time'],
+  /** Pages sent over all rounds: memory once, plus every resend. */
+  pagesSent: (r: MigrationResult) => r.precopy.rounds.reduce((n, round) => n + round.pagesSent, 0),
+  /** Page bytes over wire bytes for the whole migration (what the encodings bought). */
+  compression: (r: MigrationResult) => {
+    const raw = r.precopy.rounds.reduce((n, round) => n + round.bytesRaw, 0);
+    const wire = r.precopy.rounds.reduce((n, round) => n + round.bytesWire, 0);
+    return wire > 0 ? raw / wire : 1;
+  },
+  /** The vCPU throttle at the end (auto-converge), percent. */
+  throttle: (r: MigrationResult) => r['cpu-throttle-percentage'],
 } as const;
 
 export type MetricName = keyof typeof METRICS;

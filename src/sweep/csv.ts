@@ -1,6 +1,6 @@
 /** The sweep table: one row per point, its swept values, mean and spread of each metric, and the model. */
 import { METRIC_NAMES, type PointSummary } from './aggregate';
-import type { Prediction } from './prediction';
+import { PREDICTED_METRICS, type Prediction } from './prediction';
 
 function cell(value: unknown): string {
   const text =
@@ -18,7 +18,7 @@ export function toCsv(
     'seeds',
     'errors',
     ...METRIC_NAMES.flatMap((m) => [`${m}_mean`, `${m}_sd`, `${m}_min`, `${m}_max`]),
-    ...METRIC_NAMES.map((m) => `model_${m}`),
+    ...PREDICTED_METRICS.map((m) => `model_${m}`),
     'model_lambda',
   ];
   const rows = summaries.map((s) => {
@@ -31,7 +31,7 @@ export function toCsv(
         const v = s.metrics?.[m];
         return v ? [v.mean, v.sd, v.min, v.max] : [null, null, null, null];
       }),
-      ...METRIC_NAMES.map((m) => p?.metrics[m] ?? null),
+      ...PREDICTED_METRICS.map((m) => p?.metrics[m] ?? null),
       p?.lambda ?? null,
     ];
   });

@@ -35,6 +35,9 @@ const METRIC_LABEL: Record<MetricName, string> = {
   downtime: 'downtime (ms)',
   totalBytes: 'total bytes (MiB)',
   totalTime: 'total time (ms)',
+  pagesSent: 'pages sent',
+  compression: 'compression (page bytes / wire bytes)',
+  throttle: 'vCPU throttle at the end (%)',
 };
 
 /** Shown in cells in the metric's unit: MiB for bytes, otherwise as is. */
@@ -72,9 +75,14 @@ export function sliceOf(input: HeatmapInput): {
   const xs = axisValues(summaries, x);
   const ys = axisValues(summaries, y);
   const others = Object.keys(summaries[0]?.coords ?? {}).filter((p) => p !== x && p !== y);
-  const fixed = Object.fromEntries(others.map((p) => [p, input.slice?.[p] ?? summaries[0]!.coords[p]]));
+  // Fix the other fields only when cells would collide: a list whose entries set two fields
+  // together (encodings and the xbzrle capability) maps without slicing.
+  const key = (s: PointSummary) => JSON.stringify([s.coords[x], s.coords[y]]);
+  const collide = new Set(summaries.map(key)).size < summaries.length;
+  const fixedPaths = collide || input.slice ? others : [];
+  const fixed = Object.fromEntries(fixedPaths.map((p) => [p, input.slice?.[p] ?? summaries[0]!.coords[p]]));
   const onSlice = summaries.filter((s) =>
-    others.every((p) => JSON.stringify(s.coords[p]) === JSON.stringify(fixed[p])),
+    fixedPaths.every((p) => JSON.stringify(s.coords[p]) === JSON.stringify(fixed[p])),
   );
   const cells = onSlice.map((summary) => {
     const prediction = input.predictions?.get(summary.point);
@@ -83,7 +91,7 @@ export function sliceOf(input: HeatmapInput): {
       y: ys.findIndex((v) => JSON.stringify(v) === JSON.stringify(summary.coords[y])),
       summary,
       measured: summary.metrics ? summary.metrics[metric].mean : null,
-      predicted: prediction ? prediction.metrics[metric] : null,
+      predicted: prediction?.metrics[metric] ?? null,
     };
   });
   return { cells, xs, ys, fixed };
@@ -180,6 +188,10 @@ export function heatmapOption(input: HeatmapInput): EChartsOption {
       min: metric === 'converged' ? 0 : Math.min(...values, 0),
       max: metric === 'converged' ? 1 : Math.max(...values, 1),
       calculable: false,
+      text: [
+        format(metric === 'converged' ? 1 : Math.max(...values, 1)),
+        format(metric === 'converged' ? 0 : Math.min(...values, 0)),
+      ],
       orient: 'vertical',
       right: 10,
       top: 'middle',

@@ -6,10 +6,13 @@
 import { predict } from '../migration/model';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from '../migration/scenario';
 import type { WorkloadSpec } from '../guest/spec';
-import type { MetricName } from './aggregate';
+
+/** The metrics the model predicts; the others (pages sent, compression, throttle) it has no view of. */
+export const PREDICTED_METRICS = ['converged', 'rounds', 'downtime', 'totalBytes', 'totalTime'] as const;
 
 export interface Prediction {
-  metrics: Record<MetricName, number>;
+  /** The model's figure for each metric it predicts (the others have no model). */
+  metrics: Partial<Record<string, number>>;
   /** D / R. */
   lambda: number;
   /** Writable working set over the stop threshold R × downtime-limit: ≥ 1 cannot converge. */

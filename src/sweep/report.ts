@@ -16,6 +16,8 @@ export interface ReportOptions {
   svgDir?: string;
   /** Heatmap axes; default the first two fields that take more than one value. */
   axes?: [string, string];
+  /** Metrics to map, one SVG each; default MAPPED_METRICS. */
+  metrics?: MetricName[];
   /** The model's prediction for a point's scenario; default the §5.2 model. */
   predict?: (scenario: unknown) => Prediction | null;
 }
@@ -47,7 +49,7 @@ export function writeReports(records: RunRecord[], options: ReportOptions): stri
     if (axes.length < 2)
       throw new RangeError('heatmap: the sweep varies fewer than two fields; nothing to map');
     mkdirSync(options.svgDir, { recursive: true });
-    for (const metric of MAPPED_METRICS) {
+    for (const metric of options.metrics ?? MAPPED_METRICS) {
       const file = join(options.svgDir, `${metric}.svg`);
       writeFileSync(
         file,

@@ -41,7 +41,7 @@ describe('model prediction per point', () => {
     expect(p.metrics.rounds).toBe(2);
     expect(p.metrics.converged).toBe(1);
     expect(p.lambda).toBeCloseTo(0.195, 3);
-    expect(p.metrics.totalBytes / MiB).toBeCloseTo(5052, -1);
+    expect(p.metrics.totalBytes! / MiB).toBeCloseTo(5052, -1);
   });
 
   it('uses the hot set as the writable working set', () => {
@@ -82,6 +82,25 @@ describe('heatmap option', () => {
     expect(cells).toHaveLength(8);
   });
 
+  it('does not slice when list entries set two fields together and cells stay distinct', () => {
+    const listed = summariesOf({
+      ...SPEC,
+      grid: { 'guest.workload.rate': ['100MiB/s', '600MiB/s'] },
+      list: [
+        { 'migration.encodings': ['zero'] },
+        { 'migration.encodings': ['zero', 'xbzrle'], 'migration.xbzrle': true },
+      ],
+    });
+    const { cells, fixed } = sliceOf({
+      summaries: listed,
+      x: 'migration.encodings',
+      y: 'guest.workload.rate',
+      metric: 'rounds',
+    });
+    expect(fixed).toEqual({});
+    expect(cells).toHaveLength(4);
+  });
+
   it('puts the measured mean in each cell with the model and its error in the label', () => {
     const option = heatmapOption({
       summaries,
@@ -101,7 +120,7 @@ describe('heatmap option', () => {
     )!;
     const cell = heat.data.find((d) => d.value[0] === 0 && d.value[1] === 0)!;
     expect(cell.value[2]).toBe(first.metrics!.downtime.mean);
-    const model = predictions.get(first.point)!.metrics.downtime;
+    const model = predictions.get(first.point)!.metrics.downtime!;
     expect(cell.label.formatter).toContain(`model ${model.toPrecision(3)}`);
     expect(cell.label.formatter).toMatch(/\nerr /);
   });
