@@ -1,0 +1,149 @@
+import fc from 'fast-check';
+import type { MigrationStatus } from '../../src/migration/result';
+import {
+  ACTIVE_NODE_SIZE,
+  buildCharts,
+  CHART_IDS,
+  predictedDowntime,
+  STATECHART_NODES,
+  switchoverRound,
+  type ChartId,
+} from '../../src/viz/charts';
+import { applyEvent, emptyRunView, runViewFromResult, type RunView } from '../../src/viz/run-view';
+import { buildResult, eventsFor } from './fixtures';
+
+const MiB = 1024 * 1024;
+
+/** The option's series as plain objects (the options are data; tests read them as such). */
+function seriesOf(view: RunView, id: ChartId): { id: string; type: string; data: unknown[] }[] {
+  const chart = buildCharts(view).find((c) => c.id === id)!;
+  return chart.option.series as { id: string; type: string; data: unknown[] }[];
+}
+
+function xLabels(view: RunView, id: ChartId): string[] {
+  const chart = buildCharts(view).find((c) => c.id === id)!;
+  return (chart.option.xAxis as { data: string[] }).data;
+}
+
+const PER_ROUND: ChartId[] = ['rates', 'remaining', 'lambda', 'downtime', 'throttle', 'bytes', 'prediction'];
+
+function foldAll(events: ReturnType<typeof eventsFor>): RunView {
+  return events.reduce((view, e, i) => applyEvent(view, e, i + 1), emptyRunView('test'));
+}
+
+describe('chart definitions', () => {
+  const cases = {
+    'golden case (converges in 3 rounds)': buildResult(),
+    'memory hog with auto-converge': buildResult({
+      dirtyRate: 900 * MiB,
+      zeroFraction: 0.3,
+      compression: 1.6,
+      throttle: [0, 0, 20, 30, 40, 50, 60, 70, 80],
+    }),
+    'a hog that never converges (cancelled)': buildResult({ dirtyRate: 1200 * MiB, maxRounds: 12 }),
+  };
+
+  it.each(Object.entries(cases))('%s: every per-round series has one point per round', (_name, result) => {
+    const view = runViewFromResult('r', result);
+    const rounds = result.precopy.rounds.length;
+    for (const id of PER_ROUND) {
+      expect(xLabels(view, id)).toHaveLength(rounds);
+      for (const s of seriesOf(view, id))
+        expect({ id, series: s.id, points: s.data.length }).toEqual({ id, series: s.id, points: rounds });
+    }
+    const regions = result.precopy.rounds[0]!.dirtyByRegion.length;
+    expect(seriesOf(view, 'heatmap')[0]!.data).toHaveLength(rounds * regions);
+  });
+
+  it('draws the values of the rounds, in display units', () => {
+    const result = cases['memory hog with auto-converge'];
+    const view = runViewFromResult('r', result);
+    const rounds = result.precopy.rounds;
+    const [dirty, send] = seriesOf(view, 'rates');
+    expect(dirty!.data).toEqual(rounds.map((r) => Math.round((r.dirtyRate / MiB) * 1000) / 1000));
+    expect(send!.data).toEqual(rounds.map((r) => Math.round((r.sendRate / MiB) * 1000) / 1000));
+    expect(seriesOf(view, 'throttle')[0]!.data).toEqual(rounds.map((r) => r.throttle));
+    const lambda = seriesOf(view, 'lambda')[0]!.data as { value: number }[];
+    expect(lambda.map((d) => d.value)).toEqual(rounds.map((r) => Math.round(r.lambda * 1000) / 1000));
+    const heat = seriesOf(view, 'heatmap')[0]!.data as [number, number, number][];
+    for (const [x, y, pages] of heat) expect(pages).toBe(rounds[x]!.dirtyByRegion[y]);
+  });
+
+  it('remaining is on a log axis: a round that leaves nothing draws no point, the switchover is marked', () => {
+    const result = cases['golden case (converges in 3 rounds)'];
+    const view = runViewFromResult('r', result);
+    const chart = buildCharts(view).find((c) => c.id === 'remaining')!;
+    expect((chart.option.yAxis as { type: string }).type).toBe('log');
+    const remaining = seriesOf(view, 'remaining')[0] as unknown as {
+      data: (number | null)[];
+      markPoint: { data: { coord: [number, number] }[] };
+    };
+    const finalAt = result.precopy.rounds.findIndex((r) => r.final);
+    expect(remaining.data[finalAt]).toBeNull();
+    const switchover = switchoverRound(result.precopy.rounds)!;
+    expect(switchover.round).toBe(finalAt - 1);
+    expect(remaining.markPoint.data[0]!.coord[0]).toBe(finalAt - 1);
+    expect(switchover.remaining).toBeLessThanOrEqual(switchover.threshold);
+  });
+
+  it('the golden case: round 0 sends 4 GiB, round 1 800 MiB, stop-and-copy ~156 MiB in ~153 ms', () => {
+    const rounds = cases['golden case (converges in 3 rounds)'].precopy.rounds;
+    expect(rounds.map((r) => Math.round(r.bytesWire / MiB))).toEqual([4096, 800, 156]);
+    expect(rounds[2]!.duration).toBeCloseTo(152.3, 0);
+  });
+
+  it("predicted downtime is the model's remaining·λⁿ / send rate, none when it cannot converge", () => {
+    const r = cases['golden case (converges in 3 rounds)'].precopy.rounds[0]!;
+    // After the bulk round: 800 MiB left, λ = 200/1024, one more live round predicted (2 rounds left
+    // including stop-and-copy): 800 MiB × 0.1953 / 1 GiB/s = 152.6 ms.
+    expect(r.predictedRoundsLeft).toBe(2);
+    expect(predictedDowntime(r)).toBeCloseTo(((800 * MiB * (200 / 1024)) / (1024 * MiB)) * 1000, 3);
+    expect(predictedDowntime({ ...r, predictedRoundsLeft: null })).toBeNull();
+  });
+
+  it('lambda bars at or above 1 are drawn in the warning colour, below it not', () => {
+    const view = runViewFromResult('r', cases['a hog that never converges (cancelled)']);
+    const bars = seriesOf(view, 'lambda')[0]!.data as { value: number; itemStyle: { color: string } }[];
+    const over = new Set(bars.filter((b) => b.value >= 1).map((b) => b.itemStyle.color));
+    const under = new Set(bars.filter((b) => b.value < 1).map((b) => b.itemStyle.color));
+    expect(over.size).toBe(1);
+    for (const c of under) expect(over.has(c)).toBe(false);
+  });
+
+  it('the statechart highlights exactly the current status, for every status', () => {
+    const statuses = STATECHART_NODES.map((n) => n.name);
+    fc.assert(
+      fc.property(fc.constantFrom(...statuses), fc.subarray(statuses), (status: MigrationStatus, seen) => {
+        const view: RunView = { ...emptyRunView('s'), status, statesSeen: [...seen, status] };
+        const nodes = (
+          seriesOf(view, 'states')[0] as unknown as { data: { name: string; symbolSize: number }[] }
+        ).data;
+        const highlighted = nodes.filter((n) => n.symbolSize === ACTIVE_NODE_SIZE).map((n) => n.name);
+        expect(highlighted).toEqual([status]);
+      }),
+      { seed: 7, numRuns: 60 },
+    );
+  });
+
+  it('while running, rates and remaining get a live column from the latest progress tick; gone when done', () => {
+    const result = cases['memory hog with auto-converge'];
+    const events = eventsFor(result);
+    const midRound = events.findIndex(
+      (e, i) => i > 0 && e.type === 'progress' && events[i - 1]!.type === 'round',
+    );
+    const live = foldAll(events.slice(0, midRound + 1));
+    const progress = events[midRound] as Extract<(typeof events)[number], { type: 'progress' }>;
+    expect(xLabels(live, 'rates')).toHaveLength(live.rounds.length + 1);
+    const liveDirty = seriesOf(live, 'rates').find((s) => s.id === 'live:dirty')!;
+    expect(liveDirty.data[live.rounds.length]).toBeCloseTo(progress.dirtyRate / MiB, 2);
+    expect(xLabels(live, 'lambda')).toHaveLength(live.rounds.length);
+    const done = foldAll(events);
+    expect(seriesOf(done, 'rates').some((s) => s.id.startsWith('live:'))).toBe(false);
+    expect(xLabels(done, 'rates')).toHaveLength(result.precopy.rounds.length);
+  });
+
+  it('an empty run (no rounds yet) still builds every chart', () => {
+    const charts = buildCharts(emptyRunView('new'));
+    expect(charts.map((c) => c.id)).toEqual([...CHART_IDS]);
+  });
+});
