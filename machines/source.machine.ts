@@ -51,7 +51,12 @@ export interface SourceContext extends SourceInput {
   reason: string | null;
 }
 
-export type SourceEvent = { type: 'START' } | { type: 'CANCEL'; reason?: string } | { type: 'CONTINUE' };
+export type SourceEvent =
+  | { type: 'START' }
+  | { type: 'CANCEL'; reason?: string }
+  | { type: 'CONTINUE' }
+  /** The link failed while no actor was waiting on it (e.g. during the pre-switchover hold). */
+  | { type: 'LINK_LOST'; reason: string };
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -103,6 +108,7 @@ export const sourceMachine = setup({
       reason: ({ event }) => (event.type === 'CANCEL' ? (event.reason ?? 'cancelled by user') : null),
     }),
     recordError: assign({ reason: ({ event }) => errorText((event as { error?: unknown }).error) }),
+    recordLinkLoss: assign({ reason: ({ event }) => (event.type === 'LINK_LOST' ? event.reason : null) }),
   },
 }).createMachine({
   id: 'source',
@@ -125,11 +131,17 @@ export const sourceMachine = setup({
         onDone: 'active',
         onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
     },
     active: {
       initial: 'round',
-      on: { CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
       states: {
         round: {
           invoke: {
@@ -171,7 +183,11 @@ export const sourceMachine = setup({
       },
     },
     preSwitchover: {
-      on: { CONTINUE: 'switchover', CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CONTINUE: 'switchover',
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
     },
     switchover: {
       invoke: {
@@ -180,7 +196,10 @@ export const sourceMachine = setup({
         onDone: 'device',
         onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
     },
     device: {
       invoke: {
@@ -189,7 +208,10 @@ export const sourceMachine = setup({
         onDone: 'awaitingAck',
         onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
     },
     awaitingAck: {
       invoke: {
@@ -198,7 +220,10 @@ export const sourceMachine = setup({
         onDone: { target: 'checkVerdict', actions: assign({ verdict: ({ event }) => event.output }) },
         onError: { target: 'failing', actions: 'recordError' },
       },
-      on: { CANCEL: { target: 'cancelling', actions: 'recordCancel' } },
+      on: {
+        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+      },
     },
     checkVerdict: {
       always: [

@@ -45,6 +45,8 @@ export interface MigratableGuest {
   catchUp(): void;
   /** Distinct pages written since the last call (the writable working set of that interval). */
   takeDistinctWrites(): number;
+  /** Same, on a separate window: the guest's own dirty rate, sampled over ≥ 1 s periods. */
+  takeRateSample(): number;
   readonly edgeRegion?: { firstPage: number; pages: number };
 }
 
@@ -58,8 +60,15 @@ export interface EngineOptions {
   link: { bandwidth: number; latencyMs: number };
   onEvent?: (event: MigrationEvent) => void;
   signal?: AbortSignal;
+  /** Fault switches for negative tests; all off by default. */
+  faults?: Partial<EngineFaults>;
   /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
   continueSwitchover?: () => Promise<void>;
+}
+
+export interface EngineFaults {
+  /** manual dirty log: clear and re-protect a chunk after its pages were sent, not before (loses writes). */
+  clearAfterSend: boolean;
 }
 
 /** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
@@ -110,6 +119,10 @@ export class Migration {
   private window!: RateWindow;
   private period!: DirtyPeriod;
   private session: SourceSession | undefined;
+  /** Tells the machine the link failed (set once the actor exists). */
+  private notifyLinkLoss: (reason: string) => void = () => undefined;
+  /** A step is running: a link failure reaches the machine through its rejection instead. */
+  private stepRunning = false;
   /** The step in flight, so rollback waits for it before touching the guest. */
   private inFlight: Promise<unknown> = Promise.resolve();
 
@@ -125,7 +138,10 @@ export class Migration {
   private started = false;
   private dirtyBytesLastSync = 0;
   private maxWorkingSet = 0;
-  private distinctWritesTotal = 0;
+  /** The guest's own rate: distinct pages over sampling periods of at least 1 s. */
+  private rateSampleStart = 0;
+  private rateSampledPages = 0;
+  private rateSampledMs = 0;
   private lastProgress = -Infinity;
   private downtimeStart = 0;
   private downtime = 0;
@@ -175,6 +191,7 @@ export class Migration {
           actor.send({ type: 'CONTINUE' }),
         );
     });
+    this.notifyLinkLoss = (reason) => actor.send({ type: 'LINK_LOST', reason });
     const onAbort = () =>
       actor.send({ type: 'CANCEL', reason: String(this.options.signal?.reason ?? 'cancelled') });
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -199,7 +216,8 @@ export class Migration {
   // ////     the actors     ////
 
   private step<T>(work: () => Promise<T>): Promise<T> {
-    const promise = work();
+    this.stepRunning = true;
+    const promise = work().finally(() => (this.stepRunning = false));
     this.inFlight = promise.catch(() => undefined);
     return promise;
   }
@@ -209,13 +227,25 @@ export class Migration {
     this.startTime = this.clock.now();
     this.started = true;
     this.session = await this.options.connect();
+    // Only an idle engine (the pre-switchover hold) needs telling; a running step rejects.
+    this.session.onError((e) => {
+      if (!this.stepRunning) this.notifyLinkLoss(e.message);
+    });
     this.checkAbort(signal);
     await this.session.hello({ pages: guest.pages, pageSize: PAGE_SIZE, edgeRegion: guest.edgeRegion });
     this.checkAbort(signal);
-    this.tracker = new DirtyTracker(guest.vm, guest.region, guest.pages, this.params['dirty-log']);
+    this.tracker = new DirtyTracker(
+      guest.vm,
+      guest.region,
+      guest.pages,
+      this.params['dirty-log'],
+      this.options.faults?.clearAfterSend === true,
+    );
     this.tracker.enable();
     guest.takeDistinctWrites();
+    guest.takeRateSample();
     const now = this.clock.now();
+    this.rateSampleStart = now;
     this.window = new RateWindow(this.params['downtime-limit'], this.params['max-bandwidth'], now);
     this.period = new DirtyPeriod(
       {
@@ -317,6 +347,7 @@ export class Migration {
     if (this.window.exceeded) await this.sleepUntil(this.window.windowEnd);
     else if (!this.virtual) await sleep(this.clock, 0); // let the guest's timers run
     this.tracker.reapRings();
+    this.sampleGuestRate();
     if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate))
       this.progress();
   }
@@ -325,12 +356,23 @@ export class Migration {
     const n = this.tracker.nextBatch(this.batch, max);
     if (n === 0) return;
     const sent = await this.session!.sendPages(this.batch, n, this.options.guest.memory);
+    await this.elapse(sent.bytesWire, 0);
+    this.tracker.afterSend(this.batch, n);
     addSend(this.current.send, sent);
     addSend(this.total, sent);
     if (final) this.downtimeBytes += sent.bytesWire;
     else this.precopyBytes += sent.bytesWire;
     this.window.record(sent.bytesWire, sent.pages);
-    await this.elapse(sent.bytesWire, 0);
+  }
+
+  /** The guest's own distinct-page rate, as calc-dirty-rate would see it: 1 s periods. */
+  private sampleGuestRate(): void {
+    const now = this.clock.now();
+    if (now - this.rateSampleStart < 1000) return;
+    this.options.guest.catchUp();
+    this.rateSampledPages += this.options.guest.takeRateSample();
+    this.rateSampledMs += now - this.rateSampleStart;
+    this.rateSampleStart = now;
   }
 
   private async openRound(final: boolean): Promise<void> {
@@ -375,7 +417,6 @@ export class Migration {
     const duration = now - acc.start;
     const seconds = duration / 1000;
     const distinct = final ? 0 : this.options.guest.takeDistinctWrites();
-    this.distinctWritesTotal += distinct;
     this.maxWorkingSet = Math.max(this.maxWorkingSet, distinct);
     const dirtyRate = seconds > 0 ? (distinct * PAGE_SIZE) / seconds : 0;
     const sendRate = seconds > 0 ? acc.send.bytesWire / seconds : 0;
@@ -513,7 +554,7 @@ export class Migration {
         version: 1,
         clock: this.virtual ? 'virtual' : 'wall',
         converged,
-        guestDirtyPagesRate: totalTime > 0 ? (this.distinctWritesTotal * 1000) / totalTime : 0,
+        guestDirtyPagesRate: this.rateSampledMs > 0 ? (this.rateSampledPages * 1000) / this.rateSampledMs : 0,
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
         downtimeBreakdown: { ...this.breakdown },
         verification: v

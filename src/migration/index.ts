@@ -13,7 +13,7 @@ import { checkEdgeRule } from '../guest/edge-rule';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
 import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
-import { Migration } from './engine';
+import { Migration, type EngineFaults } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
 import { createSourceGuest, type SourceGuest } from './source-guest';
@@ -27,6 +27,10 @@ export interface RunScenarioOptions {
   onEvent?: (event: MigrationEvent) => void;
   /** Abort = QEMU's migrate_cancel. */
   signal?: AbortSignal;
+  /** Fault switches of the engine, for negative tests. */
+  faults?: Partial<EngineFaults>;
+  /** pause-before-switchover: resolves on migrate-continue (default: at once). */
+  continueSwitchover?: () => Promise<void>;
 }
 
 /** The source side: its clock and its running guest. */
@@ -129,6 +133,8 @@ export function migrate(
     },
     onEvent: options.onEvent,
     signal: options.signal,
+    faults: options.faults,
+    continueSwitchover: options.continueSwitchover,
   }).run();
 }
 

@@ -26,6 +26,7 @@ export function createSourceGuest(
   });
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();
+  const rateWindow = guest.meter.open();
   guest.start();
   return {
     guest,
@@ -46,9 +47,11 @@ export function createSourceGuest(
     vcpuState: () => guest.vcpuState(),
     catchUp: () => guest.catchUp(),
     takeDistinctWrites: () => window.reset().distinct,
+    takeRateSample: () => rateWindow.reset().distinct,
     stop: () => {
       guest.stop();
       window.close();
+      rateWindow.close();
     },
   };
 }

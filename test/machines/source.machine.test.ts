@@ -27,7 +27,12 @@ const round = (o: Partial<RoundOutcome>): RoundOutcome => ({
   ...o,
 });
 
-const USER_EVENTS: AnyEventObject[] = [{ type: 'START' }, { type: 'CANCEL' }, { type: 'CONTINUE' }];
+const USER_EVENTS: AnyEventObject[] = [
+  { type: 'START' },
+  { type: 'CANCEL' },
+  { type: 'CONTINUE' },
+  { type: 'LINK_LOST', reason: 'link lost' },
+];
 /** Each actor's possible outcomes: done (with each kind of output) or an error. */
 const ACTOR_EVENTS: AnyEventObject[] = [
   done('setupMigration'),
@@ -96,6 +101,21 @@ describe('source machine', () => {
       const [end] = transition(sourceMachine, afterCancel, done('rollback') as never);
       expect(end.value).toBe('cancelled');
       expect(migrationStatus(afterCancel.value, true)).toBe('cancelling');
+    }
+  });
+
+  it('turns LINK_LOST in every running state after idle into failing → failed', () => {
+    const running = reached.filter(
+      (p) => p.state.status === 'active' && !/idle|cancelling|failing/.test(stateName(p.state.value)),
+    );
+    expect(running.length).toBeGreaterThanOrEqual(6);
+    for (const p of running) {
+      const [lost] = transition(sourceMachine, p.state, { type: 'LINK_LOST', reason: 'gone' });
+      expect([stateName(p.state.value), lost.value, lost.context.reason]).toEqual([
+        stateName(p.state.value),
+        'failing',
+        'gone',
+      ]);
     }
   });
 
