@@ -12,7 +12,7 @@
 import { SparseMemory } from '../guest/sparse-memory';
 import type { Transport } from '../link/index';
 import type { Clock } from '../util/clock';
-import { applyPages, type PageApplyContext } from '../wire/batch';
+import { applyPages, chainFrame, type PageApplyContext } from '../wire/batch';
 import { CloseCode } from '../wire/constants';
 import { WireError, asWireError } from '../wire/errors';
 import {
@@ -60,6 +60,8 @@ export class MigrationReceiver {
   private final = false;
   private roundPages = 0;
   private pagesReceived = 0;
+  /** Same chain as the source's PageEncoder.runningHash. */
+  private runningHash = 0;
   private vcpuState: Uint8Array | undefined;
   private downtimeStart = 0;
 
@@ -133,7 +135,7 @@ export class MigrationReceiver {
         `HELLO.pages ${hello.pages} exceeds this destination's limit of ${this.options.maxGuestPages} pages`,
       );
     this.memory = new SparseMemory(hello.pages);
-    this.apply = { memory: this.memory, encodings: hello.encodings, runningHash: 0 };
+    this.apply = { memory: this.memory, encodings: hello.encodings };
     this.edge = hello.edgePages > 0 ? { firstPage: hello.edgeFirstPage, pages: hello.edgePages } : undefined;
     this.phase = 'ready';
     this.reply(encodeHelloAck(this.options.maxPayload));
@@ -160,13 +162,14 @@ export class MigrationReceiver {
         `PAGES.round ${pages.round} is not the open round ${this.round}`,
       );
     const applied = applyPages(pages.body, pages.count, this.apply!);
+    this.runningHash = chainFrame(this.runningHash, pages.checksum);
     if (this.options.faultCorruptAppliedPage) this.memory!.writable(pages.body.readUInt32LE(8))[1] ^= 0xff;
     this.roundPages += applied;
     this.pagesReceived += applied;
   }
 
   private onRoundEnd(end: Extract<Frame, { type: 'ROUND_END' }>): void {
-    const hash = this.apply!.runningHash;
+    const hash = this.runningHash;
     if (end.round !== this.round || end.pages !== this.roundPages || end.runningHash !== hash)
       throw new WireError(
         'PRECOPY_ERR_ROUND_MISMATCH',

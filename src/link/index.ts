@@ -117,7 +117,7 @@ export interface RoundAck {
   round: number;
   /** Page records the destination applied in this round. */
   pages: number;
-  /** crc32 chained over (gfn, page bytes) of every page applied so far in the migration. */
+  /** crc32 chained over the checksum of every PAGES frame applied so far in the migration. */
   runningHash: number;
 }
 

@@ -43,7 +43,10 @@ export type Frame =
       type: 'PAGES';
       round: number;
       count: number;
-      /** The whole body; entries start at PAGES_BODY_HEADER. */ body: Buffer;
+      /** The whole body; entries start at PAGES_BODY_HEADER. */
+      body: Buffer;
+      /** The header's crc32, which the running hash chains. */
+      checksum: number;
     }
   | { type: 'ROUND_END'; round: number; pages: number; runningHash: number }
   | { type: 'ROUND_ACK'; round: number; pages: number; runningHash: number }
@@ -85,7 +88,7 @@ function fail(code: WireErrorCode, message: string, closeCode?: number): never {
 }
 
 /** Validate the header and checksum; returns the frame's type and body. */
-export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer } {
+export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer; checksum: number } {
   const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (frame.length < HEADER_SIZE)
     fail(
@@ -118,7 +121,7 @@ export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer }
       `${type}: body crc32 does not match the header's`,
       CloseCode.INVALID_DATA,
     );
-  return { type, body };
+  return { type, body, checksum: sum };
 }
 
 ////     bodies     ////
@@ -148,7 +151,7 @@ function flag(type: FrameName, field: string, value: number): boolean {
 
 /** Decode and validate one frame; throws WireError. */
 export function decodeFrame(bytes: Uint8Array): Frame {
-  const { type, body } = readHeader(bytes);
+  const { type, body, checksum } = readHeader(bytes);
   switch (type) {
     case 'HELLO': {
       needLength(type, body, 18, 18 + 255);
@@ -193,7 +196,7 @@ export function decodeFrame(bytes: Uint8Array): Frame {
           'PRECOPY_ERR_TRUNCATED',
           `PAGES: body of ${body.length} bytes is shorter than its 8-byte header`,
         );
-      return { type, round: body.readUInt32LE(0), count: body.readUInt32LE(4), body };
+      return { type, round: body.readUInt32LE(0), count: body.readUInt32LE(4), body, checksum };
     }
     case 'ROUND_END':
     case 'ROUND_ACK': {
