@@ -53,29 +53,34 @@ export function spread(values: number[]): Spread {
   return { mean, sd: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** Group runs by point (in first-seen order) and summarise each over its seeds. */
-export function summarise(records: RunRecord[]): PointSummary[] {
-  const groups = new Map<string, RunRecord[]>();
+/**
+ * Group runs by point and summarise each over its seeds; points in `order` (the sweep's own
+ * order, by point id) first, the rest in first-seen order.
+ */
+export function summarise(records: RunRecord[], order: string[] = []): PointSummary[] {
+  const groups = new Map<string, RunRecord[]>(order.map((point) => [point, []]));
   for (const r of records) {
     const group = groups.get(r.point);
     if (group) group.push(r);
     else groups.set(r.point, [r]);
   }
-  return [...groups.values()].map((group) => {
-    const ok = group.filter((r) => r.result).sort((a, b) => a.seed - b.seed);
-    const metrics =
-      ok.length === 0
-        ? null
-        : (Object.fromEntries(
-            METRIC_NAMES.map((name) => [name, spread(ok.map((r) => METRICS[name](r.result!)))]),
-          ) as Record<MetricName, Spread>);
-    return {
-      point: group[0]!.point,
-      coords: group[0]!.coords,
-      seeds: ok.map((r) => r.seed),
-      errors: group.filter((r) => r.error !== undefined).map((r) => `seed ${r.seed}: ${r.error}`),
-      metrics,
-      sample: ok[0]?.result ?? null,
-    };
-  });
+  return [...groups.values()]
+    .filter((group) => group.length > 0)
+    .map((group) => {
+      const ok = group.filter((r) => r.result).sort((a, b) => a.seed - b.seed);
+      const metrics =
+        ok.length === 0
+          ? null
+          : (Object.fromEntries(
+              METRIC_NAMES.map((name) => [name, spread(ok.map((r) => METRICS[name](r.result!)))]),
+            ) as Record<MetricName, Spread>);
+      return {
+        point: group[0]!.point,
+        coords: group[0]!.coords,
+        seeds: ok.map((r) => r.seed),
+        errors: group.filter((r) => r.error !== undefined).map((r) => `seed ${r.seed}: ${r.error}`),
+        metrics,
+        sample: ok[0]?.result ?? null,
+      };
+    });
 }

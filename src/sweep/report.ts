@@ -16,6 +16,8 @@ export interface ReportOptions {
   svgDir?: string;
   /** Heatmap axes; default the first two fields that take more than one value. */
   axes?: [string, string];
+  /** Point ids in the sweep's order (rows and axes follow it); default: as the results came. */
+  order?: string[];
   /** Metrics to map, one SVG each; default MAPPED_METRICS. */
   metrics?: MetricName[];
   /** The model's prediction for a point's scenario; default the §5.2 model. */
@@ -37,7 +39,7 @@ export function predictionsFor(
 
 /** Write the requested outputs; returns the files written. */
 export function writeReports(records: RunRecord[], options: ReportOptions): string[] {
-  const summaries = summarise(records);
+  const summaries = summarise(records, options.order);
   const predictions = predictionsFor(summaries, options.predict);
   const written: string[] = [];
   if (options.csv) {

@@ -100,6 +100,14 @@ describe('local sweep on worker threads', () => {
 });
 
 describe('summaries', () => {
+  it('follow the sweep order when given, whatever order the results came in', () => {
+    const runs = expandSweep(spec);
+    const records = runs.map((r) => ({ ...r, result: fakeResult(r.scenario, r.seed) })).reverse();
+    const order = [...new Set(runs.map((r) => r.point))];
+    expect(summarise(records, order).map((s) => s.point)).toEqual(order);
+    expect(summarise(records).map((s) => s.point)).toEqual([...order].reverse());
+  });
+
   it('mean and sample standard deviation over seeds', () => {
     const runs = expandSweep(
       parseSweepSpec({ ...spec, grid: { 'guest.workload.rate': ['300MiB/s'] }, seeds: [1, 2, 3] }),
