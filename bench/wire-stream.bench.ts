@@ -1,0 +1,186 @@
+/**
+ * Page streaming source → destination on loopback, two processes, as `precopy run` does it:
+ * encode + frame + send over ws + receive + validate + decode + apply into the destination's
+ * sparse memory, timed from ROUND_START to the destination's ROUND_ACK (so every page has been
+ * applied and hashed). Baseline in the same run: a raw `net` socket between the same two
+ * processes carrying the same page bytes with no framing, timed until the receiver has counted
+ * them all. Figure: guest bytes per second; ratio = ws / net (the issue's goal: ≥ 0.6).
+ *
+ * Rows: random (incompressible) and text-like (compressible) pages; ws with raw encoding and
+ * a zero mask (the default link), raw with RFC 6455 random masks (bufferutil unmasks), and the
+ * default encodings zero+lz4 (goodput with compression).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect, type Socket } from 'node:net';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { startDestinationServer } from '../src/dest/server';
+import { SparseMemory } from '../src/guest/sparse-memory';
+import { connectSource, type EncodingName } from '../src/link/index';
+import { Rng } from '../src/util/rng';
+
+const PAGES = 16384; // 64 MiB per round
+const ROUNDS = 4; // the first warms up
+const TOKEN = 'bench';
+
+type Content = 'random' | 'text';
+
+function guest(content: Content): SparseMemory {
+  const memory = new SparseMemory(PAGES);
+  const rng = new Rng(1);
+  for (let gfn = 0; gfn < PAGES; gfn++) {
+    const page = memory.writable(gfn);
+    if (content === 'random') rng.fill(page);
+    else for (let i = 0; i < page.length; i++) page[i] = 32 + ((i * 31 + gfn + (rng.u32() & 3)) % 90);
+  }
+  return memory;
+}
+
+////     child processes: the destination side     ////
+
+async function childWs(): Promise<void> {
+  const server = await startDestinationServer({ token: TOKEN, maxPayload: 4 << 20, keepaliveMs: 0 });
+  process.stdout.write(`${server.url}\n`);
+}
+
+function childNet(): void {
+  const server = createServer((socket) => {
+    let expected = -1;
+    let received = 0;
+    let header = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      if (expected < 0) {
+        // First 8 bytes: how many bytes this transfer carries.
+        header = Buffer.concat([header, chunk]);
+        if (header.length < 8) return;
+        expected = header.readUInt32LE(0) * 2 ** 32 + header.readUInt32LE(4);
+        chunk = header.subarray(8);
+      }
+      received += chunk.length;
+      if (received >= expected) {
+        socket.write(Buffer.from([1]));
+        expected = -1;
+        received = 0;
+        header = Buffer.alloc(0);
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    process.stdout.write(`${typeof address === 'object' && address ? address.port : 0}\n`);
+  });
+}
+
+function spawnChild(mode: string): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', __filename, mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, line }));
+  });
+}
+
+////     the source side     ////
+
+async function streamWs(
+  url: string,
+  memory: SparseMemory,
+  encodings: EncodingName[],
+  zeroMask: boolean,
+): Promise<number[]> {
+  const session = await connectSource({
+    transport: 'ws',
+    url,
+    token: TOKEN,
+    encodings,
+    zeroMask,
+    maxBatchPages: 64,
+    keepaliveMs: 0,
+  });
+  const gfns = Uint32Array.from({ length: PAGES }, (_, i) => i);
+  await session.hello({ pages: PAGES, pageSize: 4096 });
+  const rates: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = performance.now();
+    await session.startRound(round);
+    await session.sendPages(gfns, PAGES, memory);
+    await session.endRound(round);
+    rates.push((PAGES * 4096) / ((performance.now() - start) / 1000));
+  }
+  await session.cancel('bench done');
+  return rates.slice(1);
+}
+
+async function streamNet(port: number, memory: SparseMemory): Promise<number[]> {
+  const socket: Socket = await new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => resolve(s));
+  });
+  socket.setNoDelay(true);
+  const rates: number[] = [];
+  const chunkPages = 64; // same 256 KiB writes as the ws batches
+  for (let round = 0; round < ROUNDS; round++) {
+    const start = performance.now();
+    const acked = new Promise((resolve) => socket.once('data', resolve));
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0, 0);
+    header.writeUInt32LE(PAGES * 4096, 4);
+    socket.write(header);
+    for (let from = 0; from < PAGES; from += chunkPages) {
+      const chunk = Buffer.allocUnsafe(chunkPages * 4096);
+      for (let i = 0; i < chunkPages; i++) chunk.set(memory.read(from + i), i * 4096);
+      if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve));
+    }
+    await acked;
+    rates.push((PAGES * 4096) / ((performance.now() - start) / 1000));
+  }
+  socket.destroy();
+  return rates.slice(1);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const gib = (bytesPerSecond: number) => Number((bytesPerSecond / 2 ** 30).toFixed(3));
+
+async function main(): Promise<void> {
+  const ws = await spawnChild('child-ws');
+  const net = await spawnChild('child-net');
+  const results: Record<string, unknown> = {};
+  try {
+    for (const content of ['random', 'text'] as const) {
+      const memory = guest(content);
+      const baseline = median(await streamNet(Number(net.line), memory));
+      const raw = median(await streamWs(ws.line, memory, ['raw'], true));
+      const masked = median(await streamWs(ws.line, memory, ['raw'], false));
+      const lz4 = median(await streamWs(ws.line, memory, ['zero', 'lz4'], true));
+      results[content] = {
+        netGiBps: gib(baseline),
+        wsRawGiBps: gib(raw),
+        wsRawMaskedGiBps: gib(masked),
+        wsZeroLz4GoodputGiBps: gib(lz4),
+        ratioWsRawToNet: Number((raw / baseline).toFixed(3)),
+        ratioMaskedToNet: Number((masked / baseline).toFixed(3)),
+        ratioZeroLz4ToNet: Number((lz4 / baseline).toFixed(3)),
+      };
+    }
+  } finally {
+    ws.child.kill();
+    net.child.kill();
+  }
+  process.stdout.write(
+    JSON.stringify({
+      unit: 'GiB/s of guest pages, loopback, 2 processes, median of 3 × 64 MiB',
+      goal: 'ratioWsRawToNet >= 0.6',
+      loadAverage: loadavg()[0],
+      ...results,
+    }) + '\n',
+  );
+}
+
+const mode = process.argv[2];
+if (mode === 'child-ws') void childWs();
+else if (mode === 'child-net') childNet();
+else
+  main().catch((e) => {
+    process.stderr.write(`${(e as Error).stack}\n`);
+    process.exit(1);
+  });
