@@ -11,7 +11,7 @@ import { WireError } from '../wire/errors';
 import { encodeError } from '../wire/frames';
 import type { DestinationVerdict } from '../wire/verdict';
 import { MigrationReceiver, type ReceiverOutcome } from './receiver';
-import type { EdgeChecker } from './verify';
+import { guestEdgeChecker, type EdgeChecker } from './verify';
 
 export interface DestinationOptions {
   token: string;
@@ -20,7 +20,7 @@ export interface DestinationOptions {
   maxPayload?: number;
   /** Largest guest accepted. Default 2^24 pages (64 GiB). */
   maxGuestPages?: number;
-  /** QEMU's edge rule for the incrementer region (the guest's checkEdgeRule). */
+  /** QEMU's edge rule for the incrementer region. Default: the guest's checkEdgeRule. */
   edgeChecker?: EdgeChecker;
   onEvent?: (event: DestinationEvent) => void;
   /** Fault switch for negative tests (see ReceiverOptions). */
@@ -77,7 +77,7 @@ export class Destination {
         clock: this.options.clock ?? wallClock(),
         maxPayload: this.options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         maxGuestPages: this.options.maxGuestPages ?? 2 ** 24,
-        edgeChecker: this.options.edgeChecker,
+        edgeChecker: this.options.edgeChecker ?? guestEdgeChecker,
         faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
       },
       (outcome) => this.ended(receiver, outcome),

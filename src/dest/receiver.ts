@@ -34,7 +34,7 @@ export interface ReceiverOptions {
   clock: Clock;
   maxPayload: number;
   maxGuestPages: number;
-  edgeChecker: EdgeChecker | undefined;
+  edgeChecker: EdgeChecker;
   /** Fault switch for negative tests: flip a byte of the first page of each batch after applying it. */
   faultCorruptAppliedPage?: boolean;
 }

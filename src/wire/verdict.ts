@@ -10,6 +10,10 @@ export const edgeCheckSchema = z.strictObject({
   firstBadPage: z.number().int().min(0).optional(),
   value: z.number().int().min(0).max(255).optional(),
   previousValue: z.number().int().min(0).max(255).optional(),
+  /** Byte 0 of the first ten bad pages, as QEMU prints them. */
+  values: z.array(z.number().int().min(0).max(255)).max(10).optional(),
+  /** Where the one allowed drop is (the incrementer stopped there). */
+  edgePage: z.number().int().min(0).optional(),
 });
 
 export const verdictSchema = z.strictObject({

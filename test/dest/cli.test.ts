@@ -24,7 +24,9 @@ test('prints its URL first, survives a bad client, verifies a migration, exits 0
     await new Promise((resolve) => bad.once('open', resolve));
     bad.send(Buffer.from('garbage'));
     expect(await new Promise((resolve) => bad.once('close', resolve))).toBe(1002);
-    expect((await lines.next()).value).toMatch(/^discarded: frame of 7 bytes is shorter than the 16-byte header/);
+    expect((await lines.next()).value).toMatch(
+      /^discarded: frame of 7 bytes is shorter than the 16-byte header/,
+    );
 
     const session = await connectSource({ transport: 'ws', url, token: TOKEN });
     const verdict = await migrate(session, makeGuest(100, 5), 2);
