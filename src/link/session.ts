@@ -286,6 +286,8 @@ export class Session implements SourceSession {
   private async request(frame: Buffer, expect: FrameName): Promise<Frame> {
     if (this.failed) throw this.failed;
     const reply = new Promise<Frame>((resolve, reject) => (this.pending = { expect, resolve, reject }));
+    // If the send fails, the caller gets the send's error; the reply's rejection must not go unhandled.
+    reply.catch(() => undefined);
     await this.send(frame);
     return reply;
   }

@@ -69,6 +69,8 @@ export interface EngineOptions {
 export interface EngineFaults {
   /** manual dirty log: clear and re-protect a chunk after its pages were sent, not before (loses writes). */
   clearAfterSend: boolean;
+  /** Rollback forgets to give the guest its vCPUs back (cancel/failure leaves it paused). */
+  noResumeOnRollback: boolean;
 }
 
 /** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
@@ -326,7 +328,7 @@ export class Migration {
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
     guest.setThrottle(0);
-    if (guest.paused) guest.resumeAll();
+    if (guest.paused && !this.options.faults?.noResumeOnRollback) guest.resumeAll();
     if (this.tracker) this.tracker.disable();
   }
 
