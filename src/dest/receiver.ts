@@ -39,13 +39,19 @@ export interface ReceiverOptions {
   faultCorruptAppliedPage?: boolean;
 }
 
-export type ReceiverOutcome =
+/** How a migration ended; `pagesPerRound` is what the destination applied in each round. */
+export type ReceiverOutcome = (
   | {
       kind: 'verified';
       verdict: DestinationVerdict;
-      /** Size of the vCPU state taken at switchover. */ vcpuStateBytes: number;
+      /** Size of the vCPU state taken at switchover. */
+      vcpuStateBytes: number;
     }
-  | { kind: 'discarded'; reason: string; error?: WireError };
+  | { kind: 'discarded'; reason: string; error?: WireError }
+) & { pagesPerRound: number[] };
+
+type Ending = DistributiveOmit<ReceiverOutcome, 'pagesPerRound'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function unexpected(frame: Frame['type'], phase: Phase): WireError {
   return new WireError('PRECOPY_ERR_UNEXPECTED_FRAME', `${frame} is not allowed in phase '${phase}'`);
@@ -60,6 +66,8 @@ export class MigrationReceiver {
   private final = false;
   private roundPages = 0;
   private pagesReceived = 0;
+  /** Pages applied per round; the open round's entry grows as batches arrive. */
+  private readonly pagesPerRound: number[] = [];
   /** Same chain as the source's PageEncoder.runningHash. */
   private runningHash = 0;
   private vcpuState: Uint8Array | undefined;
@@ -149,6 +157,7 @@ export class MigrationReceiver {
       );
     this.round = start.round;
     this.roundPages = 0;
+    this.pagesPerRound.push(0);
     this.final = start.final;
     // Destination downtime starts at the first frame of stop-and-copy.
     if (start.final) this.downtimeStart = this.options.clock.now();
@@ -165,6 +174,7 @@ export class MigrationReceiver {
     this.runningHash = chainFrame(this.runningHash, pages.checksum);
     if (this.options.faultCorruptAppliedPage) this.memory!.writable(pages.body.readUInt32LE(8))[1] ^= 0xff;
     this.roundPages += applied;
+    this.pagesPerRound[this.round] = this.roundPages;
     this.pagesReceived += applied;
   }
 
@@ -199,7 +209,12 @@ export class MigrationReceiver {
     this.phase = 'done';
     this.reply(encodeVerdict(verdict));
     this.transport.close(CloseCode.NORMAL, 'verified');
-    this.onEnd({ kind: 'verified', verdict, vcpuStateBytes: this.vcpuState!.length });
+    this.onEnd({
+      kind: 'verified',
+      verdict,
+      vcpuStateBytes: this.vcpuState!.length,
+      pagesPerRound: this.pagesPerRound,
+    });
     this.vcpuState = undefined;
   }
 
@@ -221,17 +236,17 @@ export class MigrationReceiver {
     this.end({ kind: 'discarded', reason: error.message, error }, error.closeCode);
   }
 
-  private end(outcome: ReceiverOutcome, closeCode: number): void {
+  private end(outcome: Ending, closeCode: number): void {
     this.transport.close(closeCode, outcome.kind === 'discarded' ? outcome.reason.slice(0, 120) : 'done');
     this.discard(outcome);
   }
 
-  private discard(outcome: ReceiverOutcome): void {
+  private discard(outcome: Ending): void {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
     this.memory = undefined;
     this.apply = undefined;
     this.vcpuState = undefined;
-    this.onEnd(outcome);
+    this.onEnd({ ...outcome, pagesPerRound: this.pagesPerRound } as ReceiverOutcome);
   }
 }

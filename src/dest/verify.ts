@@ -52,6 +52,7 @@ export function verifyImage(
     passed: reasons.length === 0,
     destinationHash,
     ...(edgeCheck ? { edgeCheck } : {}),
-    ...(reasons.length ? { reason: reasons.join('; ') } : {}),
+    // The verdict frame carries at most 1 KiB of reason.
+    ...(reasons.length ? { reason: reasons.join('; ').slice(0, 1024) } : {}),
   };
 }

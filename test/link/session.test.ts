@@ -77,7 +77,11 @@ describe('a migration over the in-process link', () => {
     clock.advanceTo(1100);
     const verdict = await session.complete(memory.imageHash());
     expect(verdict.destinationDowntimeMs).toBe(100);
-    expect(destination.lastOutcome).toMatchObject({ kind: 'verified', vcpuStateBytes: 1 });
+    expect(destination.lastOutcome).toMatchObject({
+      kind: 'verified',
+      vcpuStateBytes: 1,
+      pagesPerRound: [10, 0],
+    });
   });
 
   test('negative: a destination that corrupts what it applies (fault switch) fails verification', async () => {
@@ -128,6 +132,7 @@ describe('failures end the migration cleanly', () => {
     expect(destination.lastOutcome).toMatchObject({
       kind: 'discarded',
       reason: expect.stringMatching(/cancelled by the source: operator asked/),
+      pagesPerRound: [32],
     });
     expect(destination.image).toBeUndefined();
     await expect(session.endRound(0)).rejects.toMatchObject({ code: 'PRECOPY_ERR_CANCELLED' });
