@@ -5,7 +5,7 @@
  * them and QEMU's throttle slows them; in virtual time the guest makes exactly the writes owed
  * in each simulated interval, in wall time it reports when it cannot keep up.
  */
-import type { Subscription } from 'rxjs';
+import { Subject, type Subscription } from 'rxjs';
 import { createVm } from '../mmu';
 import {
   type AccessResult,
@@ -74,6 +74,11 @@ export class Guest {
   readonly slot = 0;
   readonly pages: number;
   readonly meter: DirtyMeter;
+  /**
+   * Every batch after the vCPUs made it (writes a blocked vCPU still owes are made later), one
+   * emission per tick; the object is reused, so read it synchronously.
+   */
+  readonly batches$ = new Subject<WriteBatch>();
   /** The incrementer's pages, for checkEdgeRule. */
   readonly edgeRegion?: { firstPage: number; pages: number };
   /** Page writes dropped in wall time, and writes that hit no memslot (never expected). */
@@ -313,6 +318,11 @@ export class Guest {
 
   /** Each vCPU makes what it still owes, then its part of the batch, until its ring fills. */
   private apply(batch: WriteBatch): void {
+    this.applyBatch(batch);
+    if (this.batches$.observed) this.batches$.next(batch);
+  }
+
+  private applyBatch(batch: WriteBatch): void {
     for (let v = 0; v < batch.vcpus; v++) {
       const pending = this.pending[v]!;
       const from = batch.segments[v]!;
