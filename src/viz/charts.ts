@@ -564,7 +564,8 @@ export function heatmapOption(view: RunView): EChartsOption {
       type: 'category',
       data: regionLabels,
       inverse: true,
-      axisLabel: { fontSize: 9, color: COLORS.muted },
+      // At most ~16 offset labels, however many regions.
+      axisLabel: { fontSize: 9, color: COLORS.muted, interval: Math.max(0, Math.ceil(regions / 16) - 1) },
       name: 'offset',
       nameTextStyle: { color: COLORS.muted, fontSize: 10 },
     },

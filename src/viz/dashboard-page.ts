@@ -73,6 +73,7 @@ function buildPanel(view: RunView, index: number): RunPanel {
     charts[id] = echarts.init(box, null, { renderer: 'canvas' });
   }
   const details = el('details', 'rounds');
+  details.open = true;
   details.append(el('summary', undefined, 'Rounds'));
   const table = el('table');
   const header = el('tr');
