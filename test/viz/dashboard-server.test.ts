@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { WebSocket } from 'ws';
 import type { MigrationEvent } from '../../src/migration/result';
 import {
@@ -14,6 +15,28 @@ import { buildResult, eventsFor } from './fixtures';
 const MiB = 1024 * 1024;
 const result = buildResult({ dirtyRate: 700 * MiB, throttle: [0, 0, 20, 30, 40, 50] });
 const events = eventsFor(result);
+
+/** One HTTP request on its own connection (no keep-alive pool left open after the test). */
+function fetch(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: { get(name: string): string | null }; text(): Promise<string> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: init.method ?? 'GET', headers: init.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: { get: (name) => [res.headers[name] ?? []].flat().join(', ') || null },
+          text: async () => Buffer.concat(chunks).toString('utf8'),
+        }),
+      );
+    });
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
 
 function parts(url: string) {
   const u = new URL(url);
