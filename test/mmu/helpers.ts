@@ -1,6 +1,6 @@
 /** Shared set-up for the MMU tests: a VM with one logged slot over sparse memory. */
 import { SparseMemory } from '../../src/guest/sparse-memory';
-import type { VmOptions } from '../../src/mmu';
+import type { HostMemory, VmOptions } from '../../src/mmu';
 import {
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
@@ -185,4 +185,20 @@ export function writeU32(
     if (r !== 'blocked' || !vcpu.ringFull) return;
     onCollect(collect(s, mode));
   }
+}
+
+/**
+ * Host memory that stores nothing: every page shares one scratch buffer. For tests that count
+ * mappings over gigabytes and never look at contents.
+ */
+export class ScratchMemory implements HostMemory {
+  private readonly scratch = new Uint8Array(PAGE);
+  constructor(readonly pages: number) {}
+  writable(): Uint8Array {
+    return this.scratch;
+  }
+  read(): Uint8Array {
+    return this.scratch;
+  }
+  writeU32(): void {}
 }
