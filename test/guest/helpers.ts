@@ -9,11 +9,16 @@ export function makeGuest(input: object, options: GuestOptions = {}): { guest: G
   return { guest, clock };
 }
 
-/** Every write the guest makes from now on, as [page, offset, source] triples in order. */
-export function recordWrites(guest: Guest): number[] {
-  const out: number[] = [];
+/**
+ * Every write the guest makes from now on, per vCPU, as [page, offset, source] triples in order.
+ * (Batches interleave vCPUs per tick, so only each vCPU's own order is meaningful.)
+ */
+export function recordWrites(guest: Guest): number[][] {
+  const out: number[][] = guest.vm.vcpus.map(() => []);
   guest.batches$.subscribe((b) => {
-    for (let i = 0; i < b.length; i++) out.push(b.page[i]!, b.offset[i]!, b.source[i]!);
+    for (let v = 0; v < b.vcpus; v++)
+      for (let i = b.segments[v]!; i < b.segments[v + 1]!; i++)
+        out[v]!.push(b.page[i]!, b.offset[i]!, b.source[i]!);
   });
   return out;
 }

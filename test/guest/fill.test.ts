@@ -1,0 +1,78 @@
+import lz4 from 'lz4';
+import { isZeroPage } from '../../src/guest';
+import { makeGuest } from './helpers';
+
+/** Non-zero pages and their mean lz4 ratio. */
+function survey(memory: { pages: number; read(p: number): Uint8Array; has(p: number): boolean }) {
+  let allocated = 0;
+  let nonZero = 0;
+  let raw = 0;
+  let packed = 0;
+  const out = Buffer.alloc(lz4.encodeBound(4096));
+  for (let p = 0; p < memory.pages; p++) {
+    if (!memory.has(p)) continue;
+    allocated++;
+    const page = memory.read(p);
+    if (isZeroPage(page)) continue;
+    nonZero++;
+    if (nonZero % 8 !== 0) continue; // a sample is enough for the ratio
+    const n = lz4.encodeBlock(Buffer.from(page), out);
+    raw += 4096;
+    packed += n === 0 ? 4096 : n;
+  }
+  return { allocated, nonZero, ratio: raw / packed };
+}
+
+describe('fill: initial contents', () => {
+  it.each([
+    ['text', 1.5, 3],
+    ['random', 0.99, 1.01],
+  ] as const)(
+    '%s: exactly the populated share is non-zero, with the content’s lz4 ratio',
+    (content, lo, hi) => {
+      const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '50%', content } });
+      const s = survey(guest.memory);
+      expect(s.allocated).toBe(2048);
+      expect(s.nonZero).toBe(2048);
+      expect(s.ratio).toBeGreaterThan(lo);
+      expect(s.ratio).toBeLessThan(hi);
+    },
+  );
+
+  it('zero: the pages are touched (allocated) but read as zero', () => {
+    const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '25%', content: 'zero' } });
+    const s = survey(guest.memory);
+    expect(s.allocated).toBe(1024);
+    expect(s.nonZero).toBe(0);
+  });
+
+  it('a size populates that many bytes; pages are scattered, not a prefix', () => {
+    const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '1MiB' } });
+    expect(survey(guest.memory).nonZero).toBe(256);
+    const pages = [...guest.memory.allocatedPageNumbers()];
+    expect(pages[pages.length - 1]).toBeGreaterThan(2048);
+  });
+
+  it('same seed → same image; another seed → another image', () => {
+    const a = makeGuest({ memory: '16MiB', seed: 5 }).guest.memory.imageHash();
+    const b = makeGuest({ memory: '16MiB', seed: 5 }).guest.memory.imageHash();
+    const c = makeGuest({ memory: '16MiB', seed: 6 }).guest.memory.imageHash();
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+  });
+
+  it('goes through the vCPU and the MMU: each populated page was faulted in', () => {
+    const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '50%' } });
+    expect(guest.vm.stats().pages4k).toBe(2048);
+  });
+
+  it('leaves byte 0 of the incrementer’s pages zero, so the edge rule holds before it runs', () => {
+    const { guest } = makeGuest({
+      memory: '16MiB',
+      fill: { populated: '100%', content: 'random' },
+      workload: { kind: 'incrementer', offset: '1MiB', size: '2MiB' },
+    });
+    for (let p = 256; p < 768; p++) expect(guest.memory.read(p)[0]).toBe(0);
+    expect(survey(guest.memory).nonZero).toBe(4096);
+  });
+});
