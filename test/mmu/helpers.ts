@@ -145,7 +145,7 @@ export const LOG_MODES: LogMode[] = [
 export function setupMode(
   mode: LogMode,
   pages: number,
-  options: VmOptions & { hostLevel?: 1 | 2 | 3 } = {},
+  options: VmOptions & { hostLevel?: 1 | 2 | 3; base?: number } = {},
 ): Setup {
   return setup(pages, {
     ...options,

@@ -80,6 +80,14 @@ describe('§7.2 quiescence: vCPUs paused, one collection, then a second finds no
       expect(collect(s, mode)).toEqual([]);
     });
   }
+  for (const mode of LOG_MODES.filter((m) => m.kind !== 'dirty-ring'))
+    it(`negative (b): when reprotect marks the bitmap the second collection is not empty (${mode.name})`, () => {
+      const s = setupMode(mode, 512, { faults: { markBitmapOnReprotect: true } });
+      for (let p = 0; p < 512; p += 3) s.vcpu.writeU32(p * PAGE, p);
+      s.vcpu.pause();
+      collect(s, mode);
+      expect(collect(s, mode).length).toBeGreaterThan(0);
+    });
 });
 
 describe('§7.3 no self-dirtying: wrprot, clear-D, clear-W, aging and splitting never mark the log', () => {
