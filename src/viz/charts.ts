@@ -743,3 +743,103 @@ export function statechartOption(view: RunView): EChartsOption {
     ],
   };
 }
+
+////     side by side     ////
+
+interface AxisLike {
+  type?: string;
+  min?: unknown;
+  max?: unknown;
+  [key: string]: unknown;
+}
+interface SeriesLike {
+  id?: string;
+  type?: string;
+  stack?: string;
+  yAxisIndex?: number;
+  data?: unknown[];
+  markLine?: { data?: { yAxis?: number }[] };
+}
+
+function numeric(d: unknown): number | null {
+  if (typeof d === 'number') return Number.isFinite(d) ? d : null;
+  if (d && typeof d === 'object' && 'value' in d) return numeric((d as { value: unknown }).value);
+  return null;
+}
+
+/** Every value one y axis of a chart has to show: data (stacks summed) and mark lines. */
+function axisValues(option: EChartsOption, axis: number): number[] {
+  const values: number[] = [];
+  const stacks = new Map<string, number[]>();
+  for (const s of (option.series ?? []) as SeriesLike[]) {
+    if ((s.yAxisIndex ?? 0) !== axis) continue;
+    for (const m of s.markLine?.data ?? []) if (typeof m.yAxis === 'number') values.push(m.yAxis);
+    const data = (s.data ?? []).map(numeric);
+    if (!s.stack) {
+      for (const v of data) if (v !== null) values.push(v);
+      continue;
+    }
+    const sum = stacks.get(s.stack) ?? [];
+    data.forEach((v, i) => (sum[i] = (sum[i] ?? 0) + (v ?? 0)));
+    stacks.set(s.stack, sum);
+  }
+  for (const sum of stacks.values()) values.push(...sum);
+  return values;
+}
+
+/** 1, 2, 2.5, 5 × 10ⁿ at or above x. */
+function niceCeil(x: number): number {
+  if (x <= 0) return 0;
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
+
+function rangedAxis(axis: AxisLike, values: number[]): AxisLike {
+  if (values.length === 0 || typeof axis.max === 'number') return axis;
+  if (axis.type === 'log') {
+    const positive = values.filter((v) => v > 0);
+    if (positive.length === 0) return axis;
+    return {
+      ...axis,
+      min: Math.pow(10, Math.floor(Math.log10(Math.min(...positive)))),
+      max: Math.pow(10, Math.ceil(Math.log10(Math.max(...positive)))),
+    };
+  }
+  const lo = Math.min(0, ...values);
+  const hi = Math.max(...values, typeof axis.max === 'function' ? 1.2 : 0);
+  return { ...axis, min: lo < 0 ? -niceCeil(-lo) : (axis.min ?? 0), max: niceCeil(hi) };
+}
+
+/**
+ * Side by side, a quantity gets the same axis range in every run, so equal heights mean equal
+ * values (each chart alone scales to its own data). `sets[i]` are run i's charts.
+ */
+export function alignScales(sets: ChartSpec[][]): ChartSpec[][] {
+  if (sets.length < 2) return sets;
+  const byId = (id: ChartId) => sets.map((set) => set.find((c) => c.id === id)!.option);
+  return sets.map((set) =>
+    set.map((chart) => {
+      const options = byId(chart.id);
+      if (chart.id === 'states') return chart;
+      if (chart.id === 'heatmap') {
+        const max = Math.max(1, ...options.map((o) => (o.visualMap as { max: number }).max));
+        return {
+          ...chart,
+          option: { ...chart.option, visualMap: { ...(chart.option.visualMap as object), max } },
+        };
+      }
+      const axes = (
+        Array.isArray(chart.option.yAxis) ? chart.option.yAxis : [chart.option.yAxis]
+      ) as AxisLike[];
+      const aligned = axes.map((axis, i) =>
+        rangedAxis(
+          axis,
+          options.flatMap((o) => axisValues(o, i)),
+        ),
+      );
+      const yAxis = (Array.isArray(chart.option.yAxis) ? aligned : aligned[0]) as EChartsOption['yAxis'];
+      return { ...chart, option: { ...chart.option, yAxis } };
+    }),
+  );
+}

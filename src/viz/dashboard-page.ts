@@ -5,7 +5,7 @@
  */
 import type * as Echarts from 'echarts';
 import type { FeedMessage } from './dashboard-server';
-import { buildCharts, CHART_IDS, type ChartId } from './charts';
+import { alignScales, buildCharts, CHART_IDS, type ChartId } from './charts';
 import { fmtBytes, fmtMs, fmtRate } from './format';
 import { applyEvent, isFinished, type RunView } from './run-view';
 import { summarize } from './summary';
@@ -186,20 +186,26 @@ function drawTable(panel: RunPanel, view: RunView): void {
 
 function draw(): void {
   frameRequested = false;
+  if (state.views.every((view, i) => state.panels[i]!.drawnSeq === view.seq)) return;
+  // Side by side, one run's new data can change the shared scales of the other's charts too.
+  const sets = alignScales(state.views.map(buildCharts));
   state.views.forEach((view, i) => {
     const panel = state.panels[i]!;
-    if (panel.drawnSeq === view.seq) return;
+    const changed = panel.drawnSeq !== view.seq;
+    if (!changed && state.views.length === 1) return;
     panel.drawnSeq = view.seq;
-    panel.root.dataset.status = view.status;
-    panel.pill.textContent = view.status;
-    panel.pill.dataset.status = view.status;
-    panel.machine.textContent = `machine: ${view.machineState}`;
-    const progress = progressOf(view);
-    panel.fill.style.width = `${(progress.fraction * 100).toFixed(1)}%`;
-    panel.progressLabel.textContent = progress.label;
-    drawSummary(panel, view);
-    drawTable(panel, view);
-    for (const chart of buildCharts(view)) panel.charts[chart.id].setOption(chart.option, { notMerge: true });
+    if (changed) {
+      panel.root.dataset.status = view.status;
+      panel.pill.textContent = view.status;
+      panel.pill.dataset.status = view.status;
+      panel.machine.textContent = `machine: ${view.machineState}`;
+      const progress = progressOf(view);
+      panel.fill.style.width = `${(progress.fraction * 100).toFixed(1)}%`;
+      panel.progressLabel.textContent = progress.label;
+      drawSummary(panel, view);
+      drawTable(panel, view);
+    }
+    for (const chart of sets[i]!) panel.charts[chart.id].setOption(chart.option, { notMerge: true });
   });
 }
 

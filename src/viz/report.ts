@@ -4,7 +4,7 @@
  * The charts are the dashboard's own definitions (charts.ts), rendered server-side.
  */
 import type { MigrationResult, RoundStats } from '../migration/result';
-import { buildCharts } from './charts';
+import { alignScales, buildCharts } from './charts';
 import { runViewFromResult, type RunView } from './run-view';
 import { summarize } from './summary';
 import { renderChartSvg, type SvgSize } from './svg';
@@ -34,10 +34,11 @@ function placed(svg: string, x: number, y: number): string {
  */
 export function reportSvg(runs: NamedResult[]): string {
   const views = runs.map((r) => runViewFromResult(r.title, r.result));
+  const sets = alignScales(views.map(buildCharts));
   const columns = views.length === 1 ? 3 : views.length;
   const cells: { view: RunView; x: number; y: number; svg: string }[] = [];
   views.forEach((view, v) => {
-    buildCharts(view).forEach((chart, i) => {
+    sets[v]!.forEach((chart, i) => {
       const col = views.length === 1 ? i % columns : v;
       const row = views.length === 1 ? Math.floor(i / columns) : i;
       const x = MARGIN + col * (CHART_SIZE.width + MARGIN);
@@ -131,17 +132,19 @@ details{margin-top:12px}`;
 
 /** A self-contained page: summary, every chart as inline SVG, and the round table. No script. */
 export function reportHtml(runs: NamedResult[]): string {
-  const sections = runs.map(({ title, result }) => {
-    const view = runViewFromResult(title, result);
+  const views = runs.map(({ title, result }) => runViewFromResult(title, result));
+  const sets = alignScales(views.map(buildCharts));
+  const sections = runs.map(({ title, result }, v) => {
+    const view = views[v]!;
     const summary = summarize(view)
       .map(
         (s) =>
           `<div><dt>${escapeHtml(s.label)}</dt><dd${s.tone ? ` class="${s.tone}"` : ''}>${escapeHtml(s.value)}</dd></div>`,
       )
       .join('');
-    const charts = buildCharts(view)
-      .map((c) => `<div class="chart" data-chart="${c.id}">${renderChartSvg(c.option, CHART_SIZE)}</div>`)
-      .join('\n');
+    const charts = sets[v]!.map(
+      (c) => `<div class="chart" data-chart="${c.id}">${renderChartSvg(c.option, CHART_SIZE)}</div>`,
+    ).join('\n');
     const header = CSV_COLUMNS.filter((c) => c !== 'dirtyByRegion')
       .map((c) => `<th>${c}</th>`)
       .join('');

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import type { MigrationStatus } from '../../src/migration/result';
 import {
   ACTIVE_NODE_SIZE,
+  alignScales,
   buildCharts,
   CHART_IDS,
   predictedDowntime,
@@ -145,5 +146,33 @@ describe('chart definitions', () => {
   it('an empty run (no rounds yet) still builds every chart', () => {
     const charts = buildCharts(emptyRunView('new'));
     expect(charts.map((c) => c.id)).toEqual([...CHART_IDS]);
+  });
+
+  it('side by side, each quantity gets one axis range covering both runs (stacks summed, log axes by decade)', () => {
+    const a = runViewFromResult('a', cases['golden case (converges in 3 rounds)']);
+    const b = runViewFromResult('b', cases['memory hog with auto-converge']);
+    const [setA, setB] = alignScales([buildCharts(a), buildCharts(b)]);
+    const axis = (set: typeof setA, id: ChartId, i = 0) => {
+      const y = set!.find((c) => c.id === id)!.option.yAxis;
+      return (Array.isArray(y) ? y[i] : y) as { min?: number; max?: number };
+    };
+    for (const id of ['rates', 'remaining', 'downtime', 'bytes', 'prediction', 'lambda'] as ChartId[]) {
+      expect(axis(setA, id)).toEqual(axis(setB, id));
+    }
+    const both = [...a.rounds, ...b.rounds];
+    expect(axis(setA, 'rates').max).toBeGreaterThanOrEqual(Math.max(...both.map((r) => r.sendRate / MiB)));
+    // Raw bytes are drawn as non-zero + zero pages stacked: the axis holds the stack's top (4 GiB).
+    expect(axis(setA, 'bytes').max).toBeGreaterThanOrEqual(4096);
+    const log = axis(setA, 'remaining');
+    expect(Math.log10(log.max!) % 1).toBe(0);
+    expect(log.min! <= Math.min(...both.filter((r) => r.remaining > 0).map((r) => r.remaining / MiB))).toBe(
+      true,
+    );
+    expect(axis(setA, 'throttle')).toEqual({ ...axis(setA, 'throttle'), min: 0, max: 100 });
+    const heat = (set: typeof setA) =>
+      (set!.find((c) => c.id === 'heatmap')!.option.visualMap as { max: number }).max;
+    expect(heat(setA)).toBe(heat(setB));
+    // One run alone keeps its own automatic scale.
+    expect(alignScales([buildCharts(a)])[0]![1]!.option.yAxis).toEqual(buildCharts(a)[1]!.option.yAxis);
   });
 });
