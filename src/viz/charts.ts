@@ -787,11 +787,11 @@ function axisValues(option: EChartsOption, axis: number): number[] {
   return values;
 }
 
-/** 1, 2, 2.5, 5 × 10ⁿ at or above x. */
+/** The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10ⁿ at or above x. */
 function niceCeil(x: number): number {
   if (x <= 0) return 0;
   const p = Math.pow(10, Math.floor(Math.log10(x)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
+  for (const m of [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= x * (1 - 1e-9)) return m * p;
   return 10 * p;
 }
 
