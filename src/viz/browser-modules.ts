@@ -45,3 +45,10 @@ export function pageFile(name: 'index.html' | 'style.css'): string {
   }
   return text;
 }
+
+/** ECharts' own browser build, from node_modules (there is no CDN to load it from). */
+let echarts: Buffer | undefined;
+export function echartsBundle(): Buffer {
+  echarts ??= readFileSync(require.resolve('echarts/dist/echarts.min.js'));
+  return echarts;
+}

@@ -11,13 +11,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { readFileSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { MigrationEvent, MigrationResult } from '../migration/result';
 import { wallClock, type Clock } from '../util/clock';
-import { browserModule, isBrowserModule, pageFile } from './browser-modules';
+import { browserModule, echartsBundle, isBrowserModule, pageFile } from './browser-modules';
 import { applyEvent, emptyRunView, runViewFromResult, type RunView } from './run-view';
 
 /** Wall-clock batching of the feed: well inside the 250 ms the page promises. */
@@ -69,8 +68,6 @@ interface Client {
   sent: number[];
   needsSnapshot: boolean;
 }
-
-const ECHARTS_FILE = require.resolve('echarts/dist/echarts.min.js');
 
 function parseOptions(options: DashboardOptions) {
   const parsed = dashboardOptionsSchema.safeParse(options);
@@ -251,8 +248,7 @@ export class DashboardServer implements Dashboard {
       return this.reply(res, 200, 'text/html; charset=utf-8', pageFile('index.html'));
     }
     if (path === '/style.css') return this.reply(res, 200, 'text/css; charset=utf-8', pageFile('style.css'));
-    if (path === '/lib/echarts.min.js')
-      return this.reply(res, 200, 'text/javascript', readFileSync(ECHARTS_FILE));
+    if (path === '/lib/echarts.min.js') return this.reply(res, 200, 'text/javascript', echartsBundle());
     const lib = /^\/lib\/([a-z-]+?)(?:\.js)?$/.exec(path);
     if (lib && isBrowserModule(lib[1]!))
       return this.reply(res, 200, 'text/javascript', browserModule(lib[1]));
