@@ -296,11 +296,10 @@ export function remainingOption(view: RunView): EChartsOption {
         'threshold',
         'threshold',
         COLORS.threshold,
-        padLive(
-          view,
-          true,
-          view.rounds.map((r) => logValue(r.threshold)),
-        ),
+        // The threshold in force now carries the line into the live column.
+        live
+          ? [...view.rounds.map((r) => logValue(r.threshold)), logValue(live.threshold)]
+          : view.rounds.map((r) => logValue(r.threshold)),
         {
           lineStyle: { color: COLORS.threshold, width: 1.5, type: 'dashed' },
           symbol: 'none',
