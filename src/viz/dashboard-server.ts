@@ -38,6 +38,8 @@ export const dashboardOptionsSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{16,128}$/, 'token: 16 to 128 characters from A-Z a-z 0-9 _ -')
     .optional(),
   titles: z.array(z.string().max(200)).optional(),
+  /** Per page: queued bytes beyond which it is skipped and later resynced. */
+  maxBufferedBytes: z.number().int().positive().default(MAX_BUFFERED_BYTES),
   /** Drives the feed's batching; the wall clock unless a test injects another. */
   clock: z.custom<Clock>().optional(),
 });
@@ -173,11 +175,14 @@ export class DashboardServer implements Dashboard {
   private flush(): void {
     for (const client of this.clients) this.sendTo(client);
     this.dropPending();
+    // A skipped page is retried every flush interval until it has drained, even if the run has
+    // gone quiet (otherwise it would wait for an event that may never come).
+    if ([...this.clients].some((c) => c.needsSnapshot)) this.scheduleFlush();
   }
 
   private sendTo(client: Client): void {
     if (client.ws.readyState !== client.ws.OPEN) return;
-    if (client.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+    if (client.ws.bufferedAmount > this.options.maxBufferedBytes) {
       client.needsSnapshot = true;
       return;
     }

@@ -211,4 +211,36 @@ describe('dashboard for saved results', () => {
       await dashboard.close();
     }
   });
+
+  it('a page that stops reading is skipped, not buffered without bound, and resynced with a snapshot', async () => {
+    const limit = 64 * 1024;
+    const dashboard = (await startDashboard({ maxBufferedBytes: limit })) as DashboardServer;
+    const { ws, token } = parts(dashboard.url);
+    const client = new FeedClient(`${ws}?token=${token}`);
+    try {
+      await client.opened;
+      await client.until(() => client.messages.length === 1);
+      const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      socket.pause();
+      const serverSide = [...(dashboard as unknown as { clients: Set<{ ws: WebSocket }> }).clients][0]!.ws;
+      const e: MigrationEvent = { type: 'state', time: 0, status: 'active', machineState: 'active.round' };
+      let peak = 0;
+      for (let batch = 0; batch < 40; batch++) {
+        for (let i = 0; i < 2000; i++) dashboard.publish({ ...e, time: batch * 2000 + i });
+        await new Promise((r) => setTimeout(r, 60)); // one flush
+        peak = Math.max(peak, serverSide.bufferedAmount);
+      }
+      // Kernel buffers fill first; past the limit the server stops queueing for this page.
+      expect(peak).toBeGreaterThan(limit);
+      expect(peak).toBeLessThan(limit + 2 * 2000 * 200);
+      dashboard.publish({ ...e, status: 'completed', machineState: 'completed' });
+      socket.resume();
+      await client.until(() => client.views[0]?.status === 'completed');
+      expect(client.messages.filter((m) => m.type === 'hello').length).toBeGreaterThanOrEqual(2);
+      expect(client.views[0]).toEqual(dashboard.snapshot()[0]);
+    } finally {
+      client.ws.terminate();
+      await dashboard.close();
+    }
+  });
 });
