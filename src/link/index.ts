@@ -44,9 +44,10 @@ export interface Transport {
   /**
    * Queue one frame. Resolves when the transport can take more (backpressure: the bytes not
    * yet handed to the OS stay under the transport's bound). Rejects with a WireError if the
-   * link is gone. The caller must not reuse `frame` afterwards.
+   * link is gone. The caller must not change `frame` until `onWritten` runs (after which the
+   * transport holds no reference to it); without `onWritten`, never.
    */
-  send(frame: Uint8Array): Promise<void>;
+  send(frame: Uint8Array, onWritten?: () => void): Promise<void>;
   /** Install the receiving side. `close` is called exactly once, with the reason if abnormal. */
   setHandlers(handlers: TransportHandlers): void;
   /** Close with a WebSocket close code (1000 normal). Idempotent. */

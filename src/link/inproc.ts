@@ -11,22 +11,25 @@ export class InprocEndpoint implements Transport {
   peer!: InprocEndpoint;
   private handlers: TransportHandlers | undefined;
   /** Frames that arrived before setHandlers. */
-  private readonly inbox: Uint8Array[] = [];
+  private readonly inbox: Array<{ frame: Uint8Array; onWritten?: () => void }> = [];
   private pendingClose: { error: WireError | undefined } | undefined;
   private closed = false;
   readonly bufferedAmount = 0;
 
-  send(frame: Uint8Array): Promise<void> {
+  send(frame: Uint8Array, onWritten?: () => void): Promise<void> {
     if (this.closed)
       return Promise.reject(new WireError('PRECOPY_ERR_LINK_LOST', 'in-process link is closed', 1006));
     const peer = this.peer;
-    queueMicrotask(() => peer.deliver(frame));
+    queueMicrotask(() => peer.deliver(frame, onWritten));
     return Promise.resolve();
   }
 
   setHandlers(handlers: TransportHandlers): void {
     this.handlers = handlers;
-    for (const frame of this.inbox.splice(0)) handlers.message(frame);
+    for (const { frame, onWritten } of this.inbox.splice(0)) {
+      handlers.message(frame);
+      onWritten?.();
+    }
     if (this.pendingClose) handlers.close(this.pendingClose.error);
   }
 
@@ -60,10 +63,11 @@ export class InprocEndpoint implements Transport {
     this.peer.closeOnce(lost());
   }
 
-  private deliver(frame: Uint8Array): void {
-    if (this.pendingClose) return;
-    if (this.handlers) this.handlers.message(frame);
-    else this.inbox.push(frame);
+  /** Receivers handle a frame synchronously, so it is free again once its handler returns. */
+  private deliver(frame: Uint8Array, onWritten: (() => void) | undefined): void {
+    if (this.handlers && !this.pendingClose) this.handlers.message(frame);
+    else if (!this.pendingClose) return void this.inbox.push({ frame, onWritten });
+    onWritten?.();
   }
 
   private closeOnce(error: WireError | undefined): void {

@@ -191,7 +191,7 @@ export class Session implements SourceSession {
           throw usage(`sendPages: gfns[${i}] = ${gfn} is outside the guest [0, ${this.pages})`);
       }
       const frame = this.encoder.encode(this.round, gfns, from, to, memory, stats);
-      if (frame) await this.send(frame);
+      if (frame) await this.send(frame, () => this.encoder.release(frame));
     }
     return stats;
   }
@@ -272,11 +272,11 @@ export class Session implements SourceSession {
     if (this.phase !== phase) throw usage(`${call}: not allowed in phase '${this.phase}' (needs '${phase}')`);
   }
 
-  private async send(frame: Buffer): Promise<void> {
+  private async send(frame: Buffer, onWritten?: () => void): Promise<void> {
     if (this.failed) throw this.failed;
     await this.bucket.take(frame.length);
     try {
-      await this.transport.send(frame);
+      await this.transport.send(frame, onWritten);
     } catch (e) {
       throw this.failed ?? this.fail(asWireError(e), false);
     }

@@ -92,7 +92,7 @@ export class WsTransport implements Transport {
     return this.inflight;
   }
 
-  send(frame: Uint8Array): Promise<void> {
+  send(frame: Uint8Array, onWritten?: () => void): Promise<void> {
     if (this.closedWith || this.closedLocally || this.ws.readyState !== this.ws.OPEN)
       return Promise.reject(
         this.localError ?? new WireError('PRECOPY_ERR_LINK_LOST', 'WebSocket is not open', 1006),
@@ -101,6 +101,7 @@ export class WsTransport implements Transport {
     this.inflight += size;
     this.ws.send(frame, { binary: true }, () => {
       this.inflight -= size;
+      onWritten?.();
       this.wake();
     });
     if (this.inflight <= this.maxBuffered || this.options.faultIgnoreBackpressure) return Promise.resolve();

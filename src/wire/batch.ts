@@ -22,7 +22,8 @@ import {
   PAGE_SIZE,
 } from './constants';
 import { wireError } from './errors';
-import { allocFrame, seal } from './frames';
+import { seal, writeHeader } from './frames';
+import { FramePool } from './frame-pool';
 import { encodingBit, isEncodingId } from './validation';
 import { XBZRLE_OVERFLOW, XbzrleCache, xbzrleDecode, xbzrleEncode } from './xbzrle';
 
@@ -82,6 +83,8 @@ export class PageEncoder {
   /** XBZRLE starts after the first full pass, and stops inserting in the last stage (as QEMU). */
   private deltaRound = false;
   private finalRound = false;
+  /** Frame buffers, sized for the first batch asked for. */
+  private pool: FramePool | undefined;
 
   constructor(private readonly options: PageEncoderOptions) {}
 
@@ -93,7 +96,9 @@ export class PageEncoder {
 
   /**
    * Encode gfns[from..to) (at most MAX_BATCH_PAGES) into one PAGES frame, reading each page
-   * now. Returns undefined when every page was unchanged (nothing to send).
+   * now. Returns undefined when every page was unchanged (nothing to send). The frame may live
+   * in a pooled buffer: pass it to `release` once the transport has written it (optional; an
+   * unreleased frame is simply collected).
    */
   encode(
     round: number,
@@ -103,7 +108,10 @@ export class PageEncoder {
     memory: SparseMemory,
     stats: BatchStats,
   ): Buffer | undefined {
-    const frame = allocFrame(FrameType.PAGES, PAGES_BODY_HEADER + (to - from) * ENTRY_MAX);
+    const needed = HEADER_SIZE + PAGES_BODY_HEADER + (to - from) * ENTRY_MAX;
+    this.pool ??= new FramePool(needed);
+    const frame = needed <= this.pool.capacity ? this.pool.take() : Buffer.allocUnsafe(needed);
+    writeHeader(frame, FrameType.PAGES, 0);
     let at = HEADER_SIZE + PAGES_BODY_HEADER;
     let count = 0;
     for (let i = from; i < to; i++) {
@@ -115,9 +123,17 @@ export class PageEncoder {
     }
     stats.pages += to - from;
     stats.bytesRaw += (to - from) * PAGE_SIZE;
-    if (count === 0) return undefined;
+    if (count === 0) {
+      this.pool.give(frame);
+      return undefined;
+    }
     this.roundPages += count;
-    const sized = frame.subarray(0, at);
+    let sized = frame.subarray(0, at);
+    // A small (well-compressed) frame is copied out so it does not hold a whole pooled buffer.
+    if (at < this.pool.capacity / 2) {
+      sized = Buffer.from(sized);
+      this.pool.give(frame);
+    }
     sized.writeUInt32LE(at - HEADER_SIZE, 8);
     sized.writeUInt32LE(round, HEADER_SIZE);
     sized.writeUInt32LE(count, HEADER_SIZE + 4);
@@ -126,6 +142,11 @@ export class PageEncoder {
     seal(sized);
     this.runningHash = chainFrame(this.runningHash, sized.readUInt32LE(12));
     return sized;
+  }
+
+  /** Give a frame from `encode` back for reuse; the caller must not touch it afterwards. */
+  release(frame: Uint8Array): void {
+    this.pool?.give(frame);
   }
 
   /** Write one entry at `at`; returns its size, or 0 when XBZRLE found the page unchanged. */

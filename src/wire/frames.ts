@@ -69,12 +69,17 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** A frame with room for `bodyLength` bytes of body; fill the body, then `seal` it. */
 export function allocFrame(type: FrameTypeId, bodyLength: number): Buffer {
   const frame = Buffer.allocUnsafe(HEADER_SIZE + bodyLength);
+  writeHeader(frame, type, bodyLength);
+  return frame;
+}
+
+/** Write magic, version, type, flags and body length (the crc comes with `seal`). */
+export function writeHeader(frame: Buffer, type: FrameTypeId, bodyLength: number): void {
   frame.writeUInt32LE(MAGIC, 0);
   frame.writeUInt8(VERSION, 4);
   frame.writeUInt8(type, 5);
   frame.writeUInt16LE(0, 6);
   frame.writeUInt32LE(bodyLength, 8);
-  return frame;
 }
 
 /** Write the body's crc32 into the header; returns the frame. */
