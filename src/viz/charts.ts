@@ -114,7 +114,7 @@ function base(title: string, subtitle: string): EChartsOption {
       textStyle: { fontSize: 13, fontWeight: 600, color: COLORS.text },
       subtextStyle: { fontSize: 11, color: COLORS.muted },
     },
-    legend: { top: 42, left: 6, itemWidth: 14, itemHeight: 8, textStyle: { fontSize: 11 } },
+    legend: { top: 42, left: 6, itemGap: 16, itemWidth: 14, itemHeight: 8, textStyle: { fontSize: 11 } },
     grid: { left: 64, right: 56, top: 84, bottom: 34 },
     tooltip: { trigger: 'axis', confine: true },
   };

@@ -207,6 +207,8 @@ function draw(): void {
     }
     for (const chart of sets[i]!) panel.charts[chart.id].setOption(chart.option, { notMerge: true });
   });
+  // The tab says how it is going, for a run watched from another window.
+  document.title = `${state.views.map((v) => `${v.status}${v.progress ? ` r${v.progress.round}` : ''}`).join(' | ')} · precopy`;
 }
 
 function requestDraw(): void {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { importQmpFile } from '../../src/cli/import-qmp';
 import { importQmp, QmpImportError } from '../../src/viz/qmp-import';
+import { reportHtml } from '../../src/viz/report';
+import { buildResult } from './fixtures';
 import { checkResult } from '../../src/viz/result-file';
 
 const ROOT = join(__dirname, '..', '..');
@@ -62,6 +64,18 @@ describe('QMP import', () => {
     expect(result.precopy.converged).toBe(true);
     // What view and report accept.
     expect(() => checkResult(JSON.parse(JSON.stringify(result)), 'import')).not.toThrow();
+  });
+
+  it('an imported QEMU run reports beside a simulated one, saying what QMP cannot show', () => {
+    const html = reportHtml([
+      { title: 'qemu', result: importQmp(sample).result },
+      { title: 'precopy', result: buildResult() },
+    ]);
+    const [qemu, sim] = html.split('<section').slice(1);
+    expect(qemu).toContain('no per-region data in this result');
+    expect(qemu).toMatch(/<dt>downtime \(dest\.\)<\/dt><dd>–<\/dd>/);
+    expect(qemu!.match(/<tr data-round=/g)).toHaveLength(3);
+    expect(sim).not.toContain('no per-region data');
   });
 
   it('bare query-migrate objects with numeric timestamps give the same result as QMP framing', () => {
