@@ -259,6 +259,8 @@ export class Migration {
       },
       now,
     );
+    // The sync that enabling dirty logging did (ram_init_bitmaps) counts, as in QEMU.
+    this.period.onSync(now, 0, 0);
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     this.setupTime = now - this.startTime;
   }

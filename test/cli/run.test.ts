@@ -1,0 +1,165 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+import type { MigrationResult } from '../../src/migration/result';
+
+const EXAMPLES = join(__dirname, '..', '..', 'examples');
+
+/** Run the command line in this process; capture what it prints and its exit code. */
+async function precopy(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const write = (sink: 'out' | 'err') => (chunk: string | Uint8Array) => {
+    if (sink === 'out') out += chunk.toString();
+    else err += chunk.toString();
+    return true;
+  };
+  const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation(write('out') as never);
+  const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(write('err') as never);
+  process.exitCode = 0;
+  try {
+    await main(argv);
+  } finally {
+    outSpy.mockRestore();
+    errSpy.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { code, out, err };
+}
+
+let dir: string;
+beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-cli-'))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('precopy predict', () => {
+  it('prints the golden case from flags, instantly', async () => {
+    const r = await precopy(
+      'predict',
+      '--memory',
+      '4GiB',
+      '--workload',
+      'sequential',
+      '--rate',
+      '200MiB/s',
+      '--max-bandwidth',
+      '1GiB/s',
+      '--bandwidth',
+      '1GiB/s',
+      '--json',
+      join(dir, 'p.json'),
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/rounds\s+2 after the bulk round/);
+    expect(r.out).toMatch(/downtime\s+152\.6 ms/);
+    expect(r.out).toMatch(/data\s+5052\.25 MiB/);
+    expect(JSON.parse(readFileSync(join(dir, 'p.json'), 'utf8')).rounds).toBe(2);
+  });
+
+  it('reads the same scenario file as run', async () => {
+    const r = await precopy('predict', join(EXAMPLES, 'golden', 'golden-round.json'));
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/total time\s+4\.934 s/);
+  });
+});
+
+describe('precopy run', () => {
+  it('runs a scenario in-process, prints a row per round and a summary, writes --json and --csv; exit 0', async () => {
+    const json = join(dir, 'r.json');
+    const csv = join(dir, 'r.csv');
+    const r = await precopy(
+      'run',
+      join(EXAMPLES, 'incrementer', 'converge.json'),
+      '--transport',
+      'inproc',
+      '--json',
+      json,
+      '--csv',
+      csv,
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as MigrationResult;
+    expect(result.status).toBe('completed');
+    expect(Object.keys(result).slice(0, 6)).toEqual([
+      'status',
+      'total-time',
+      'setup-time',
+      'downtime',
+      'expected-downtime',
+      'ram',
+    ]);
+    expect(r.out).toMatch(/^\s+round\s+start\s+duration/m);
+    expect(r.out).toMatch(/status\s+completed/);
+    expect(r.out).toMatch(/verification\s+passed; edge check passed/);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(rows[0]).toMatch(/^round,start,duration,pagesHarvested/);
+    expect(rows.length).toBe(result.precopy.rounds.length + 1);
+  });
+
+  it('exits 1 with the reason for a migration that does not complete', async () => {
+    const r = await precopy(
+      'run',
+      join(EXAMPLES, 'incrementer', 'no-converge.json'),
+      '--transport',
+      'inproc',
+      '--quiet',
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/migration cancelled: timeout after 10000 ms/);
+  });
+
+  it('lets flags override the file', async () => {
+    const json = join(dir, 'o.json');
+    const r = await precopy(
+      'run',
+      join(EXAMPLES, 'incrementer', 'no-converge.json'),
+      '--transport',
+      'inproc',
+      '--quiet',
+      '--max-bandwidth',
+      '1Gbit/s',
+      '--downtime-limit',
+      '30s',
+      '--json',
+      json,
+    );
+    expect(r.code).toBe(0);
+    expect((JSON.parse(readFileSync(json, 'utf8')) as MigrationResult).precopy.scenario).toMatchObject({
+      migration: { 'max-bandwidth': 125e6, 'downtime-limit': 30000 },
+    });
+  });
+
+  it.each([
+    [['--downtime-limit', 'soon'], /migration\.downtime-limit: not a duration/],
+    [['--max-cpu-throttle', '100'], /migration\.max-cpu-throttle: must be an integer in \[1, 99\]/],
+    [['--memory', '-4GiB'], /guest\.memory/],
+    [['--vcpus', 'two'], /guest\.vcpus/],
+    [['--workload', 'bitcoin'], /guest\.workload.*unknown workload kind/],
+    [['--encodings', 'raw,lz4'], /migration\.encodings: `raw` stands alone/],
+    [['--clock', 'sundial'], /run\.clock: must be virtual or wall/],
+    [['--no-such-flag'], /unknown option '--no-such-flag'/],
+  ])('bad usage %j → one clear error naming the field, exit 2', async (flags, message) => {
+    const r = await precopy('run', '--transport', 'inproc', '--quiet', ...flags);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(
+      r.err
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('precopy:') || l.startsWith('error:')).length,
+    ).toBe(1);
+  });
+
+  it('rejects a scenario file that is not JSON or does not exist, exit 2', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{ "guest": ');
+    expect((await precopy('run', bad)).err).toMatch(/is not JSON/);
+    expect((await precopy('run', bad)).code).toBe(2);
+    const missing = await precopy('run', join(dir, 'missing.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toMatch(/cannot read scenario/);
+  });
+});
