@@ -84,12 +84,13 @@ export function writeViews(pool: Uint8Array, writeSize: number): Uint8Array[] {
  * The guest's table of write windows: each workload registers its content kind and write size
  * and gets a base index; a batch's `source` is base + view. Small windows are also kept as
  * 32-bit words (`words`, `wordStart`, `wordCount`), so the guest can store them with the vCPU's
- * allocation-free 32-bit write. Pools are made once per kind, windows once per kind and size.
+ * allocation-free 32-bit write. Signed words: a value above 2^31 would be a boxed number on every
+ * call, not a small integer. Pools are made once per kind, windows once per kind and size.
  */
 export class ContentViews {
   readonly views: Uint8Array[] = [];
   /** Every window's bytes as words, back to back: window k is words[wordStart[k], + wordCount[k]). */
-  words = new Uint32Array(0);
+  words = new Int32Array(0);
   readonly wordStart: number[] = [];
   readonly wordCount: number[] = [];
   private readonly pools = new Map<ContentKind, Uint8Array>();
@@ -114,14 +115,14 @@ export class ContentViews {
     base = this.views.length;
     this.bases.set(key, base);
     const views = writeViews(this.pool(kind), writeSize);
-    const words = new Uint32Array(this.words.length + views.length * (writeSize / 4));
+    const words = new Int32Array(this.words.length + views.length * (writeSize / 4));
     words.set(this.words);
     let at = this.words.length;
     for (const view of views) {
       this.views.push(view);
       this.wordStart.push(at);
       this.wordCount.push(writeSize / 4);
-      words.set(new Uint32Array(view.slice().buffer), at);
+      words.set(new Int32Array(view.slice().buffer), at);
       at += writeSize / 4;
     }
     this.words = words;

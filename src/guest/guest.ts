@@ -372,7 +372,7 @@ export class Guest {
   private incremented(gfn: number): number {
     const bytes = this.memory.read(gfn);
     const word = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
-    return ((word & ~0xff) | ((word + 1) & 0xff)) >>> 0;
+    return (word & ~0xff) | ((word + 1) & 0xff); // signed: stays a small integer
   }
 
   /** The fault: the same bytes, written behind the MMU's back. */
@@ -383,7 +383,7 @@ export class Guest {
 }
 
 /** `count` words from words[start] stored at `gpa` by the vCPU; the first result that is not ok. */
-function storeWords(vcpu: Vcpu, gpa: number, words: Uint32Array, start: number, count: number): AccessResult {
+function storeWords(vcpu: Vcpu, gpa: number, words: Int32Array, start: number, count: number): AccessResult {
   for (let k = 0; k < count; k++) {
     const result = vcpu.writeU32(gpa + 4 * k, words[start + k]!);
     if (result !== 'ok') return result;
