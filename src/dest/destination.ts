@@ -9,7 +9,6 @@ import { wallClock, type Clock } from '../util/clock';
 import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { encodeError } from '../wire/frames';
-import type { DestinationVerdict } from '../wire/verdict';
 import { MigrationReceiver, type ReceiverOutcome } from './receiver';
 import { guestEdgeChecker, type EdgeChecker } from './verify';
 
@@ -44,11 +43,6 @@ export class Destination {
 
   get busy(): boolean {
     return this.current !== undefined;
-  }
-
-  /** The last verified verdict, if the last migration verified. */
-  get lastVerdict(): DestinationVerdict | undefined {
-    return this.lastOutcome?.kind === 'verified' ? this.lastOutcome.verdict : undefined;
   }
 
   /** The image of the running migration (tests look inside). */

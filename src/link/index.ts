@@ -153,7 +153,7 @@ export interface SourceSession {
   onError(listener: (error: WireError) => void): () => void;
   /** Change the wall-time cap (bytes/s, 0 = none): QEMU lifts max-bandwidth for stop-and-copy. */
   setMaxBandwidth(bytesPerSecond: number): void;
-  /** Bytes/s handed to the link over the last complete 100 ms window of the session's clock. */
+  /** Bytes/s written to the link (to the socket, or delivered in-process) over the last complete 100 ms window of the session's clock. */
   measuredRate(): number;
 }
 

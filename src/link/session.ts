@@ -275,12 +275,16 @@ export class Session implements SourceSession {
   private async send(frame: Buffer, onWritten?: () => void): Promise<void> {
     if (this.failed) throw this.failed;
     await this.bucket.take(frame.length);
+    const written = () => {
+      // Measured when the bytes leave for the peer, not when queued.
+      this.meter.record(frame.length);
+      onWritten?.();
+    };
     try {
-      await this.transport.send(frame, onWritten);
+      await this.transport.send(frame, written);
     } catch (e) {
       throw this.failed ?? this.fail(asWireError(e), false);
     }
-    this.meter.record(frame.length);
   }
 
   private async request(frame: Buffer, expect: FrameName): Promise<Frame> {

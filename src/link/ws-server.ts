@@ -28,7 +28,6 @@ export interface WsServerOptions {
 export interface WsServer {
   /** ws://host:port */
   url: string;
-  port: number;
   close(): Promise<void>;
 }
 
@@ -84,7 +83,6 @@ export async function listenWs(
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `ws://${urlHost}:${port}`,
-    port,
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();

@@ -57,7 +57,6 @@ export const PAGES_BODY_HEADER = 8;
  */
 export const CloseCode = {
   NORMAL: 1000,
-  GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
   /** The frame parsed but its data is inconsistent (checksum, decompression, hash). */
   INVALID_DATA: 1007,

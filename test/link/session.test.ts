@@ -84,6 +84,28 @@ describe('a migration over the in-process link', () => {
     });
   });
 
+  test('measures the rate written to the link over 100 ms windows of its clock', async () => {
+    const clock = new VirtualClock();
+    const destination = new Destination({ token: TOKEN, clock });
+    const session = await connectSource({
+      transport: 'inproc',
+      token: TOKEN,
+      destination,
+      clock,
+      encodings: ['raw'],
+    });
+    const memory = makeGuest(10, 1);
+    await session.hello({ pages: 10, pageSize: 4096 });
+    await session.startRound(0);
+    const stats = await session.sendPages(allPages(memory), 10, memory);
+    await settle();
+    expect(session.measuredRate()).toBe(0); // the first window has not closed
+    clock.advanceBy(100);
+    const controlFrames = 200; // HELLO and ROUND_START
+    expect(session.measuredRate() / 10).toBeGreaterThanOrEqual(stats.bytesWire);
+    expect(session.measuredRate() / 10).toBeLessThan(stats.bytesWire + controlFrames);
+  });
+
   test('negative: a destination that corrupts what it applies (fault switch) fails verification', async () => {
     for (const fault of [false, true]) {
       const destination = new Destination({ token: TOKEN, faultCorruptAppliedPage: fault });
