@@ -11,6 +11,7 @@ import type { MigrationEvent, MigrationResult } from '../../src/migration/result
 import { ACTIVE_NODE_SIZE, CHART_IDS } from '../../src/viz/charts';
 import { dashboardForResults, startDashboard, type Dashboard } from '../../src/viz/dashboard-server';
 import { reportHtml, reportSvg } from '../../src/viz/report';
+import { checkResult } from '../../src/viz/result-file';
 import { buildResult, eventsFor } from '../viz/fixtures';
 import { launchChromium, OUTPUT_DIR } from './chromium';
 
@@ -149,6 +150,8 @@ describe('dashboard in a browser', () => {
     // In virtual time the same scenario without a dashboard gives the identical result.
     const alone = await runScenario(SCENARIO);
     expect(alone).toEqual(watched);
+    // And what the engine saves is what view and report accept.
+    expect(() => checkResult(JSON.parse(JSON.stringify(watched)), 'run --json')).not.toThrow();
   });
 
   it('updates within a round: the round in flight shows as a live point per progress tick', async () => {
