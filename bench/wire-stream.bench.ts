@@ -73,9 +73,13 @@ function childNet(): void {
 }
 
 function spawnChild(mode: string): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', __filename, mode], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['-r', require.resolve('ts-node/register/transpile-only'), __filename, mode],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, line }));
   });
