@@ -2,7 +2,7 @@
  * `precopy worker --queue redis://HOST:PORT`: run sweep points from a BullMQ queue until stopped
  * (SIGINT/SIGTERM finish the points in hand; a killed worker's points are retried elsewhere).
  */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_QUEUE_NAME, startQueueWorker } from '../sweep/queue';
 import { ENGINE_RUNNER } from '../sweep/runner';
@@ -15,6 +15,7 @@ interface WorkerFlags {
   runner: string;
   lockDuration: number;
   stalledInterval: number;
+  maxStalled: number;
 }
 
 async function work(flags: WorkerFlags): Promise<void> {
@@ -25,6 +26,7 @@ async function work(flags: WorkerFlags): Promise<void> {
     concurrency: flags.concurrency ?? availableParallelism(),
     lockDuration: flags.lockDuration,
     stalledInterval: flags.stalledInterval,
+    maxStalled: flags.maxStalled,
     onRun: (r) =>
       process.stderr.write(`worker: ${r.id} seed ${r.seed} ${r.error ? `error: ${r.error}` : 'done'}\n`),
   });
@@ -34,6 +36,15 @@ async function work(flags: WorkerFlags): Promise<void> {
     process.once('SIGTERM', resolve);
   });
   await worker.close();
+}
+
+function nonNegativeInt(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 1000)
+    throw new InvalidArgumentError(
+      `--max-stalled must be an integer in [0, 1000], got ${JSON.stringify(text)}`,
+    );
+  return n;
 }
 
 export function workerCommand(): Command {
@@ -62,6 +73,12 @@ export function workerCommand(): Command {
       'how often to look for stalled points',
       positiveInt('--stalled-interval', 3_600_000),
       30_000,
+    )
+    .option(
+      '--max-stalled <n>',
+      'times a point whose worker died is retried (0: give it up)',
+      nonNegativeInt,
+      3,
     )
     .action((flags: WorkerFlags) => work(flags));
 }

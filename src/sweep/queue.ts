@@ -124,9 +124,10 @@ export async function runSweepQueued(
     }
   };
   events.on('completed', ({ returnvalue }) => collect(returnvalue as unknown as RunRecord));
+  // A job BullMQ gave up on (attempts spent, or stalled too often) ends in the failed set.
   events.on('failed', ({ jobId }) => {
-    void Job.fromId<JobData, RunRecord>(queue, jobId).then((job) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) giveUp(job.data.id);
+    void Job.fromId<JobData, RunRecord>(queue, jobId).then(async (job) => {
+      if (job && (await job.getState()) === 'failed') giveUp(job.data.id);
     });
   });
   const stop = () => finish();
@@ -180,6 +181,8 @@ export interface QueueWorkerOptions extends QueueTarget {
   lockDuration?: number;
   /** How often this worker checks for stalled jobs (ms). */
   stalledInterval?: number;
+  /** How often a job may stall (its worker died) and still be retried; 0 gives it up at once. */
+  maxStalled?: number;
   onRun?: (record: RunRecord) => void;
 }
 
@@ -204,7 +207,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       concurrency: options.concurrency,
       lockDuration: options.lockDuration ?? 30_000,
       stalledInterval: options.stalledInterval ?? 30_000,
-      maxStalledCount: ATTEMPTS,
+      maxStalledCount: options.maxStalled ?? ATTEMPTS,
     },
   );
   await worker.waitUntilReady();

@@ -1,8 +1,8 @@
-/** `precopy` as a child process, its stderr collected, for the end-to-end sweep tests. */
+/** Child processes (`precopy`, queue workers) with their stderr collected, for the end-to-end sweep tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-export const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
+const SWEEP_CLI = join(__dirname, 'fixtures', 'sweep-cli.ts');
 export const FAKE_RUNNER = join(__dirname, 'fixtures', 'fake-runner.ts');
 
 export interface Child {
@@ -14,11 +14,17 @@ export interface Child {
   waitFor(pattern: RegExp): Promise<string>;
 }
 
-export function precopy(args: string[], env: Record<string, string> = {}): Child {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `precopy sweep ARGS` as a child process (the sweep command alone, see fixtures/sweep-cli.ts). */
+export function precopySweep(args: string[], env: Record<string, string> = {}): Child {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', SWEEP_CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  return watch(child);
+}
+
+/** Collect a child's stderr lines and its exit. */
+export function watch(child: ChildProcess): Child {
   const stderr: string[] = [];
   const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   let partial = '';

@@ -1,8 +1,9 @@
-/** `precopy sweep` end to end in local mode: outputs, bad input, and Ctrl-C losing nothing. */
+/** `precopy sweep` in local mode: Ctrl-C losing nothing (as a child process), outputs, bad input. */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAKE_RUNNER, precopy } from './cli-child';
+import { sweepCommand } from '../../src/cli/sweep';
+import { FAKE_RUNNER, precopySweep } from './cli-child';
 
 const SPEC = {
   base: { guest: { memory: '1GiB', workload: { kind: 'uniform' } }, run: { bandwidth: '1GiB/s' } },
@@ -15,7 +16,22 @@ const SPEC = {
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-cli-'))));
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  process.exitCode = undefined;
+});
+
+/** `precopy sweep ARGS` in this process (a child takes seconds to load the CLI); returns its stderr. */
+async function runInProcess(args: string[]): Promise<string> {
+  const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    process.exitCode = 0;
+    await sweepCommand().exitOverride().parseAsync(args, { from: 'user' });
+    return write.mock.calls.map((c) => String(c[0])).join('');
+  } finally {
+    write.mockRestore();
+  }
+}
 
 function ids(file: string): string[] {
   return readFileSync(file, 'utf8')
@@ -30,7 +46,7 @@ describe('precopy sweep (local mode)', () => {
     const spec = join(dir, 'sweep.json');
     writeFileSync(spec, JSON.stringify(SPEC));
     const results = join(dir, 'sweep.results.jsonl');
-    const first = precopy(['sweep', spec, '--runner', FAKE_RUNNER, '--workers', '2', '--no-progress'], {
+    const first = precopySweep([spec, '--runner', FAKE_RUNNER, '--workers', '2', '--no-progress'], {
       FAKE_RUNNER_DELAY_MS: '150',
     });
     while (!existsSync(results) || ids(results).length < 4) await new Promise((r) => setTimeout(r, 50));
@@ -41,7 +57,7 @@ describe('precopy sweep (local mode)', () => {
     expect(kept.length).toBeGreaterThanOrEqual(4);
     expect(kept.length).toBeLessThan(16);
 
-    const second = precopy(['sweep', spec, '--runner', FAKE_RUNNER, '--workers', '2', '--no-progress']);
+    const second = precopySweep([spec, '--runner', FAKE_RUNNER, '--workers', '2', '--no-progress']);
     expect(await second.exit).toBe(0);
     const all = ids(results);
     expect(all).toHaveLength(16);
@@ -52,8 +68,7 @@ describe('precopy sweep (local mode)', () => {
   it('writes the CSV table and the four heatmaps', async () => {
     const spec = join(dir, 'sweep.json');
     writeFileSync(spec, JSON.stringify(SPEC));
-    const run = precopy([
-      'sweep',
+    await runInProcess([
       spec,
       '--runner',
       FAKE_RUNNER,
@@ -63,7 +78,7 @@ describe('precopy sweep (local mode)', () => {
       join(dir, 'maps'),
       '--no-progress',
     ]);
-    expect(await run.exit).toBe(0);
+    expect(process.exitCode).toBe(0);
     expect(readFileSync(join(dir, 't.csv'), 'utf8').trim().split('\n')).toHaveLength(9);
     for (const metric of ['converged', 'rounds', 'downtime', 'totalBytes'])
       expect(readFileSync(join(dir, 'maps', `${metric}.svg`), 'utf8')).toMatch(/^<svg/);
@@ -72,8 +87,8 @@ describe('precopy sweep (local mode)', () => {
   it('a bad sweep file is a usage error naming the field', async () => {
     const spec = join(dir, 'bad.json');
     writeFileSync(spec, JSON.stringify({ ...SPEC, seeds: -1 }));
-    const run = precopy(['sweep', spec, '--runner', FAKE_RUNNER, '--no-progress']);
-    expect(await run.exit).toBe(2);
-    expect(run.stderr.join('\n')).toMatch(/bad sweep spec: seeds/);
+    const stderr = await runInProcess([spec, '--runner', FAKE_RUNNER, '--no-progress']);
+    expect(process.exitCode).toBe(2);
+    expect(stderr).toMatch(/bad sweep spec: seeds/);
   });
 });

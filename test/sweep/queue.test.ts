@@ -1,17 +1,18 @@
 /**
- * Scale-out on a real redis-server: a sweep enqueued with `precopy sweep --queue`, two
- * `precopy worker` processes, one SIGKILLed mid-point. Every run arrives once, equal to local mode.
+ * Scale-out on a real redis-server: a sweep enqueued on BullMQ, two worker processes, one
+ * SIGKILLed mid-point. Every run arrives once, equal to local mode.
  */
 import { Queue, QueueEvents } from 'bullmq';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSweepLocal } from '../../src/sweep/local';
 import { expandSweep } from '../../src/sweep/points';
-import { enqueueRuns, redisConnection, type JobData } from '../../src/sweep/queue';
+import { enqueueRuns, redisConnection, runSweepQueued, type JobData } from '../../src/sweep/queue';
 import { parseSweepSpec } from '../../src/sweep/spec';
 import { ResultsStore, type RunRecord } from '../../src/sweep/store';
-import { FAKE_RUNNER, precopy, type Child } from './cli-child';
+import { spawn } from 'node:child_process';
+import { FAKE_RUNNER, watch, type Child } from './cli-child';
 import { startRedis, type RedisHandle } from './redis-server';
 
 const SPEC = {
@@ -35,77 +36,86 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function worker(queueName: string): Child {
-  return precopy(
-    [
-      'worker',
-      '--queue',
-      redis.url,
-      '--queue-name',
-      queueName,
-      '--runner',
-      FAKE_RUNNER,
-      '-c',
-      '1',
-      '--lock-duration',
-      '1000',
-      '--stalled-interval',
-      '300',
-    ],
-    { FAKE_RUNNER_DELAY_MS: '250' },
+const WORKER = join(__dirname, 'fixtures', 'queue-worker.ts');
+
+/** A worker process running startQueueWorker (what `precopy worker` runs) with the fake runner. */
+function worker(name: string, maxStalled?: number): Child {
+  const options = {
+    url: redis.url,
+    name,
+    concurrency: 1,
+    lockDuration: 1000,
+    stalledInterval: 300,
+    maxStalled,
+  };
+  const child = spawn(
+    process.execPath,
+    ['-r', 'ts-node/register/transpile-only', WORKER, JSON.stringify(options)],
+    {
+      env: { ...process.env, FAKE_RUNNER_DELAY_MS: '250' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
   );
+  return watch(child);
+}
+
+/** Run SPEC through runSweepQueued on two worker processes and SIGKILL one of them mid-point. */
+async function sweepKillingOneWorker(name: string, maxStalled?: number) {
+  const out = join(dir, `${name}.jsonl`);
+  const events = new QueueEvents(name, { connection: redisConnection(redis.url) });
+  let stalled = 0;
+  events.on('stalled', () => stalled++);
+  await events.waitUntilReady();
+  const a = worker(name, maxStalled);
+  const b = worker(name, maxStalled);
+  const store = new ResultsStore(out);
+  try {
+    await Promise.all([a.waitFor(/worker: ready/), b.waitFor(/worker: ready/)]);
+    const sweep = runSweepQueued(expandSweep(parseSweepSpec(SPEC)), store, {
+      url: redis.url,
+      name,
+      reconcileEvery: 500,
+    });
+    // A finished point means the worker has taken its next one at once: kill it while it runs.
+    await a.waitFor(/ done$/);
+    await new Promise((r) => setTimeout(r, 80));
+    a.process.kill('SIGKILL');
+    expect(await a.exit).toBe('SIGKILL');
+    const progress = await sweep;
+    const records = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RunRecord);
+    return { progress, stalled, records };
+  } finally {
+    store.close();
+    a.process.kill('SIGKILL');
+    b.process.kill('SIGTERM');
+    await Promise.all([a.exit, b.exit]);
+    await events.close();
+  }
 }
 
 describe('sweep on BullMQ', () => {
   it('two workers, one SIGKILLed mid-point: every run arrives once and equals local mode', async () => {
-    const specFile = join(dir, 'sweep.json');
-    writeFileSync(specFile, JSON.stringify(SPEC));
-    const out = join(dir, 'queued.jsonl');
-    const events = new QueueEvents('kill-test', { connection: redisConnection(redis.url) });
-    let stalled = 0;
-    events.on('stalled', () => stalled++);
-    await events.waitUntilReady();
-    const a = worker('kill-test');
-    const b = worker('kill-test');
-    try {
-      await Promise.all([a.waitFor(/worker: ready/), b.waitFor(/worker: ready/)]);
-      const producer = precopy([
-        'sweep',
-        specFile,
-        '--queue',
-        redis.url,
-        '--queue-name',
-        'kill-test',
-        '--out',
-        out,
-        '--no-progress',
-      ]);
-      // A finished point means the worker has taken its next one at once: kill it while it runs.
-      await a.waitFor(/ done$/);
-      await new Promise((r) => setTimeout(r, 80));
-      a.process.kill('SIGKILL');
-      expect(await a.exit).toBe('SIGKILL');
-      expect(await producer.exit).toBe(0);
-      expect(stalled).toBeGreaterThanOrEqual(1);
-    } finally {
-      a.process.kill('SIGKILL');
-      b.process.kill('SIGTERM');
-      await Promise.all([a.exit, b.exit]);
-      await events.close();
-    }
-    const lines = readFileSync(out, 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as RunRecord);
+    const { progress, stalled, records } = await sweepKillingOneWorker('kill-test');
+    expect(progress).toEqual({ done: 12, total: 12, lost: 0 });
+    expect(stalled).toBeGreaterThanOrEqual(1);
     const runs = expandSweep(parseSweepSpec(SPEC));
-    expect(lines).toHaveLength(runs.length);
-    expect(new Set(lines.map((r) => r.id))).toEqual(new Set(runs.map((r) => r.id)));
+    expect(records).toHaveLength(runs.length);
+    expect(new Set(records.map((r) => r.id))).toEqual(new Set(runs.map((r) => r.id)));
 
     const local = new ResultsStore(join(dir, 'local.jsonl'));
     await runSweepLocal(runs, local, { runner: FAKE_RUNNER, workers: 1 });
     const byId = new Map(local.all().map((r) => [r.id, r]));
     local.close();
-    for (const record of lines) expect(record).toEqual(byId.get(record.id));
+    for (const record of records) expect(record).toEqual(byId.get(record.id));
+  });
+
+  it('negative: with stalled points not retried (--max-stalled 0), the killed point is lost', async () => {
+    const { progress, records } = await sweepKillingOneWorker('kill-negative', 0);
+    expect(progress).toEqual({ done: 11, total: 12, lost: 1 });
+    expect(records).toHaveLength(expandSweep(parseSweepSpec(SPEC)).length - 1);
   });
 
   it('enqueuing a sweep twice adds each run once (job id = run id)', async () => {
