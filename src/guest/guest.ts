@@ -32,6 +32,8 @@ import { createWorkload, type WriteGenerator } from './workloads';
 export interface GuestFaults {
   /** Workload writes go straight into memory, bypassing the vCPU and the MMU. */
   sideDoor: boolean;
+  /** A vCPU that is blocked (paused by the VMM, ring full) forgets the writes it owes. */
+  dropOwedWrites: boolean;
 }
 
 export interface GuestOptions {
@@ -138,7 +140,11 @@ export class Guest {
     for (let v = 0; v < spec.vcpus; v++) vm.createVcpu();
     const rng = new Rng(spec.seed);
     const fillRng = rng.fork();
-    const guest = new Guest(spec, vm, memory, clock, tickMs, rng, { sideDoor: false, ...options.faults });
+    const guest = new Guest(spec, vm, memory, clock, tickMs, rng, {
+      sideDoor: false,
+      dropOwedWrites: false,
+      ...options.faults,
+    });
     if (!options.memory)
       fillMemory(
         {
@@ -331,13 +337,18 @@ export class Guest {
         const made = this.applyRange(v, pending, 0, pending.length);
         pending.shift(made);
         if (pending.length > 0) {
-          pending.append(batch, from, to);
+          this.owe(pending, batch, from, to);
           continue;
         }
       }
       const made = this.applyRange(v, batch, from, to);
-      if (made < to) pending.append(batch, made, to);
+      if (made < to) this.owe(pending, batch, made, to);
     }
+  }
+
+  /** Keep writes [from, to) of `batch` for the vCPU to make when it runs again. */
+  private owe(pending: WriteBatch, batch: WriteBatch, from: number, to: number): void {
+    if (!this.faults.dropOwedWrites) pending.append(batch, from, to);
   }
 
   /** Writes [from, to) of `batch` on vCPU v; returns the index of the first write not made. */
