@@ -37,8 +37,9 @@ export function bearerToken(request: IncomingMessage): string | undefined {
 }
 
 function reject(socket: Duplex, status: number, text: string): void {
+  // As ws's abortHandshake: destroy only once the answer is flushed.
+  socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  socket.destroy();
 }
 
 export async function listenWs(
