@@ -36,8 +36,11 @@ export function xbzrleEncode(
   let d = at;
   let i = 0;
   const n = page.length;
+  // Unchanged runs are the common case: skip them a 32-bit word at a time when both are aligned.
+  const words = wordViews(old, page);
   while (i < n) {
     const zeroStart = i;
+    if (words) i = skipEqualWords(words[0], words[1], i);
     while (i < n && old[i] === page[i]) i++;
     if (i === n) break;
     const zrun = i - zeroStart;
@@ -52,6 +55,23 @@ export function xbzrleEncode(
     d += nzrun;
   }
   return d - at;
+}
+
+function wordViews(a: Uint8Array, b: Uint8Array): [Uint32Array, Uint32Array] | undefined {
+  if (a.byteOffset % 4 !== 0 || b.byteOffset % 4 !== 0 || a.length !== b.length || a.length % 4 !== 0)
+    return undefined;
+  return [
+    new Uint32Array(a.buffer, a.byteOffset, a.length / 4),
+    new Uint32Array(b.buffer, b.byteOffset, b.length / 4),
+  ];
+}
+
+/** From byte `i`, the first byte of the first unequal aligned word at or after i's word. */
+function skipEqualWords(a: Uint32Array, b: Uint32Array, i: number): number {
+  if ((i & 3) !== 0) return i;
+  let w = i >> 2;
+  while (w < a.length && a[w] === b[w]) w++;
+  return w << 2;
 }
 
 function readUleb(src: Uint8Array, at: number, end: number): [value: number, next: number] {
