@@ -137,6 +137,8 @@ export class Migration {
   private precopyBytes = 0;
   private downtimeBytes = 0;
   private stateBytes = 0;
+  private sourceHashTime = 0;
+  private sourceHash: string | undefined;
   private started = false;
   private dirtyBytesLastSync = 0;
   private maxWorkingSet = 0;
@@ -313,11 +315,15 @@ export class Migration {
   }
 
   private async awaitDestination(): Promise<MachineVerdict> {
+    const hashStart = this.clock.now();
+    const sourceHash = this.options.guest.memory.imageHash();
+    this.sourceHash = sourceHash;
     const start = this.clock.now();
-    this.verdict = await this.session!.complete(this.options.guest.memory.imageHash());
+    this.sourceHashTime = start - hashStart;
+    this.verdict = await this.session!.complete(sourceHash);
     await this.elapse(0, 2);
     this.breakdown.destinationResume = this.clock.now() - start;
-    this.downtime = this.clock.now() - this.downtimeStart;
+    this.downtime = this.clock.now() - this.downtimeStart - this.sourceHashTime;
     if (this.verdict.passed) this.tracker.disable();
     await this.session!.close().catch(() => undefined);
     return { passed: this.verdict.passed, reason: this.verdict.reason };
@@ -560,11 +566,12 @@ export class Migration {
         converged,
         guestDirtyPagesRate: this.rateSampledMs > 0 ? (this.rateSampledPages * 1000) / this.rateSampledMs : 0,
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
+        sourceHashTime: this.sourceHashTime,
         downtimeBreakdown: { ...this.breakdown },
         verification: v
           ? {
               passed: v.passed,
-              sourceHash: this.options.guest.memory.imageHash(),
+              sourceHash: this.sourceHash ?? '',
               destinationHash: v.destinationHash,
               ...(v.edgeCheck
                 ? {

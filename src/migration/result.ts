@@ -119,6 +119,11 @@ export interface MigrationResult {
     /** Guest's own dirty rate (pages/s) over the migration, beside QEMU's dirty-pages-rate. */
     guestDirtyPagesRate: number;
     destinationDowntime: number;
+    /**
+     * Wall time the source spent hashing its paused image for verification (ms; 0 in virtual
+     * time). A lab cost, not part of a migration: left out of `downtime`.
+     */
+    sourceHashTime?: number;
     downtimeBreakdown: DowntimeBreakdown;
     verification: Verification | null;
     /** Pages per region in `RoundStats.dirtyByRegion`. */
