@@ -48,7 +48,7 @@ export interface GuestOptions {
 }
 
 export interface GuestStats {
-  /** Clock ms since start() and vCPU run time (less while paused or throttled). */
+  /** Clock ms from start() to now (or to stop()), and vCPU run time (less while paused or throttled). */
   elapsedMs: number;
   runMs: number;
   /** Page writes applied, owed by the workload so far, dropped because the guest fell behind (wall time only), and owed by vCPUs blocked on a full dirty ring. */
@@ -98,6 +98,8 @@ export class Guest {
   private readonly pending: WriteBatch[];
   private subscription: Subscription | null = null;
   private startedAt = 0;
+  /** Clock time of the last stop(); stats() measure up to it while stopped. */
+  private stoppedAt = 0;
   private pausedByUser = false;
   private readonly faults: GuestFaults;
 
@@ -195,6 +197,7 @@ export class Guest {
     this.cpu.pause(this.clock.now());
     this.subscription.unsubscribe();
     this.subscription = null;
+    this.stoppedAt = this.clock.now();
   }
 
   /**
@@ -244,7 +247,7 @@ export class Guest {
 
   stats(): GuestStats {
     const now = this.clock.now();
-    const elapsedMs = this.subscription ? now - this.startedAt : 0;
+    const elapsedMs = (this.subscription ? now : this.stoppedAt) - this.startedAt;
     let requested = 0;
     for (const e of this.emitted) requested += e;
     const pending = this.pending.reduce((n, p) => n + p.length, 0);

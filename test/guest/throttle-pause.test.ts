@@ -99,6 +99,7 @@ describe('throttling and pausing the guest', () => {
     // Same run time (2 s), same writes in the same order, same memory.
     expect(pausedWrites).toEqual(steadyWrites);
     expect(paused.guest.memory.imageHash()).toBe(steady.guest.memory.imageHash());
+    expect(paused.guest.stats()).toMatchObject({ elapsedMs: 5999.5, writes: 8192 }); // 16 MiB/s for 2 s of run time
     expect(paused.guest.stats().runMs).toBeCloseTo(2000, 9);
   });
 
