@@ -80,11 +80,20 @@ export function isMmuWritable(hi: number): boolean {
   return (hi & HI_MMU_WRITABLE) !== 0;
 }
 
+/** 9 × (level − 1): the GFN shift of a level's index. */
+const LEVEL_SHIFT = [0, 0, 9, 18, 27, 36, 45];
+/** GFNs below 2^32 (16 TiB of guest) take 32-bit integer paths; above, exact float math. */
+const U32_GFN_LIMIT = 2 ** 32;
+
+/** SPTE_INDEX(gfn, level). */
 export function spteIndex(gfn: number, level: number): number {
+  if (gfn < U32_GFN_LIMIT && level <= 4) return (gfn >>> LEVEL_SHIFT[level]!) & (PT_ENTRIES - 1);
   return Math.floor(gfn / PAGES_PER_LEVEL[level]!) % PT_ENTRIES;
 }
 
+/** gfn_round_for_level: the first GFN of the level-sized region holding `gfn`. */
 export function gfnRoundForLevel(gfn: number, level: number): number {
+  if (gfn < U32_GFN_LIMIT && level <= 4) return (gfn & ~(PAGES_PER_LEVEL[level]! - 1)) >>> 0;
   return gfn - (gfn % PAGES_PER_LEVEL[level]!);
 }
 

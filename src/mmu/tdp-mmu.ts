@@ -97,6 +97,10 @@ export class TdpMmu {
   readonly counters = { fast: 0, slow: 0, spurious: 0, mmio: 0, retry: 0, yields: 0 };
   /** Whether the CPU logs D 0→1 transitions to the PML buffer (D-bit tracking with a logged slot). */
   pmlActive = false;
+  /** Bumped whenever a table is linked, replaced or freed: invalidates `leafTableCache`. */
+  private structureGeneration = 0;
+  /** The last level-1 table clearDirtyPtMasked walked to, valid while the structure is unchanged. */
+  private readonly leafTableCache = { base: -1, generation: -1, table: null as Uint32Array | null };
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
@@ -327,6 +331,7 @@ export class TdpMmu {
       if (isLastSpte(oldLo, level)) this.pageCounts[level]!--;
       else this.freeSubtree(pfnOf(oldLo, oldHi), level - 1);
     }
+    if (!isLastSpte(oldLo, level) || !isLastSpte(lo, level)) this.structureGeneration++;
     if (isShadowPresent(lo) && isLastSpte(lo, level)) {
       this.pageCounts[level]!++;
       if (!spteWritableInvariantsHold(lo, hi)) this.host.warn('SPTE writable invariants');
@@ -533,8 +538,11 @@ export class TdpMmu {
     markGfn: ((gfn: number) => void) | null,
   ): void {
     const it = this.faultIter;
-    let tableBase = -1;
-    let table: Uint32Array | null = null;
+    const cache = this.leafTableCache;
+    if (cache.generation !== this.structureGeneration) cache.base = -1;
+    cache.generation = this.structureGeneration;
+    let tableBase = cache.base;
+    let table = cache.table;
     for (let word = 0; word < 2; word++) {
       let bits = word === 0 ? lo : hi;
       while (bits !== 0) {
@@ -556,6 +564,8 @@ export class TdpMmu {
         markGfn?.(g);
       }
     }
+    cache.base = tableBase;
+    cache.table = table;
   }
 
   /** The level-1 table that maps `gfn`, or null if the walk ends above 4K (huge or absent). */
@@ -618,6 +628,7 @@ export class TdpMmu {
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, level, gfn, gfn + 1); it.inRange; it.next()) {
       if (it.level !== level) continue;
+      this.structureGeneration++;
       if (frozen) {
         saved.lo = it.oldLo;
         saved.hi = it.oldHi;

@@ -69,7 +69,11 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
         (this.tlb.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & TLB_CHUNK_MASK]! & TLB_WRITE_OK) ===
         TLB_WRITE_OK
       ) {
-        slot.store32(slot.memOffset + rel, gpa & (PAGE_SIZE - 1), value);
+        const memory = slot.memory;
+        // A direct call on the memory keeps the call site monomorphic (inlinable) for SparseMemory.
+        if (memory.writeU32 !== undefined)
+          memory.writeU32(slot.memOffset + rel, gpa & (PAGE_SIZE - 1), value);
+        else slot.store32(slot.memOffset + rel, gpa & (PAGE_SIZE - 1), value);
         return 'ok';
       }
     }
