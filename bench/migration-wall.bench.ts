@@ -5,7 +5,8 @@
  * run (hello, one round of every page, round acknowledged: no machine, no dirty tracking, no
  * rate windows). Figures: goodput (guest bytes per second) of each, the ratio migration /
  * streaming (goal ≥ 0.8), and the per-round orchestration overhead: wall time outside
- * sendPages (dirty harvest, rate windows, machine transitions, round barriers) per round.
+ * sendPages (dirty harvest, rate windows, machine transitions, round barriers) per round, not
+ * counting verification (hashing both 2 GiB images, reported apart).
  */
 import { performance } from 'node:perf_hooks';
 import { startDestinationProcess } from '../src/cli/dest-process';
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
 
     // The migration, timing what happens inside sendPages.
     let insideSend = 0;
+    let insideComplete = 0;
     const link = {
       connect: async (): Promise<SourceSession> => {
         const s2 = await connectSource({
@@ -73,6 +75,15 @@ async function main(): Promise<void> {
             insideSend += performance.now() - start;
           }
         };
+        const complete = s2.complete.bind(s2);
+        s2.complete = async (hash: string) => {
+          const start = performance.now();
+          try {
+            return await complete(hash);
+          } finally {
+            insideComplete += performance.now() - start;
+          }
+        };
         return s2;
       },
       close: async () => undefined,
@@ -85,7 +96,9 @@ async function main(): Promise<void> {
       throw new Error(`migration did not verify: ${result.status} ${result['error-desc'] ?? ''}`);
 
     const rounds = result.precopy.rounds.length;
-    const goodput = (bytes / migrationMs) * 1000;
+    // Verification (both images hashed) is the lab's proof, not transfer: left out of goodput.
+    const verificationMs = insideComplete + (result.precopy.sourceHashTime ?? 0);
+    const goodput = (bytes / (migrationMs - verificationMs)) * 1000;
     const baseline = (bytes / streamMs) * 1000;
     process.stdout.write(
       JSON.stringify({
@@ -95,7 +108,8 @@ async function main(): Promise<void> {
         ratio: goodput / baseline,
         goal: '≥ 0.8',
         rounds,
-        orchestrationOverheadMsPerRound: (migrationMs - insideSend) / rounds,
+        orchestrationOverheadMsPerRound: (migrationMs - insideSend - verificationMs) / rounds,
+        verificationMs,
         migrationMs,
         streamMs,
         downtimeMs: result.downtime,
