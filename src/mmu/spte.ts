@@ -102,11 +102,13 @@ export function pfnOf(lo: number, hi: number): number {
 }
 
 export function withPfnLo(lo: number, pfn: number): number {
-  return ((lo & 0xfff) | ((pfn % 2 ** 20) << 12)) >>> 0;
+  const low20 = pfn < 2 ** 32 ? pfn & 0xfffff : pfn % 2 ** 20;
+  return ((lo & 0xfff) | (low20 << 12)) >>> 0;
 }
 
 export function withPfnHi(hi: number, pfn: number): number {
-  return ((hi & ~HI_PFN_MASK) | (Math.floor(pfn / 2 ** 20) & HI_PFN_MASK)) >>> 0;
+  const high20 = pfn < 2 ** 32 ? pfn >>> 20 : Math.floor(pfn / 2 ** 20) & HI_PFN_MASK;
+  return ((hi & ~HI_PFN_MASK) | high20) >>> 0;
 }
 
 /**
