@@ -107,7 +107,11 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
   }
 
   read(gpa: number, length: number): Uint8Array {
-    if (this.blocked !== 0 || !validAccess(gpa, length)) return new Uint8Array(0);
+    if (this.blocked !== 0) return new Uint8Array(0);
+    if (!validAccess(gpa, length)) {
+      this.badAccess();
+      return new Uint8Array(0);
+    }
     const gfn = Math.floor(gpa / PAGE_SIZE);
     const result = this.translate(gfn, false);
     if (result !== 'ok') return new Uint8Array(length);
