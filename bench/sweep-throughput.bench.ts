@@ -3,7 +3,8 @@
  * (the issue's goal: speed-up ≥ 1.8× on 2 cores), measured on the same runs in the same
  * process, alternating 1, 2, 1, 2 and keeping each side's best, after each thread has loaded
  * the engine (its one-off start-up is reported apart). Other load on the machine lowers the
- * speed-up: `loadAverage` is printed beside it.
+ * speed-up: `loadAverage`, the cores the kernel granted, and the work per CPU-second (which
+ * load does not change) are printed beside it.
  * Also: the cost of one simulated round (full mode) beside one evaluation of the §5.2 model.
  *
  * Fast (metadata-only) mode is not measured: the engine exposes no hook for it yet.
@@ -33,8 +34,11 @@ async function throughput(workers: number, runs: SweepRun[]) {
     // One warm-up point per thread: loading the engine into a thread is a one-off cost.
     await Promise.all(runs.slice(0, workers).map((r) => pool.run({ ...r, id: `warm-${r.id}` })));
     const warm = performance.now();
+    const cpuBefore = process.cpuUsage();
     const outcomes = await Promise.all(runs.map((r) => pool.run(r)));
     const elapsed = performance.now() - warm;
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
     const failed = outcomes.filter((o) => o.error !== undefined);
     if (failed.length) throw new Error(`bench: ${failed.length} runs failed: ${failed[0]!.error}`);
     const rounds = outcomes.reduce((n, o) => n + o.result!.precopy.rounds.length, 0);
@@ -44,7 +48,10 @@ async function throughput(workers: number, runs: SweepRun[]) {
       startupMs: Math.round(warm - start),
       elapsedMs: Math.round(elapsed),
       pointsPerMinute: (runs.length / elapsed) * 60_000,
-      msPerSimulatedRound: (elapsed * workers) / rounds,
+      msPerSimulatedRound: cpuMs / rounds,
+      /** CPU time this process got per wall second: what the (shared) machine granted. */
+      coresGranted: cpuMs / elapsed,
+      pointsPerCpuMinute: (runs.length / cpuMs) * 60_000,
     };
   } finally {
     await pool.close();
@@ -83,6 +90,12 @@ async function main() {
       speedup: +(two.pointsPerMinute / one.pointsPerMinute).toFixed(2),
       speedupGoal: 1.8,
       loadAverage: loadavg()[0],
+      // With other sessions busy, the kernel's autogroup fair share caps the cores this process
+      // gets whatever its thread count: the speed-up is then bounded by coresGranted2 / coresGranted1.
+      coresGranted1Worker: +one.coresGranted.toFixed(2),
+      coresGranted2Workers: +two.coresGranted.toFixed(2),
+      // Work per CPU-second, 2 workers over 1: below 1 means the pool itself costs something.
+      parallelEfficiency: +(two.pointsPerCpuMinute / one.pointsPerCpuMinute).toFixed(2),
       msPerSimulatedRoundFull: +one.msPerSimulatedRound.toFixed(2),
       baselineMsPerModelEvaluation: +model.toFixed(5),
       roundVsModelRatio: Math.round(one.msPerSimulatedRound / model),
