@@ -21,7 +21,7 @@ import { connectSource, type EncodingName } from '../src/link/index';
 import { Rng } from '../src/util/rng';
 
 const PAGES = 16384; // 64 MiB per round
-const REPEATS = 5;
+const REPEATS = 8;
 const TOKEN = 'bench';
 
 type Content = 'random' | 'text';
