@@ -549,7 +549,7 @@ export class TdpMmu {
         const bit = 31 - Math.clz32(bits & -bits);
         bits &= bits - 1;
         const g = gfn + word * 32 + bit;
-        const base = g - (g % PT_ENTRIES);
+        const base = gfnRoundForLevel(g, PG_LEVEL_2M);
         if (base !== tableBase) {
           tableBase = base;
           table = this.leafTable(it, g);
