@@ -56,6 +56,8 @@ export interface SessionOptions {
   clock: Clock;
   /** Fault switch for negative tests (see PageEncoderOptions). */
   faultKeepStaleCache?: boolean;
+  /** Fault switch for negative tests: reuse a frame's buffer as soon as it is queued, not once written. */
+  faultReleaseWhenQueued?: boolean;
 }
 
 interface Pending {
@@ -191,7 +193,11 @@ export class Session implements SourceSession {
           throw usage(`sendPages: gfns[${i}] = ${gfn} is outside the guest [0, ${this.pages})`);
       }
       const frame = this.encoder.encode(this.round, gfns, from, to, memory, stats);
-      if (frame) await this.send(frame, () => this.encoder.release(frame));
+      if (!frame) continue;
+      if (this.options.faultReleaseWhenQueued) {
+        this.send(frame).catch(() => undefined);
+        this.encoder.release(frame);
+      } else await this.send(frame, () => this.encoder.release(frame));
     }
     return stats;
   }

@@ -66,6 +66,33 @@ describe('WebSocket link', () => {
     expect(server.destination.lastOutcome?.kind).toBe('verified');
   });
 
+  test.each([false, true])(
+    'a migration under a tight send bound verifies only if frames are reused after they are written (fault: reuse when queued %s)',
+    async (fault) => {
+      const transport = await connectWs({
+        url: server.url,
+        token: TOKEN,
+        clock: wallClock(),
+        maxBufferedBytes: 64 << 10,
+      });
+      const session = new Session(transport, {
+        token: TOKEN,
+        encodings: ['raw'],
+        xbzrleCacheSize: 4096,
+        maxBatchPages: 16,
+        maxBandwidth: 0,
+        clock: wallClock(),
+        faultReleaseWhenQueued: fault,
+      });
+      const memory = makeGuest(4096, 12);
+      const outcome = migrate(session, memory, 1);
+      if (fault)
+        await expect(outcome).rejects.toMatchObject({ code: expect.stringMatching(/^PRECOPY_ERR_/) });
+      else expect(await outcome).toMatchObject({ passed: true, destinationHash: memory.imageHash() });
+      await session.close();
+    },
+  );
+
   test('a wrong or missing token is refused at the upgrade with 401', async () => {
     await expect(connectSource({ transport: 'ws', url: server.url, token: 'wrong' })).rejects.toMatchObject({
       code: 'PRECOPY_ERR_TOKEN',
