@@ -16,7 +16,7 @@ export const SLOT = 1;
 export interface Setup {
   vm: KvmVm;
   vcpu: VcpuImpl;
-  memory: SparseMemory;
+  memory: HostMemory & { read(page: number): Uint8Array };
   /** First GPA of the slot. */
   base: number;
   pages: number;
@@ -31,13 +31,15 @@ export function setup(
     hostLevel?: 1 | 2 | 3;
     manual?: number;
     ring?: number;
+    /** Back the slot with ScratchMemory (no page storage) for tests over many pages. */
+    scratch?: boolean;
   } = {},
 ): Setup {
   const vm = new KvmVm(options);
   if (options.manual !== undefined) vm.enableManualDirtyLogProtect(options.manual);
   if (options.ring !== undefined) vm.enableDirtyRing(options.ring);
   const vcpu = vm.createVcpu();
-  const memory = new SparseMemory(pages);
+  const memory = options.scratch ? new ScratchMemory(pages) : new SparseMemory(pages);
   const base = options.base ?? 0;
   vm.setUserMemoryRegion({
     slot: SLOT,

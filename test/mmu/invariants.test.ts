@@ -324,6 +324,17 @@ describe('§7.14 flush before consume: after GET/CLEAR/enable/ring reset no TLB 
           expect(v.tlb.lookup(s.vm.slotFor(0)!.linBase + p) & stale).not.toBe(stale);
     });
   }
+  it('also when more translations were cached than the TLB fill log holds (full flush)', () => {
+    const pages = 70000;
+    const s = setup(pages, { log: true, scratch: true });
+    let failed = 0;
+    for (let p = 0; p < pages; p++) if (s.vcpu.writeU32(p * PAGE, p) !== 'ok') failed++;
+    expect(failed).toBe(0);
+    expect(getDirty(s).length).toBe(pages);
+    let stale = 0;
+    for (let p = 0; p < pages; p++) if (s.vcpu.tlb.cachedWritable(p)) stale++;
+    expect(stale).toBe(0);
+  });
   it('enabling logging flushes too', () => {
     const s = setup(64);
     for (let p = 0; p < 64; p++) s.vcpu.writeU32(p * PAGE, p);
