@@ -104,7 +104,12 @@ async function sweep(specFile: string, flags: SweepFlags): Promise<void> {
     if (store.tornLinesDropped) process.stderr.write(`sweep: dropped a torn last line in ${store.file}\n`);
     const common = { signal: abort.signal, onProgress: (p: SweepProgress) => bar.update(p) };
     progress = flags.queue
-      ? await runSweepQueued(runs, store, { ...common, url: flags.queue, name: flags.queueName })
+      ? await runSweepQueued(runs, store, {
+          ...common,
+          url: flags.queue,
+          name: flags.queueName,
+          onError: (e) => process.stderr.write(`sweep: redis: ${e.message}\n`),
+        })
       : await runSweepLocal(runs, store, {
           ...common,
           runner: flags.runner,

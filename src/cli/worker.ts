@@ -27,6 +27,7 @@ async function work(flags: WorkerFlags): Promise<void> {
     lockDuration: flags.lockDuration,
     stalledInterval: flags.stalledInterval,
     maxStalled: flags.maxStalled,
+    onError: (e) => process.stderr.write(`worker: redis: ${e.message}\n`),
     onRun: (r) =>
       process.stderr.write(`worker: ${r.id} seed ${r.seed} ${r.error ? `error: ${r.error}` : 'done'}\n`),
   });

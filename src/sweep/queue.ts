@@ -11,6 +11,7 @@
  *   listening, or trimmed from the stream, are still collected.
  */
 import { Job, Queue, QueueEvents, Worker, type ConnectionOptions } from 'bullmq';
+import IORedis, { type RedisOptions } from 'ioredis';
 import { interval } from 'rxjs';
 import { wallClock } from '../util/clock';
 import { toRecord, type SweepProgress } from './local';
@@ -60,11 +61,36 @@ export function redisConnection(url: string): ConnectionOptions {
   };
 }
 
+/** Fail fast, naming the URL, when Redis is not there (BullMQ itself would retry forever). */
+export async function checkRedis(url: string): Promise<void> {
+  const client = new IORedis({
+    ...(redisConnection(url) as RedisOptions),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 5000,
+    retryStrategy: () => null,
+  });
+  // The socket's own error (ECONNREFUSED...) says more than connect()'s "Connection is closed".
+  let cause: Error | undefined;
+  client.on('error', (e: Error) => (cause ??= e));
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    throw new Error(`--queue: cannot reach Redis at ${url}: ${(cause ?? (e as Error)).message}`);
+  } finally {
+    // disconnect() on a client that already ended keeps the process alive ~2 s more: skip it.
+    if (client.status !== 'end') client.disconnect();
+  }
+}
+
 export type JobData = Pick<SweepRun, 'id' | 'point' | 'coords' | 'scenario' | 'seed' | 'mode'>;
 
 export interface QueuedSweepOptions extends QueueTarget {
   signal?: AbortSignal;
   onProgress?: (p: SweepProgress) => void;
+  /** Connection trouble after start (ioredis reconnects by itself); default: ignored. */
+  onError?: (e: Error) => void;
   /** How often to look up pending jobs directly (ms). */
   reconcileEvery?: number;
   faults?: QueueFaults;
@@ -88,8 +114,12 @@ export async function runSweepQueued(
   options.onProgress?.(progress());
   if (pending.size === 0 || options.signal?.aborted) return progress();
 
+  await checkRedis(options.url);
   const queue = new Queue<JobData, RunRecord>(name, { connection });
   const events = new QueueEvents(name, { connection });
+  const onError = (e: Error) => options.onError?.(e);
+  queue.on('error', onError);
+  events.on('error', onError);
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const collect = (record: RunRecord | undefined) => {
@@ -126,13 +156,18 @@ export async function runSweepQueued(
   events.on('completed', ({ returnvalue }) => collect(returnvalue as unknown as RunRecord));
   // A job BullMQ gave up on (attempts spent, or stalled too often) ends in the failed set.
   events.on('failed', ({ jobId }) => {
-    void Job.fromId<JobData, RunRecord>(queue, jobId).then(async (job) => {
-      if (job && (await job.getState()) === 'failed') giveUp(job.data.id);
-    });
+    Job.fromId<JobData, RunRecord>(queue, jobId)
+      .then(async (job) => {
+        if (job && (await job.getState()) === 'failed') giveUp(job.data.id);
+      })
+      .catch(onError); // the periodic look-up will find it
   });
   const stop = () => finish();
   options.signal?.addEventListener('abort', stop, { once: true });
-  const ticker = interval(options.reconcileEvery ?? 5000, wallClock()).subscribe(() => void reconcile(false));
+  // A look-up that fails (Redis restarting) is retried at the next tick.
+  const ticker = interval(options.reconcileEvery ?? 5000, wallClock()).subscribe(
+    () => void reconcile(false).catch(onError),
+  );
   try {
     await events.waitUntilReady();
     await reconcile(true);
@@ -184,6 +219,8 @@ export interface QueueWorkerOptions extends QueueTarget {
   /** How often a job may stall (its worker died) and still be retried; 0 gives it up at once. */
   maxStalled?: number;
   onRun?: (record: RunRecord) => void;
+  /** Connection trouble after start (ioredis reconnects by itself); default: ignored. */
+  onError?: (e: Error) => void;
 }
 
 export interface QueueWorker {
@@ -193,6 +230,7 @@ export interface QueueWorker {
 
 /** Take runs from the queue and run them on `concurrency` worker threads. */
 export async function startQueueWorker(options: QueueWorkerOptions): Promise<QueueWorker> {
+  await checkRedis(options.url);
   const pool = new WorkerPool(options.concurrency, options.runner);
   const worker = new Worker<JobData, RunRecord>(
     options.name ?? DEFAULT_QUEUE_NAME,
@@ -210,6 +248,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Que
       maxStalledCount: options.maxStalled ?? ATTEMPTS,
     },
   );
+  worker.on('error', (e) => options.onError?.(e));
   await worker.waitUntilReady();
   return {
     async close() {

@@ -144,6 +144,17 @@ describe('sweep on BullMQ', () => {
     }
   });
 
+  it('fails fast, naming the URL, when no Redis listens there', async () => {
+    const store = new ResultsStore(join(dir, 'unreachable.jsonl'));
+    try {
+      await expect(
+        runSweepQueued(expandSweep(parseSweepSpec(SPEC)), store, { url: 'redis://127.0.0.1:1' }),
+      ).rejects.toThrow(/--queue: cannot reach Redis at redis:\/\/127.0.0.1:1: connect ECONNREFUSED/);
+    } finally {
+      store.close();
+    }
+  });
+
   it('rejects a queue URL that is not redis://, naming the flag', () => {
     expect(() => redisConnection('http://x:1')).toThrow(/--queue: must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(() => redisConnection('not a url')).toThrow(/--queue: not a URL/);
