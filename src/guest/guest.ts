@@ -40,6 +40,13 @@ export interface GuestOptions {
   vm?: VmOptions;
   /** KVM_CAP_DIRTY_LOG_RING with this many entries per vCPU (a power of two), set before the vCPUs exist. */
   dirtyRing?: number;
+  /**
+   * Largest host mapping of guest memory (1 = 4K, the default; 2 = 2M; 3 = 1G). 2 is a host that
+   * backs the VM with transparent huge pages: faults outside dirty logging map 2M at a time, so
+   * fill costs one fault per 2 MiB instead of one per page (about 3× faster), and enabling
+   * logging splits them (eager split) and tracks 4K pages as always.
+   */
+  hostMappingLevel?: 1 | 2 | 3;
   /** Start from this image instead of the spec's fill (a destination resuming a migrated guest). */
   memory?: SparseMemory;
   /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
@@ -71,6 +78,7 @@ const MAX_WALL_BATCH = 1 << 16;
  */
 const SMALL_WRITE_WORDS = 16;
 const DEFAULT_TICK_MS = 1;
+const DEFAULT_HOST_MAPPING_LEVEL = 1;
 
 export class Guest {
   readonly slot = 0;
@@ -109,6 +117,7 @@ export class Guest {
     readonly memory: SparseMemory,
     private readonly clock: Clock,
     private readonly tickMs: number,
+    private readonly hostMappingLevel: 1 | 2 | 3,
     rng: Rng,
     faults: GuestFaults,
   ) {
@@ -137,12 +146,20 @@ export class Guest {
       throw new RangeError(`Guest: the given memory has ${options.memory.pages} pages, the spec ${pages}`);
     const memory = options.memory ?? new SparseMemory(pages);
     const vm = createVm(options.vm);
-    vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: spec.memory, memory });
+    const hostMappingLevel = options.hostMappingLevel ?? DEFAULT_HOST_MAPPING_LEVEL;
+    vm.setUserMemoryRegion({
+      slot: 0,
+      flags: 0,
+      guestPhysAddr: 0,
+      memorySize: spec.memory,
+      memory,
+      hostMappingLevel,
+    });
     if (options.dirtyRing !== undefined) vm.enableDirtyRing(options.dirtyRing);
     for (let v = 0; v < spec.vcpus; v++) vm.createVcpu();
     const rng = new Rng(spec.seed);
     const fillRng = rng.fork();
-    const guest = new Guest(spec, vm, memory, clock, tickMs, rng, {
+    const guest = new Guest(spec, vm, memory, clock, tickMs, hostMappingLevel, rng, {
       sideDoor: false,
       dropOwedWrites: false,
       ...options.faults,
@@ -166,7 +183,14 @@ export class Guest {
 
   /** Memslot 0 as registered, with `flags`. */
   memoryRegion(flags = 0): MemoryRegion {
-    return { slot: this.slot, flags, guestPhysAddr: 0, memorySize: this.spec.memory, memory: this.memory };
+    return {
+      slot: this.slot,
+      flags,
+      guestPhysAddr: 0,
+      memorySize: this.spec.memory,
+      memory: this.memory,
+      hostMappingLevel: this.hostMappingLevel,
+    };
   }
 
   /** KVM_SET_USER_MEMORY_REGION with or without KVM_MEM_LOG_DIRTY_PAGES on slot 0. */

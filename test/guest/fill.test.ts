@@ -62,8 +62,12 @@ describe('fill: initial contents', () => {
   });
 
   it('goes through the vCPU and the MMU: each populated page was faulted in', () => {
-    const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '50%' } });
-    expect(guest.vm.stats().pages4k).toBe(2048);
+    const small = makeGuest({ memory: '16MiB', fill: { populated: '50%' } }, { hostMappingLevel: 1 }).guest;
+    expect(small.vm.stats().pages4k).toBe(2048);
+    // With huge-page backing a fault maps the 2 MiB around the page.
+    const huge = makeGuest({ memory: '16MiB', fill: { populated: '1%' } }, { hostMappingLevel: 2 }).guest;
+    const regions = new Set([...huge.memory.allocatedPageNumbers()].map((p) => p >> 9));
+    expect(huge.vm.stats()).toMatchObject({ pages4k: 0, pages2m: regions.size });
   });
 
   it('leaves byte 0 of the incrementer’s pages zero, so the edge rule holds before it runs', () => {
