@@ -94,7 +94,7 @@ describe.each([
           expect(stats.writes + stats.pending).toBe(stats.requested);
         },
       ),
-      { seed, numRuns: 12 },
+      { seed, numRuns: 10 },
     );
     // The runs include vCPUs stalled on a full ring (ring mode), not just easy ones.
     if (mode === 'ring') expect(ringFilled).toBeGreaterThan(0);
