@@ -131,7 +131,7 @@ export function boundarySegments(
   return segments;
 }
 
-export function heatmapOption(input: HeatmapInput): EChartsOption {
+export function sweepHeatmapOption(input: HeatmapInput): EChartsOption {
   const { x, y, metric } = input;
   const { cells, xs, ys, fixed } = sliceOf(input);
   const predictions = input.predictions ?? new Map<string, Prediction | null>();

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { summarise, type MetricName, type PointSummary } from './aggregate';
 import { toCsv } from './csv';
-import { heatmapOption } from './heatmap';
+import { sweepHeatmapOption } from './heatmap';
 import { predictScenario, type Prediction } from './prediction';
 import { renderSvg } from './svg';
 import type { RunRecord } from './store';
@@ -55,7 +55,7 @@ export function writeReports(records: RunRecord[], options: ReportOptions): stri
       const file = join(options.svgDir, `${metric}.svg`);
       writeFileSync(
         file,
-        renderSvg(heatmapOption({ summaries, x: axes[0], y: axes[1], metric, predictions })),
+        renderSvg(sweepHeatmapOption({ summaries, x: axes[0], y: axes[1], metric, predictions })),
       );
       written.push(file);
     }

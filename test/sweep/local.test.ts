@@ -73,6 +73,23 @@ describe('local sweep on worker threads', () => {
     expect(ok!.seeds).toEqual([1, 2]);
   });
 
+  it('a thread that dies loses only its point: it stays pending and a fresh thread takes the rest', async () => {
+    const crashing = parseSweepSpec({
+      ...spec,
+      grid: { 'guest.crash': [true, false], 'guest.workload.rate': ['100MiB/s', '200MiB/s'] },
+      seeds: 1,
+    });
+    const runs = expandSweep(crashing);
+    const store = new ResultsStore(join(dir, 'c.jsonl'));
+    const progress = await runSweepLocal(runs, store, { runner: RUNNER, workers: 1 });
+    // On one thread the two crashing points go first: the points after them still finish.
+    expect(progress).toEqual({ done: 2, total: 4, lost: 2 });
+    expect(store.all().map((r) => r.coords['guest.crash'])).toEqual([false, false]);
+    for (const run of runs.filter((r) => r.coords['guest.crash'] === true))
+      expect(store.has(run.id)).toBe(false);
+    store.close();
+  });
+
   it('an aborted sweep keeps every run that finished, and nothing half-written', async () => {
     process.env.FAKE_RUNNER_DELAY_MS = '40';
     try {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { summarise, type PointSummary } from '../../src/sweep/aggregate';
 import { toCsv } from '../../src/sweep/csv';
-import { boundarySegments, heatmapOption, sliceOf, type Cell } from '../../src/sweep/heatmap';
+import { boundarySegments, sweepHeatmapOption, sliceOf, type Cell } from '../../src/sweep/heatmap';
 import { expandSweep } from '../../src/sweep/points';
 import { predictScenario, type Prediction } from '../../src/sweep/prediction';
 import { predictionsFor, variedAxes } from '../../src/sweep/report';
@@ -102,7 +102,7 @@ describe('heatmap option', () => {
   });
 
   it('puts the measured mean in each cell with the model and its error in the label', () => {
-    const option = heatmapOption({
+    const option = sweepHeatmapOption({
       summaries,
       x: 'guest.workload.rate',
       y: 'migration.downtime-limit',
@@ -126,7 +126,7 @@ describe('heatmap option', () => {
   });
 
   it('draws λ = 1 between 600 and 1100 MiB/s on a 1 GiB/s link', () => {
-    const option = heatmapOption({
+    const option = sweepHeatmapOption({
       summaries,
       x: 'guest.workload.rate',
       y: 'migration.downtime-limit',
@@ -150,10 +150,10 @@ describe('heatmap option', () => {
 
   it('refuses an axis that was not swept, or the same axis twice', () => {
     expect(() =>
-      heatmapOption({ summaries, x: 'run.latency', y: 'migration.downtime-limit', metric: 'rounds' }),
+      sweepHeatmapOption({ summaries, x: 'run.latency', y: 'migration.downtime-limit', metric: 'rounds' }),
     ).toThrow(/run.latency is not a swept field/);
     expect(() =>
-      heatmapOption({
+      sweepHeatmapOption({
         summaries,
         x: 'migration.downtime-limit',
         y: 'migration.downtime-limit',
@@ -200,7 +200,7 @@ describe('heatmap option', () => {
 
   it('renders to an SVG document on the server', () => {
     const svg = renderSvg(
-      heatmapOption({
+      sweepHeatmapOption({
         summaries,
         x: 'guest.workload.rate',
         y: 'migration.downtime-limit',
