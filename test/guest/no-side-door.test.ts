@@ -94,7 +94,8 @@ describe.each([
           expect(stats.writes + stats.pending).toBe(stats.requested);
         },
       ),
-      { seed, numRuns: 10 },
+      // Plus one run sure to stall on a full ring: one vCPU writing 512 MiB/s for 40 ms between harvests.
+      { seed, numRuns: 10, examples: [[1, 1, { kind: 'uniform', rate: '512MiB/s' }, [40, 40]]] },
     );
     // The runs include vCPUs stalled on a full ring (ring mode), not just easy ones.
     if (mode === 'ring') expect(ringFilled).toBeGreaterThan(0);
