@@ -91,10 +91,11 @@ const sparseMs: number[] = [];
 const rawMs: number[] = [];
 const ratios: number[] = [];
 const sparseRatios: number[] = [];
-for (let r = 0; r < REPS; r++) {
+for (let r = 0; r < REPS + 2; r++) {
   const mmu = mmuRun(flatVcpu);
   const raw = rawRun();
   const sparse = mmuRun(sparseVcpu);
+  if (r < 2) continue; // JIT warm-up
   mmuMs.push(mmu);
   rawMs.push(raw);
   sparseMs.push(sparse);

@@ -5,8 +5,9 @@
  * exactly what makes a missing flush visible as a lost write.
  *
  * Storage is one byte per page in 4096-page chunks allocated on first fill, so untouched memory
- * costs nothing. A flush clears only the entries filled since the last one (a fill log); past
- * the log's capacity it clears every allocated chunk.
+ * costs nothing. Each byte holds the entry's bits and the generation it was filled in; a flush
+ * starts a new generation, which invalidates every entry at once. Only when the 5-bit
+ * generation wraps (every 31 flushes) are the chunks actually cleared.
  */
 export const TLB_VALID = 1;
 export const TLB_W = 2;
@@ -16,15 +17,19 @@ export const TLB_WRITE_OK = TLB_VALID | TLB_W | TLB_D;
 
 export const TLB_CHUNK_SHIFT = 12;
 const CHUNK_PAGES = 1 << TLB_CHUNK_SHIFT;
-const FILL_LOG_CAPACITY = 1 << 16;
+const BITS_MASK = 7;
+const GENERATION_SHIFT = 3;
+/** Generations 1..31; 0 marks an entry never filled or invalidated. */
+const MAX_GENERATION = 31;
 /** Shared all-zero chunk for pages never filled: reads miss, fill replaces it first. */
 const EMPTY_CHUNK = new Uint8Array(CHUNK_PAGES);
 
 export class Tlb {
   /** Chunk per 4096 linear pages; EMPTY_CHUNK until something there is filled. */
   readonly chunks: Uint8Array[] = [];
-  private readonly fillLog = new Int32Array(FILL_LOG_CAPACITY);
-  private fills = 0;
+  private generation = 1;
+  /** The byte of a writable, dirty entry filled in this generation: the hot path's one compare. */
+  writeOk = (1 << GENERATION_SHIFT) | TLB_WRITE_OK;
   private allocatedChunks = 0;
 
   /** Cover linear pages [0, pages). */
@@ -34,11 +39,13 @@ export class Tlb {
   }
 
   get bytes(): number {
-    return this.allocatedChunks * CHUNK_PAGES + this.chunks.length * 8 + this.fillLog.byteLength;
+    return this.allocatedChunks * CHUNK_PAGES + this.chunks.length * 8;
   }
 
+  /** The entry's TLB_* bits, or 0 if nothing valid is cached. */
   lookup(lin: number): number {
-    return this.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & (CHUNK_PAGES - 1)]!;
+    const entry = this.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & (CHUNK_PAGES - 1)]!;
+    return entry >>> GENERATION_SHIFT === this.generation ? entry & BITS_MASK : 0;
   }
 
   fill(lin: number, bits: number): void {
@@ -48,10 +55,7 @@ export class Tlb {
       this.chunks[lin >>> TLB_CHUNK_SHIFT] = chunk;
       this.allocatedChunks++;
     }
-    const i = lin & (CHUNK_PAGES - 1);
-    if (chunk[i] === 0 && this.fills < FILL_LOG_CAPACITY) this.fillLog[this.fills] = lin;
-    if (chunk[i] === 0) this.fills++;
-    chunk[i] = bits;
+    chunk[lin & (CHUNK_PAGES - 1)] = (this.generation << GENERATION_SHIFT) | bits;
   }
 
   /** Drop one entry (the CPU invalidates the entry that caused an EPT violation). */
@@ -62,15 +66,11 @@ export class Tlb {
 
   /** Drop every entry. */
   flush(): void {
-    if (this.fills <= FILL_LOG_CAPACITY) {
-      for (let i = 0; i < this.fills; i++) {
-        const lin = this.fillLog[i]!;
-        this.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & (CHUNK_PAGES - 1)] = 0;
-      }
-    } else {
+    if (++this.generation > MAX_GENERATION) {
+      this.generation = 1;
       for (const chunk of this.chunks) if (chunk !== EMPTY_CHUNK) chunk.fill(0);
     }
-    this.fills = 0;
+    this.writeOk = (this.generation << GENERATION_SHIFT) | TLB_WRITE_OK;
   }
 
   /** Any entry cached for `lin` that allows writing (used by the invariant tests). */

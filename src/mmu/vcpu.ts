@@ -9,7 +9,7 @@ import type { DirtyRing } from './dirty-ring';
 import type { Memslot } from './memslot';
 import type { MmuVcpu, TdpMmu } from './tdp-mmu';
 import { RET_PF_EMULATE, RET_PF_RETRY, WALK_MISCONFIG, WALK_VIOLATION } from './tdp-mmu';
-import { Tlb, TLB_CHUNK_SHIFT, TLB_D, TLB_W, TLB_WRITE_OK } from './tlb';
+import { Tlb, TLB_CHUNK_SHIFT, TLB_D, TLB_W } from './tlb';
 
 const PAGE_SIZE = 4096;
 /** VMX's PML buffer: 512 GPAs, drained on every VM exit. */
@@ -65,10 +65,8 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
     const rel = gfn - slot.baseGfn;
     if (rel >= 0 && rel < slot.npages && (gpa & 3) === 0) {
       const lin = slot.linBase + rel;
-      if (
-        (this.tlb.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & TLB_CHUNK_MASK]! & TLB_WRITE_OK) ===
-        TLB_WRITE_OK
-      ) {
+      const tlb = this.tlb;
+      if (tlb.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & TLB_CHUNK_MASK] === tlb.writeOk) {
         const memory = slot.memory;
         // A direct call on the memory keeps the call site monomorphic (inlinable) for SparseMemory.
         if (memory.writeU32 !== undefined)
