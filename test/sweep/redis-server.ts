@@ -27,6 +27,8 @@ export async function startRedis(): Promise<RedisHandle> {
     { stdio: 'ignore' },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
   const url = `redis://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt++) {
     const client = new IORedis(url, {
@@ -34,13 +36,18 @@ export async function startRedis(): Promise<RedisHandle> {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    client.on('error', () => {}); // not up yet: the loop retries
     try {
       await client.connect();
       await client.ping();
       client.disconnect();
       break;
     } catch (e) {
-      client.disconnect();
+      if (client.status !== 'end') client.disconnect();
+      if (spawnError)
+        throw new Error(
+          `cannot start redis-server (${spawnError.message}); install it: bash scripts/ensure-redis.sh`,
+        );
       if (attempt > 50) throw e;
       await new Promise((r) => setTimeout(r, 100));
     }
