@@ -27,8 +27,6 @@ export interface StoreFaults {
 export class ResultsStore {
   private readonly records = new Map<string, RunRecord>();
   private readonly fd: number;
-  /** Where the next record goes: the end of the last complete line. */
-  private position: number;
   /** Lines cut off at open because they were torn (0 or 1). */
   readonly tornLinesDropped: number;
 
@@ -39,10 +37,10 @@ export class ResultsStore {
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
     const { records, validBytes } = parseLines(file, text);
     for (const r of records) this.records.set(r.id, r);
-    this.fd = openSync(file, existsSync(file) ? 'r+' : 'w+');
+    // Append mode: every record lands at the end of the file, whoever else appends to it.
+    this.fd = openSync(file, 'a');
     this.tornLinesDropped = validBytes < Buffer.byteLength(text) ? 1 : 0;
     if (this.tornLinesDropped) ftruncateSync(this.fd, validBytes);
-    this.position = validBytes;
   }
 
   has(id: string): boolean {
@@ -61,8 +59,7 @@ export class ResultsStore {
   add(record: RunRecord): boolean {
     if (this.has(record.id)) return false;
     const bytes = Buffer.from(JSON.stringify(record) + '\n');
-    writeSync(this.fd, bytes, 0, bytes.length, this.position);
-    this.position += bytes.length;
+    writeSync(this.fd, bytes);
     this.records.set(record.id, record);
     return true;
   }
