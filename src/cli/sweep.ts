@@ -120,7 +120,7 @@ async function sweep(specFile: string, flags: SweepFlags): Promise<void> {
     process.removeListener('SIGINT', onSigint);
     store.close();
   }
-  const records = new ResultsStore(store.file).all();
+  const records = store.all();
   for (const file of writeReports(records, {
     csv: flags.csv,
     svgDir: flags.svg,
