@@ -155,6 +155,18 @@ describe('sweep on BullMQ', () => {
     }
   });
 
+  it('reads host, port, database and password from the URL', () => {
+    expect(redisConnection('redis://:s%40cret@10.0.0.5:6380/2')).toMatchObject({
+      host: '10.0.0.5',
+      port: 6380,
+      db: 2,
+      password: 's@cret',
+      maxRetriesPerRequest: null,
+    });
+    expect(redisConnection('rediss://cache.example')).toMatchObject({ port: 6379, db: 0, tls: {} });
+    expect(() => redisConnection('redis://h:1/x')).toThrow(/--queue: the database must be an integer/);
+  });
+
   it('rejects a queue URL that is not redis://, naming the flag', () => {
     expect(() => redisConnection('http://x:1')).toThrow(/--queue: must be a redis:\/\/ or rediss:\/\/ URL/);
     expect(() => redisConnection('not a url')).toThrow(/--queue: not a URL/);
