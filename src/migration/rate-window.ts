@@ -74,8 +74,10 @@ export class RateWindow {
    * did. `dirtyBytesLastSync` and `dirtyPagesRate` are the figures of the last bitmap sync.
    */
   update(now: number, dirtyBytesLastSync: number, dirtyPagesRate: number): boolean {
+    // Compare with windowEnd itself: a sleep to windowEnd must close the window, and
+    // now − start can round below 100 where start + 100 does not.
+    if (now < this.windowEnd) return false;
     const elapsed = now - this.windowStart;
-    if (elapsed < BUFFER_DELAY_MS) return false;
     const transferred = this.bytesInWindow;
     this.bandwidth = transferred / elapsed;
     this.threshold = this.bandwidth * this.downtimeLimit;

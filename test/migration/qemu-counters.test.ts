@@ -34,6 +34,13 @@ describe("QEMU's rate window (migration_rate_limit / migration_update_counters)"
     expect(w.expectedDowntime).toBe(300);
   });
 
+  it('closes the window at exactly windowEnd, whatever the floating point of the start', () => {
+    const start = 39.798659965327275; // (start + 100) − start < 100 in IEEE doubles
+    const w = new RateWindow(300, 128 * MiB, start);
+    w.record(w.budget, 3277);
+    expect(w.update(w.windowEnd, 0, 0)).toBe(true);
+  });
+
   it('has no budget limit once lifted for stop-and-copy', () => {
     const w = new RateWindow(300, 128 * MiB, 0);
     w.lift();

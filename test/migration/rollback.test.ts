@@ -5,6 +5,7 @@
  * fresh destination completes and verifies.
  */
 import { getShortestPaths } from '@xstate/graph';
+import fc from 'fast-check';
 import type { AnyEventObject } from 'xstate';
 import { sourceMachine, stateName } from '../../machines/source.machine';
 import { Destination } from '../../src/dest/destination';
@@ -25,8 +26,8 @@ const scenario = parseScenario({
   guest: {
     memory: '16MiB',
     seed: 11,
-    fill: { populated: '0%' },
-    workload: { kind: 'incrementer', rate: '16MiB/s' },
+    fill: { populated: '100%', content: 'random' },
+    workload: { kind: 'incrementer', rate: '2MiB/s' },
   },
   migration: { 'max-bandwidth': '32MiB/s', 'downtime-limit': '100ms', 'pause-before-switchover': true },
 });
@@ -168,5 +169,25 @@ describe('rollback from every state', () => {
     expect(r.status).toBe('cancelled');
     await expect(expectSourceHealthyAndRetryVerifies(source)).rejects.toThrow();
     source.stop();
+  });
+
+  it('a cancel at any moment of the clock ends cancelled (source healthy, retry verifies) or, too late, completed', async () => {
+    const seen = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 900 }), async (cancelAt) => {
+        const source = createSource(scenario);
+        const controller = new AbortController();
+        source.clock.schedule(() => controller.abort('timed cancel'), cancelAt);
+        const link = await openDestination(scenario, source.clock);
+        const r = await migrate(scenario, source, link, { signal: controller.signal });
+        expect(['cancelled', 'completed']).toContain(r.status);
+        seen.add(r.status);
+        if (r.status === 'completed') expect(r.precopy.verification?.passed).toBe(true);
+        else await expectSourceHealthyAndRetryVerifies(source);
+        source.stop();
+      }),
+      { seed: 61, numRuns: 8, endOnFailure: true },
+    );
+    expect(seen).toEqual(new Set(['cancelled', 'completed']));
   });
 });
