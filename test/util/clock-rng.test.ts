@@ -50,3 +50,44 @@ describe('Rng', () => {
     for (const h of hits) expect(h).toBeGreaterThan(800);
   });
 });
+
+describe('VirtualClock over long runs', () => {
+  it('keeps one action per periodic stream, so a long interval() unsubscribes cleanly', () => {
+    const clock = new VirtualClock();
+    let ticks = 0;
+    const sub = interval(1, clock).subscribe(() => ticks++);
+    clock.advanceTo(50_000);
+    expect(ticks).toBe(50_000);
+    expect(clock.pending).toBe(1);
+    sub.unsubscribe();
+    expect(clock.pending).toBe(0);
+    clock.advanceBy(10);
+    expect(ticks).toBe(50_000);
+  });
+  it('runs same-time actions in scheduling order, including ones scheduled while running', () => {
+    const clock = new VirtualClock();
+    const order: string[] = [];
+    clock.schedule(() => {
+      order.push('a');
+      clock.schedule(() => order.push('c'), 0);
+    }, 5);
+    clock.schedule(() => order.push('b'), 5);
+    clock.advanceTo(5);
+    expect(order).toEqual(['a', 'b', 'c']);
+  });
+  it('a rescheduled action runs only at its latest time', () => {
+    const clock = new VirtualClock();
+    const seen: number[] = [];
+    const sub = clock.schedule(
+      function (this: { schedule(s?: number, d?: number): unknown }, n?: number) {
+        seen.push(clock.now());
+        if ((n ?? 0) < 2) this.schedule((n ?? 0) + 1, 10);
+      },
+      1,
+      0,
+    );
+    clock.advanceTo(100);
+    expect(seen).toEqual([1, 11, 21]);
+    expect(sub.closed).toBe(true);
+  });
+});
