@@ -1,6 +1,7 @@
 /**
- * What `precopy run` shows while it runs: a progress bar (bytes, round, ETA) on stderr, a row
- * per round on stdout, and a summary at the end. Fed only by MigrationEvents.
+ * What `precopy run` shows while it runs: a progress bar (bytes, round, ETA) on stderr when it
+ * is a terminal (state lines instead when it is not), a row per round on stdout, and a summary
+ * at the end. Fed only by MigrationEvents.
  */
 import { SingleBar, Presets } from 'cli-progress';
 import type { MigrationEvent, MigrationResult, RoundStats } from '../migration/result';
@@ -61,7 +62,7 @@ export class TerminalView {
   constructor(
     private readonly out: NodeJS.WritableStream,
     private readonly total: number,
-    quiet: boolean,
+    private readonly quiet: boolean,
     interactive: boolean,
   ) {
     this.bar =
@@ -75,9 +76,7 @@ export class TerminalView {
             },
             Presets.shades_classic,
           );
-    this.quiet = quiet;
   }
-  private readonly quiet: boolean;
 
   onEvent(event: MigrationEvent): void {
     if (this.quiet) return;
