@@ -287,6 +287,8 @@ export class Migration {
 
   private async switchover(signal: AbortSignal): Promise<void> {
     const { guest } = this.options;
+    // A migration shorter than one sampling period still reports the guest's rate.
+    if (this.rateSampledMs === 0) this.sampleGuestRate(true);
     guest.pauseAll();
     this.downtimeStart = this.clock.now();
     // The final sync (ram_save_complete): what the guest wrote since the deciding sync.
@@ -376,9 +378,9 @@ export class Migration {
   }
 
   /** The guest's own distinct-page rate, as calc-dirty-rate would see it: 1 s periods. */
-  private sampleGuestRate(): void {
+  private sampleGuestRate(partial = false): void {
     const now = this.clock.now();
-    if (now - this.rateSampleStart < 1000) return;
+    if (now - this.rateSampleStart < (partial ? Number.MIN_VALUE : 1000)) return;
     this.options.guest.catchUp();
     this.rateSampledPages += this.options.guest.takeRateSample();
     this.rateSampledMs += now - this.rateSampleStart;
