@@ -99,8 +99,10 @@ export class TdpMmu {
   pmlActive = false;
   /** Bumped whenever a table is linked, replaced or freed: invalidates `leafTableCache`. */
   private structureGeneration = 0;
-  /** The last level-1 table clearDirtyPtMasked walked to, valid while the structure is unchanged. */
-  private readonly leafTableCache = { base: -1, generation: -1, table: null as Uint32Array | null };
+  /** The 512-GFN run clearDirtyPtMasked last looked up, its level-1 table (null: none) and the generation it is valid in. */
+  private leafBase = -1;
+  private leafTableView: Uint32Array | null = null;
+  private leafGeneration = -1;
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
@@ -526,9 +528,10 @@ export class TdpMmu {
 
   /**
    * clear_dirty_pt_masked (§3.4): for each set bit of the 64-bit mask (lo/hi words), clear W
-   * (wrprot) or D on the 4K leaf mapping gfn + bit. Huge leaves and clear bits are skipped; no
-   * flush, no dirty logging. The walk descends with TdpIter once per page table and then steps
-   * only over the mask's set bits (the side steps KVM makes over clear bits change nothing).
+   * (wrprot) or D on the 4K leaf mapping gfn + bit. Huge leaves, absent or frozen entries and
+   * clear bits are skipped; no flush, no dirty logging. KVM walks from the root once per call
+   * and then steps over the mask's bits; here the level-1 table of the last 512-GFN run is kept
+   * while the table structure is unchanged, so a harvest walks once per page table, not per call.
    */
   clearDirtyPtMasked(
     gfn: number,
@@ -537,42 +540,58 @@ export class TdpMmu {
     wrprot: boolean,
     markGfn: ((gfn: number) => void) | null,
   ): void {
-    const it = this.faultIter;
-    const cache = this.leafTableCache;
-    if (cache.generation !== this.structureGeneration) cache.base = -1;
-    cache.generation = this.structureGeneration;
-    let tableBase = cache.base;
-    let table = cache.table;
-    for (let word = 0; word < 2; word++) {
-      let bits = word === 0 ? lo : hi;
-      while (bits !== 0) {
-        const bit = 31 - Math.clz32(bits & -bits);
-        bits &= bits - 1;
-        const g = gfn + word * 32 + bit;
-        const base = gfnRoundForLevel(g, PG_LEVEL_2M);
-        if (base !== tableBase) {
-          tableBase = base;
-          table = this.leafTable(it, g);
-        }
-        if (table === null) continue;
-        const i = (g - base) * 2;
-        const spteLo = table[i]!;
-        if (!isShadowPresent(spteLo)) continue;
-        const dbit = wrprot || isAdDisabledSpte(table[i + 1]!) ? SPTE_W : SPTE_D;
-        if ((spteLo & dbit) === 0) continue;
-        table[i] = spteLo & ~dbit;
-        markGfn?.(g);
-      }
+    if (this.leafGeneration !== this.structureGeneration) {
+      this.leafBase = -1;
+      this.leafGeneration = this.structureGeneration;
     }
-    cache.base = tableBase;
-    cache.table = table;
+    if (lo !== 0) this.clearDirtyPtWord(gfn, lo, wrprot, markGfn);
+    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi, wrprot, markGfn);
   }
 
-  /** The level-1 table that maps `gfn`, or null if the walk ends above 4K (huge or absent). */
-  private leafTable(it: TdpIter, gfn: number): Uint32Array | null {
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, gfn, gfn + 1); it.inRange; it.next())
-      if (it.level === PG_LEVEL_4K) return it.table;
-    return null;
+  /** clearDirtyPtMasked for one 32-bit word of the mask. */
+  private clearDirtyPtWord(
+    gfn: number,
+    bits: number,
+    wrprot: boolean,
+    markGfn: ((gfn: number) => void) | null,
+  ): void {
+    while (bits !== 0) {
+      const bit = 31 - Math.clz32(bits & -bits);
+      bits &= bits - 1;
+      const g = gfn + bit;
+      // The low 9 bits survive ToInt32 for any safe integer: the 512-GFN run's start, exactly.
+      const offset = g & (PT_ENTRIES - 1);
+      const base = g - offset;
+      if (base !== this.leafBase) {
+        this.leafBase = base;
+        this.leafTableView = this.leafTableOf(g);
+      }
+      const table = this.leafTableView;
+      if (table === null) continue;
+      const i = offset * 2;
+      const spteLo = table[i]!;
+      if (!isShadowPresent(spteLo)) continue;
+      const dbit = wrprot || isAdDisabledSpte(table[i + 1]!) ? SPTE_W : SPTE_D;
+      if ((spteLo & dbit) === 0) continue;
+      table[i] = spteLo & ~dbit;
+      if (markGfn !== null) markGfn(g);
+    }
+  }
+
+  /**
+   * The level-1 table that maps `gfn`, or null if the path ends above 4K (a huge leaf, or an
+   * absent or frozen entry): the descent TdpIter makes towards a 4K leaf, without the side steps.
+   */
+  private leafTableOf(gfn: number): Uint32Array | null {
+    const views = this.tables.views;
+    let table = views[this.root]!;
+    for (let level = this.rootLevel; level > PG_LEVEL_4K; level--) {
+      const i = spteIndex(gfn, level) * 2;
+      const lo = table[i]!;
+      if (!isShadowPresent(lo) || isLastSpte(lo, level)) return null;
+      table = views[pfnOf(lo, table[i + 1]!)]!;
+    }
+    return table;
   }
 
   // ---------------------------------------------------------------------------------------

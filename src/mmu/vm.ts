@@ -34,6 +34,8 @@ export class KvmVm implements Vm {
   readonly mmu: TdpMmu;
   readonly faults: FaultSwitches;
   readonly tracking: 'wrprot' | 'dbit';
+  /** tracking === 'wrprot', read once per reprotected word. */
+  private readonly wrprot: boolean;
   readonly eagerSplit: boolean;
   /** A memslot with no pages: every vCPU's initial slot cache. */
   readonly noSlot: Memslot;
@@ -51,6 +53,7 @@ export class KvmVm implements Vm {
 
   constructor(options: VmOptions = {}) {
     this.tracking = options.tracking ?? 'wrprot';
+    this.wrprot = this.tracking === 'wrprot';
     this.eagerSplit = options.eagerSplit ?? true;
     const adEnabled = options.adBits ?? true;
     const yieldEvery = options.yieldEvery ?? 0;
@@ -306,7 +309,8 @@ export class KvmVm implements Vm {
       bitmap.set(live);
       return;
     }
-    bitmap.fill(0, 0, words);
+    // copy_to_user of the whole log first (one memcpy), then take-and-clear the non-zero words.
+    bitmap.set(live.subarray(0, words));
     let flush = false;
     const mark = this.reprotectMarker(slot);
     for (let i = 0; i < words; i += 2) {
@@ -316,8 +320,6 @@ export class KvmVm implements Vm {
       // xchg(&bitmap[i], 0), then reprotect exactly those GFNs.
       live[i] = 0;
       live[i + 1] = 0;
-      bitmap[i] = lo;
-      bitmap[i + 1] = hi;
       this.enableLogDirtyPtMasked(slot, i * 32, lo, hi, mark);
       flush = true;
     }
@@ -387,7 +389,7 @@ export class KvmVm implements Vm {
       this.mmu.writeProtectGfn(start, PG_LEVEL_2M);
       if (Math.ceil(start / 512) !== Math.ceil(end / 512)) this.mmu.writeProtectGfn(end, PG_LEVEL_2M);
     }
-    this.mmu.clearDirtyPtMasked(gfn, lo, hi, this.tracking === 'wrprot', mark);
+    this.mmu.clearDirtyPtMasked(gfn, lo, hi, this.wrprot, mark);
   }
 
   resetDirtyRings(): number {
