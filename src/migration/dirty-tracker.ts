@@ -101,6 +101,9 @@ export class DirtyTracker {
   /** ring: move what the rings hold into the pending set and reset them (QEMU's reaper). */
   reapRings(): void {
     if (this.mode !== 'ring') return;
+    // Kick every vCPU first, as QEMU's reaper does: an exit drains the PML buffer into the ring,
+    // and under D-bit tracking a rewrite of a page can sit there until the next exit.
+    for (const vcpu of this.vm.vcpus) vcpu.exit();
     for (const vcpu of this.vm.vcpus)
       for (const { offset } of vcpu.harvestDirtyRing()) this.reaped[offset >>> 5]! |= 1 << (offset & 31);
     this.vm.resetDirtyRings();
