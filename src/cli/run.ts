@@ -12,7 +12,7 @@ import type { MigrationResult } from '../migration/result';
 import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
 import { startDestinationProcess, type DestinationProcess } from './dest-process';
 import { addScenarioOptions, scenarioFlags } from './scenario-options';
-import { roundsCsv, summary, TerminalView } from './terminal-view';
+import { roundsCsv, startDashboard, TerminalView, type Dashboard } from '../viz/index';
 
 /** Bad usage: commander's exit code 2 path, with the message already written. */
 export function usageError(message: string): CommanderError {
@@ -47,6 +47,7 @@ interface RunOptions {
   json?: string;
   csv?: string;
   quiet?: boolean;
+  dashboard?: boolean;
   [flag: string]: unknown;
 }
 
@@ -57,6 +58,10 @@ export function runCommand(): Command {
     .option('--json <file>', 'write the result (query-migrate shape + precopy additions) as JSON')
     .option('--csv <file>', 'write the per-round statistics as CSV')
     .option('--quiet', 'print nothing but errors')
+    .option(
+      '--dashboard',
+      'serve the live dashboard on 127.0.0.1 (URL with its token on stderr); it keeps serving the result until Ctrl-C',
+    )
     .exitOverride();
   addScenarioOptions(command);
   return command.action(async (file: string | undefined, options: RunOptions) => {
@@ -78,25 +83,39 @@ export function runCommand(): Command {
       flags.dest = dest.url;
       flags.token = dest.token;
     }
-    const view = new TerminalView(
-      process.stdout,
-      scenario.guest.memory,
-      options.quiet === true,
-      process.stderr.isTTY === true,
-    );
+    // Rows (and, in a TTY, the progress bar with per-round charts) on stdout; nothing with --quiet.
+    const view = options.quiet ? undefined : new TerminalView({ stream: process.stdout });
+    const dashboard = options.dashboard ? await startDashboard({ title: file ?? 'precopy run' }) : undefined;
+    if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
     let result: MigrationResult;
     try {
-      result = await runScenario(applyFlags(raw, flags), { onEvent: (e) => view.onEvent(e) });
+      result = await runScenario(applyFlags(raw, flags), {
+        onEvent: (e) => {
+          view?.onEvent(e);
+          dashboard?.publish(e);
+        },
+      });
     } finally {
       await dest?.stop();
     }
-    if (!options.quiet) process.stdout.write(summary(result));
+    view?.finish(result);
     if (options.json) writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
-    if (options.csv) writeFileSync(options.csv, roundsCsv(result.precopy.rounds));
+    if (options.csv) writeFileSync(options.csv, roundsCsv(result));
     const reason = failureReason(result);
     if (reason !== null) {
       process.stderr.write(`precopy: migration ${reason}\n`);
       process.exitCode = 1;
     }
+    if (dashboard) await serveUntilInterrupted(dashboard);
   });
+}
+
+/** Keep the dashboard up for a look at the finished run; Ctrl-C (or SIGTERM) closes it. */
+async function serveUntilInterrupted(dashboard: Dashboard): Promise<void> {
+  process.stderr.write('precopy: the dashboard keeps serving the result; Ctrl-C to stop\n');
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await dashboard.close();
 }

@@ -136,7 +136,7 @@ export function reportHtml(runs: NamedResult[]): string {
   const sets = alignScales(views.map(buildCharts));
   const sections = runs.map(({ title, result }, v) => {
     const view = views[v]!;
-    const summary = summarize(view)
+    const summary = summarize(view, { detail: true })
       .map(
         (s) =>
           `<div><dt>${escapeHtml(s.label)}</dt><dd${s.tone ? ` class="${s.tone}"` : ''}>${escapeHtml(s.value)}</dd></div>`,

@@ -18,7 +18,12 @@ function isImported(view: RunView): boolean {
   return scenario?.source === 'qemu-qmp';
 }
 
-export function summarize(view: RunView): SummaryItem[] {
+/**
+ * `detail` adds what an engineer checks after a run (the terminal's closing lines, the HTML
+ * report): the downtime breakdown, QEMU's dirty-pages-rate beside the guest's own rate, the
+ * sync count and the edge check.
+ */
+export function summarize(view: RunView, options: { detail?: boolean } = {}): SummaryItem[] {
   const result = view.result;
   const last = view.rounds[view.rounds.length - 1];
   const live = view.progress;
@@ -76,6 +81,35 @@ export function summarize(view: RunView): SummaryItem[] {
       tone: verification === null ? undefined : verification.passed ? 'good' : 'bad',
     },
   );
+  if (options.detail && !isImported(view)) items.push(...detailItems(result));
   if (result['error-desc']) items.push({ label: 'error', value: result['error-desc'], tone: 'bad' });
+  return items;
+}
+
+function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {
+  const p = result.precopy;
+  const b = p.downtimeBreakdown;
+  const items: SummaryItem[] = [
+    {
+      label: 'downtime breakdown',
+      value:
+        `final harvest ${fmtMs(b.finalHarvest)}, final send ${fmtMs(b.finalSend)}, ` +
+        `vCPU state ${fmtMs(b.vcpuState)}, destination resume ${fmtMs(b.destinationResume)}`,
+    },
+    {
+      label: 'dirty-pages-rate',
+      value:
+        `${result.ram['dirty-pages-rate'].toFixed(0)} pages/s (QEMU's: newly dirty per sync period ≥ 1 s); ` +
+        `guest's own ${p.guestDirtyPagesRate.toFixed(0)} pages/s`,
+    },
+    { label: 'dirty-sync-count', value: String(result.ram['dirty-sync-count']) },
+  ];
+  const edge = p.verification?.edgeCheck;
+  if (edge)
+    items.push({
+      label: 'edge check',
+      value: edge.passed ? 'passed' : `FAILED at page ${edge.firstBadPage ?? '?'}`,
+      tone: edge.passed ? 'good' : 'bad',
+    });
   return items;
 }

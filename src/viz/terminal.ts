@@ -187,7 +187,7 @@ export function roundRow(r: RoundStats): string {
 }
 
 export function summaryLines(view: RunView): string[] {
-  const items = summarize(view);
+  const items = summarize(view, { detail: true });
   const width = Math.max(...items.map((i) => i.label.length));
   return items.map((i) => `  ${i.label.padEnd(width)}  ${i.value}`);
 }

@@ -90,9 +90,16 @@ describe('precopy run', () => {
       'expected-downtime',
       'ram',
     ]);
-    expect(r.out).toMatch(/^\s+round\s+start\s+duration/m);
+    // Not a TTY: plain rows, one per round (bulk first, stop-and-copy last), then the summary.
+    const roundRows = r.out.split('\n').filter((l) => /\] round +\d+ /.test(l));
+    expect(roundRows.length).toBe(result.precopy.rounds.length);
+    expect(roundRows[0]).toMatch(/round +0 bulk/);
+    expect(roundRows[roundRows.length - 1]).toMatch(/S&C/);
+    expect(r.out).not.toContain(String.fromCharCode(27)); // no control characters off a TTY
     expect(r.out).toMatch(/status\s+completed/);
-    expect(r.out).toMatch(/verification\s+passed; edge check passed/);
+    expect(r.out).toMatch(/verified\s+yes/);
+    expect(r.out).toMatch(/edge check\s+passed/);
+    expect(r.out).toMatch(/downtime breakdown\s+final harvest/);
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
     expect(rows[0]).toMatch(/^round,start,duration,pagesHarvested/);
     expect(rows.length).toBe(result.precopy.rounds.length + 1);
