@@ -7,7 +7,10 @@
 import { createHash } from 'node:crypto';
 import { PAGE_SIZE } from '../util/units';
 
-const PAGES_PER_CHUNK = 1024;
+const CHUNK_SHIFT = 10;
+const PAGES_PER_CHUNK = 1 << CHUNK_SHIFT;
+/** log2 of the 32-bit words in a page. */
+const WORDS_PER_PAGE_SHIFT = 10;
 const ABSENT = -1;
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
@@ -62,12 +65,13 @@ export class SparseMemory {
    * without creating a view (the MMU's warm-TLB write path, HostMemory.writeU32).
    */
   writeU32(page: number, offset: number, value: number): void {
-    let slot = this.index[page];
-    if (slot === undefined)
-      this.check(page); // throws: not a page of this memory
-    else if (slot === ABSENT) slot = this.allocate(page);
-    const words = this.words[(slot! / PAGES_PER_CHUNK) | 0]!;
-    words[(slot! % PAGES_PER_CHUNK) * (PAGE_SIZE / 4) + (offset >>> 2)] = value;
+    // page >>> 0 === page holds only for integers in [0, 2^32): one test instead of check()'s three.
+    if (!(page >>> 0 === page && page < this.pages)) this.check(page); // throws
+    let slot = this.index[page]!;
+    if (slot === ABSENT) slot = this.allocate(page);
+    this.words[slot >> CHUNK_SHIFT]![
+      ((slot & (PAGES_PER_CHUNK - 1)) << WORDS_PER_PAGE_SHIFT) | (offset >>> 2)
+    ] = value;
   }
 
   /** Copy `data` into the page at byte `offset`. */
