@@ -11,7 +11,6 @@ import {
   type AccessResult,
   KVM_MEM_LOG_DIRTY_PAGES,
   type MemoryRegion,
-  type Vcpu,
   type Vm,
   type VmOptions,
 } from '../mmu/api';
@@ -73,8 +72,8 @@ export interface GuestStats {
 /** In wall time a vCPU makes at most this many writes per tick; the rest count as missed. */
 const MAX_WALL_BATCH = 1 << 16;
 /**
- * Writes up to this many 32-bit words go through the vCPU's allocation-free 32-bit store (its
- * warm-TLB fast path); larger ones through vcpu.write, which walks the MMU each time.
+ * Writes up to this many 32-bit words go through the vCPU's allocation-free word store (one
+ * translation per write); larger ones through vcpu.write, whose one copy beats a word loop.
  */
 const SMALL_WRITE_WORDS = 16;
 const DEFAULT_TICK_MS = 1;
@@ -396,7 +395,7 @@ export class Guest {
       let result: AccessResult;
       if (src === INCREMENT) result = vcpu.writeU32(gpa, this.incremented(gfn));
       else if (wordCount[src]! <= SMALL_WRITE_WORDS)
-        result = storeWords(vcpu, gpa, words, wordStart[src]!, wordCount[src]!);
+        result = vcpu.writeWords(gpa, words, wordStart[src]!, wordCount[src]!);
       else result = vcpu.write(gpa, views[src]!);
       // A write torn by a ring-full exit is made again in full: the same bytes, so no harm.
       if (result === 'blocked') break;
@@ -418,13 +417,4 @@ export class Guest {
     if (src === INCREMENT) this.memory.writable(gfn)[0] = (this.memory.read(gfn)[0]! + 1) & 0xff;
     else this.memory.write(gfn, offset, this.content.views[src]!);
   }
-}
-
-/** `count` words from words[start] stored at `gpa` by the vCPU; the first result that is not ok. */
-function storeWords(vcpu: Vcpu, gpa: number, words: Int32Array, start: number, count: number): AccessResult {
-  for (let k = 0; k < count; k++) {
-    const result = vcpu.writeU32(gpa + 4 * k, words[start + k]!);
-    if (result !== 'ok') return result;
-  }
-  return 'ok';
 }

@@ -98,6 +98,12 @@ export interface Vcpu {
   write(gpa: number, data: Uint8Array): AccessResult;
   /** Write a 32-bit little-endian value at `gpa` (4-aligned): the allocation-free hot path. */
   writeU32(gpa: number, value: number): AccessResult;
+  /**
+   * Store words[start, start + count) as 32-bit little-endian values from `gpa` (4-aligned) on:
+   * one translation for a run inside one page (a `rep movsd`); a run crossing a page goes word
+   * by word like writeU32.
+   */
+  writeWords(gpa: number, words: Int32Array, start: number, count: number): AccessResult;
   /** Read `length` bytes at `gpa` (sets Accessed; never dirties). */
   read(gpa: number, length: number): Uint8Array;
   pause(): void;

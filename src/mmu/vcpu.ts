@@ -9,9 +9,10 @@ import type { DirtyRing } from './dirty-ring';
 import type { Memslot } from './memslot';
 import type { MmuVcpu, TdpMmu } from './tdp-mmu';
 import { RET_PF_EMULATE, RET_PF_RETRY, WALK_MISCONFIG, WALK_VIOLATION } from './tdp-mmu';
-import { Tlb, TLB_CHUNK_SHIFT, TLB_D, TLB_W } from './tlb';
+import { Tlb, TLB_CHUNK_SHIFT, TLB_D, TLB_W, TLB_WRITE_OK } from './tlb';
 
 const PAGE_SIZE = 4096;
+const INV_PAGE_SIZE = 1 / PAGE_SIZE;
 /** VMX's PML buffer: 512 GPAs, drained on every VM exit. */
 export const PML_ENTRIES = 512;
 /** Re-executions of one access before the vCPU gives up for now (a frozen SPTE, say). */
@@ -60,7 +61,8 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
 
   writeU32(gpa: number, value: number): AccessResult {
     if (this.blocked !== 0) return 'blocked';
-    const gfn = Math.floor(gpa / PAGE_SIZE);
+    // Times a power of two is exact, and cheaper than a division.
+    const gfn = Math.floor(gpa * INV_PAGE_SIZE);
     const slot = this.lastSlot;
     const rel = gfn - slot.baseGfn;
     if (rel >= 0 && rel < slot.npages && (gpa & 3) === 0) {
@@ -76,6 +78,34 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
       }
     }
     return this.writeU32Slow(gpa, value);
+  }
+
+  writeWords(gpa: number, words: Int32Array, start: number, count: number): AccessResult {
+    if (count <= 0) return 'ok';
+    // The first store translates (faulting if it must) and leaves the page cached writable.
+    const first = this.writeU32(gpa, words[start]!);
+    if (first !== 'ok' || count === 1) return first;
+    const offset = gpa & (PAGE_SIZE - 1);
+    const slot = this.lastSlot;
+    const rel = Math.floor(gpa * INV_PAGE_SIZE) - slot.baseGfn;
+    const memory = slot.memory;
+    if (
+      memory.writeU32 !== undefined &&
+      (offset & 3) === 0 &&
+      offset + 4 * count <= PAGE_SIZE &&
+      rel >= 0 &&
+      rel < slot.npages &&
+      this.tlb.lookup(slot.linBase + rel) === TLB_WRITE_OK
+    ) {
+      const page = slot.memOffset + rel;
+      for (let k = 1; k < count; k++) memory.writeU32(page, offset + 4 * k, words[start + k]!);
+      return 'ok';
+    }
+    for (let k = 1; k < count; k++) {
+      const result = this.writeU32(gpa + 4 * k, words[start + k]!);
+      if (result !== 'ok') return result;
+    }
+    return 'ok';
   }
 
   private writeU32Slow(gpa: number, value: number): AccessResult {
