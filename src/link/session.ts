@@ -233,7 +233,6 @@ export class Session implements SourceSession {
     this.expectPhase('complete', 'state-sent');
     const reply = await this.request(encodeComplete(sourceHash), 'VERDICT');
     if (reply.type !== 'VERDICT') throw this.failed!;
-    this.phase = 'completed';
     return reply.verdict;
   }
 
@@ -327,6 +326,9 @@ export class Session implements SourceSession {
       return;
     }
     this.pending = undefined;
+    // The verdict ends the protocol the moment it arrives: the destination may close right
+    // behind it, before the awaiting complete() resumes, and that close is a normal end.
+    if (frame.type === 'VERDICT') this.phase = 'completed';
     pending.resolve(frame);
   }
 

@@ -59,6 +59,43 @@ describe('a migration over the in-process link', () => {
     );
   });
 
+  test('a destination that closes right after its verdict is a normal end, not a link failure', async () => {
+    const destination = new Destination({ token: TOKEN });
+    const session = await connectSource({ transport: 'inproc', token: TOKEN, destination });
+    const errors: string[] = [];
+    session.onError((e) => errors.push(e.code));
+    const verdict = await migrate(session, makeGuest(30, 4));
+    await settle();
+    expect(verdict.passed).toBe(true);
+    expect(errors).toEqual([]);
+    expect(session.failure).toBeUndefined();
+  });
+
+  test('negative: a link lost before the verdict arrives is still a failure', async () => {
+    const destination = new Destination({ token: TOKEN });
+    const [sourceEnd, destinationEnd] = inprocPair();
+    // The destination crashes on COMPLETE: it closes without a verdict.
+    const crashOnComplete: Transport = {
+      bufferedAmount: 0,
+      send: (frame, onWritten) => destinationEnd.send(frame, onWritten),
+      close: (code, reason) => destinationEnd.close(code, reason),
+      setHandlers: (handlers: TransportHandlers) =>
+        destinationEnd.setHandlers({
+          ...handlers,
+          message: (frame) =>
+            frame[5] === FrameType.COMPLETE ? destinationEnd.close(1011, 'crashed') : handlers.message(frame),
+        }),
+    };
+    destination.attach(crashOnComplete);
+    const session = new Session(sourceEnd, sessionOptions());
+    const errors: string[] = [];
+    session.onError((e) => errors.push(e.code));
+    await expect(migrate(session, makeGuest(5, 1), 0)).rejects.toMatchObject({
+      code: 'PRECOPY_ERR_LINK_LOST',
+    });
+    expect(errors).toEqual(['PRECOPY_ERR_LINK_LOST']);
+  });
+
   test('measures destination downtime from the first stop-and-copy frame to COMPLETE, on its clock', async () => {
     const clock = new VirtualClock();
     const destination = new Destination({ token: TOKEN, clock });
