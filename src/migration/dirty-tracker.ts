@@ -43,7 +43,28 @@ function popcount(x: number): number {
   return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
 }
 
+/**
+ * What harvesting the log cost, in counts (wall time would not be deterministic): the bitmap
+ * words a GET_DIRTY_LOG copied, the ring entries reaped, the CLEAR_DIRTY_LOG calls made, and
+ * vCPUs the reaper found stuck in a ring-full exit (each waited for that reap to run again).
+ */
+export interface HarvestCost {
+  syncs: number;
+  bitmapWords: number;
+  ringEntries: number;
+  clearCalls: number;
+  ringBlockedAtReap: number;
+}
+
 export class DirtyTracker {
+  /** Running harvest cost since enable(); the engine takes per-round differences. */
+  readonly cost: HarvestCost = {
+    syncs: 0,
+    bitmapWords: 0,
+    ringEntries: 0,
+    clearCalls: 0,
+    ringBlockedAtReap: 0,
+  };
   /** One bit per page still to send (the migration bitmap). */
   private readonly bitmap: Uint32Array;
   /** The MMU's log as the last sync returned it (64-page words as two Uint32 each). */
@@ -104,8 +125,12 @@ export class DirtyTracker {
     // Kick every vCPU first, as QEMU's reaper does: an exit drains the PML buffer into the ring,
     // and under D-bit tracking a rewrite of a page can sit there until the next exit.
     for (const vcpu of this.vm.vcpus) vcpu.exit();
-    for (const vcpu of this.vm.vcpus)
-      for (const { offset } of vcpu.harvestDirtyRing()) this.reaped[offset >>> 5]! |= 1 << (offset & 31);
+    for (const vcpu of this.vm.vcpus) {
+      if (vcpu.ringFull) this.cost.ringBlockedAtReap++;
+      const entries = vcpu.harvestDirtyRing();
+      this.cost.ringEntries += entries.length;
+      for (const { offset } of entries) this.reaped[offset >>> 5]! |= 1 << (offset & 31);
+    }
     this.vm.resetDirtyRings();
   }
 
@@ -162,6 +187,7 @@ export class DirtyTracker {
   }
 
   private harvest(): Uint32Array {
+    this.cost.syncs++;
     this.log.fill(0);
     if (this.mode === 'ring') {
       this.reapRings();
@@ -169,6 +195,7 @@ export class DirtyTracker {
       this.reaped.fill(0);
     } else {
       this.vm.getDirtyLog(this.region.slot, this.log);
+      this.cost.bitmapWords += this.words;
     }
     return this.log;
   }
@@ -185,6 +212,7 @@ export class DirtyTracker {
     const lo = this.unclearedLog[w]!;
     const hi = this.unclearedLog[w + 1] ?? 0;
     if ((lo | hi) === 0) return;
+    this.cost.clearCalls++;
     this.vm.clearDirtyLog(
       this.region.slot,
       first,

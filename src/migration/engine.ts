@@ -21,10 +21,12 @@ import type { SparseMemory } from '../guest/sparse-memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
 import { DirtyPeriod } from './dirty-period';
-import { DirtyTracker } from './dirty-tracker';
+import { DirtyTracker, type HarvestCost } from './dirty-tracker';
+import { rampedLimit } from './downtime-ramp';
+import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
 import { predictionErrors, predictRest } from './predictor';
 import { RateWindow } from './rate-window';
-import type { MigrationEvent, MigrationResult, MigrationStatus, RoundStats } from './result';
+import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
 import type { Scenario } from './scenario';
 
 /** What the engine needs of the source guest (src/guest provides it). */
@@ -86,6 +88,35 @@ interface RoundAccumulator {
   start: number;
   pagesHarvested: number;
   send: SendStats;
+}
+
+/** The cumulative MMU figures the rounds' counters are differences of. */
+interface MmuSnapshot {
+  fast: number;
+  slow: number;
+  spurious: number;
+  pmlFull: number;
+  ringFull: number;
+  cost: HarvestCost;
+}
+
+function mmuSnapshot(vm: Vm, cost: HarvestCost): MmuSnapshot {
+  const { faults, exits } = vm.stats();
+  return { ...faults, ...exits, cost: { ...cost } };
+}
+
+function mmuDelta(from: MmuSnapshot, to: MmuSnapshot): MmuCounters {
+  return {
+    faults: { fast: to.fast - from.fast, slow: to.slow - from.slow, spurious: to.spurious - from.spurious },
+    exits: { pmlFull: to.pmlFull - from.pmlFull, ringFull: to.ringFull - from.ringFull },
+    harvest: {
+      syncs: to.cost.syncs - from.cost.syncs,
+      bitmapWords: to.cost.bitmapWords - from.cost.bitmapWords,
+      ringEntries: to.cost.ringEntries - from.cost.ringEntries,
+      clearCalls: to.cost.clearCalls - from.cost.clearCalls,
+    },
+    ringStalls: to.cost.ringBlockedAtReap - from.cost.ringBlockedAtReap,
+  };
 }
 
 function emptySend(): SendStats {
@@ -152,6 +183,14 @@ export class Migration {
   private readonly breakdown = { finalHarvest: 0, finalSend: 0, vcpuState: 0, destinationResume: 0 };
   private verdict: DestinationVerdict | undefined;
   private readonly states: MigrationStatus[] = [];
+  /** MMU figures when dirty logging started and when the current round opened. */
+  private mmuStart: MmuSnapshot | undefined;
+  private mmuRound: MmuSnapshot | undefined;
+  private mmuTotal: MmuCounters | undefined;
+  /** The stop rule beyond the threshold (xen, stall), decided at each round close. */
+  private stopRule: ((r: RoundClose) => StopReason | null) | null = null;
+  private stopReason: string | undefined;
+  private liveStart = 0;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock;
@@ -208,10 +247,13 @@ export class Migration {
     await done;
     this.options.signal?.removeEventListener('abort', onAbort);
     const snapshot = actor.getSnapshot();
+    const switchover = snapshot.context.switchoverReason;
+    if (switchover && switchover !== 'converged')
+      this.stopReason = switchover === 'timeout-force' ? 'timeout' : switchover;
     const result = this.result(
       migrationStatus(snapshot.value, p['pause-before-switchover']),
       snapshot.context.reason,
-      snapshot.context.switchoverReason === 'converged',
+      switchover === 'converged' && CONVERGED_REASONS.has(this.stopReason ?? ''),
     );
     this.emit({ type: 'done', time: this.elapsed(), result });
     return result;
@@ -245,6 +287,8 @@ export class Migration {
       this.params['dirty-log'],
       this.options.faults?.clearAfterSend === true,
     );
+    this.mmuStart = mmuSnapshot(guest.vm, this.tracker.cost);
+    this.mmuRound = this.mmuStart;
     this.tracker.enable();
     guest.takeDistinctWrites();
     guest.takeRateSample();
@@ -265,11 +309,18 @@ export class Migration {
     this.period.onSync(now, 0, 0);
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     this.setupTime = now - this.startTime;
+    this.liveStart = now;
+    this.stopRule = makeStopRule(
+      this.params['stop-rule'],
+      this.params['stall-margin'],
+      () => this.params['stall-downtime'] ?? this.window.limit,
+    );
   }
 
   /** One round: from the sync that opened it to the sync that closes it. */
   private async runRound(signal: AbortSignal): Promise<RoundOutcome> {
-    const byRound = this.params['stop-rule'] === 'round';
+    // Only QEMU's own rule tests inside a round; the others (round, Xen, stall) at its end.
+    const byRound = this.params['stop-rule'] !== 'qemu';
     await this.openRound(false);
     for (;;) {
       this.checkAbort(signal);
@@ -360,6 +411,7 @@ export class Migration {
     else if (!this.virtual) await sleep(this.clock, 0); // let the guest's timers run
     this.tracker.reapRings();
     this.sampleGuestRate();
+    this.applyRamp();
     if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate))
       this.progress();
   }
@@ -411,7 +463,47 @@ export class Migration {
     this.syncBitmap();
     const pending = this.tracker.dirtyPages * PAGE_SIZE;
     this.recordRound(false);
-    return pending === 0 || pending < this.window.threshold;
+    this.applyRamp();
+    if (pending === 0 || pending < this.window.threshold) {
+      this.stopReason = 'threshold';
+      return true;
+    }
+    const reason = this.stopRule?.(this.roundClose()) ?? null;
+    if (reason) this.stopReason = reason;
+    return reason !== null;
+  }
+
+  /** What the stop rules see of the round that just closed. */
+  private roundClose(): RoundClose {
+    const live = this.rounds.filter((r) => !r.final);
+    const last = live[live.length - 1];
+    return {
+      rounds: live.length,
+      remainingPages: this.tracker.dirtyPages,
+      pagesSent: last?.pagesSent ?? 0,
+      previousPagesSent: live[live.length - 2]?.pagesSent ?? 0,
+      totalPagesSent: this.total.pages,
+      guestPages: this.options.guest.pages,
+      bandwidth: this.window.bandwidth,
+      remainingBytes: this.tracker.dirtyPages * PAGE_SIZE,
+    };
+  }
+
+  /** A ramped downtime limit: move the threshold to the step reached by now. */
+  private applyRamp(): void {
+    const p = this.params;
+    if (p['downtime-limit-ramp'] === 'none') return;
+    const limit = rampedLimit(
+      {
+        ramp: p['downtime-limit-ramp'],
+        limit: p['downtime-limit'],
+        steps: p['downtime-ramp-steps'],
+        interval: p['downtime-ramp-interval'],
+      },
+      this.clock.now() - this.liveStart,
+      this.rounds.length,
+    );
+    if (limit !== this.window.limit) this.window.setDowntimeLimit(limit);
   }
 
   /** migration_bitmap_sync: harvest, account the period, let auto-converge act. */
@@ -466,9 +558,20 @@ export class Migration {
       predictedEta: prediction.eta,
       dirtyByRegion: this.tracker.takeRegionCounts(),
       final,
+      mmu: this.takeRoundMmu(),
+      downtimeLimit: this.window.limit,
     };
     this.rounds.push(stats);
     this.emit({ type: 'round', time: this.elapsed(), round: stats });
+  }
+
+  /** The MMU's costs since the previous round closed. */
+  private takeRoundMmu(): MmuCounters {
+    const now = mmuSnapshot(this.options.guest.vm, this.tracker.cost);
+    const delta = mmuDelta(this.mmuRound!, now);
+    this.mmuRound = now;
+    this.mmuTotal = mmuDelta(this.mmuStart!, now);
+    return delta;
   }
 
   // ////     time     ////
@@ -596,6 +699,8 @@ export class Migration {
         predictionError: predictionErrors(this.rounds, totalTime),
         scenario: this.options.scenario,
         states: this.states,
+        ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
+        ...(this.stopReason ? { stopReason: this.stopReason } : {}),
       },
     };
   }

@@ -30,13 +30,23 @@ export class RateWindow {
    * @param maxBandwidth bytes/s; Infinity lifts the limit (stop-and-copy)
    */
   constructor(
-    private readonly downtimeLimit: number,
+    private downtimeLimit: number,
     maxBandwidth: number,
     now: number,
   ) {
     this.maxBandwidth = maxBandwidth;
     this.windowStart = now;
     this.expectedDowntime = downtimeLimit;
+  }
+
+  /** A ramped downtime limit moved: the threshold follows at once, on the last window's bw. */
+  setDowntimeLimit(ms: number): void {
+    this.downtimeLimit = ms;
+    this.threshold = this.bandwidth * ms;
+  }
+
+  get limit(): number {
+    return this.downtimeLimit;
   }
 
   /** Bytes a window may carry. */

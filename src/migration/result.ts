@@ -57,6 +57,35 @@ export interface RoundStats {
   dirtyByRegion: number[];
   /** True for stop-and-copy (vCPUs paused). */
   final: boolean;
+  /** The MMU's costs during the round (from the sync that opened it to the one that closed it). */
+  mmu?: MmuCounters;
+  /** The downtime limit in force at the round's end (ms; differs from the scenario's under a ramp). */
+  downtimeLimit?: number;
+}
+
+/**
+ * What dirty tracking cost the MMU, in counts: faults by path (vm.stats()), VM exits for a full
+ * PML buffer or dirty ring, and the harvest's work. Counts, not wall ms, so results stay
+ * deterministic for a seed.
+ */
+export interface MmuCounters {
+  faults: { fast: number; slow: number; spurious: number };
+  exits: { pmlFull: number; ringFull: number };
+  harvest: {
+    /** Harvests (bitmap syncs, each with its ring reap in ring mode). */
+    syncs: number;
+    /** 32-bit bitmap words KVM_GET_DIRTY_LOG copied (get, manual). */
+    bitmapWords: number;
+    /** Dirty-ring entries reaped (ring). */
+    ringEntries: number;
+    /** KVM_CLEAR_DIRTY_LOG calls (manual). */
+    clearCalls: number;
+  };
+  /**
+   * ring: vCPUs the reaper found blocked in a ring-full exit. The guest does not expose how long
+   * they were blocked, so this counts stalls; each lasted at most one reaper period (100 ms).
+   */
+  ringStalls: number;
 }
 
 export interface RamStats {
@@ -135,6 +164,14 @@ export interface MigrationResult {
     scenario: unknown;
     /** States the source machine went through, in order. */
     states: MigrationStatus[];
+    /** The MMU's costs over the whole migration (the sum of the rounds' `mmu`). */
+    mmu?: MmuCounters;
+    /**
+     * Why the live phase ended: `threshold` (the dirty set fit the downtime limit), `stall`
+     * (VEP 248's local minimum), `xen-pages` / `xen-iterations` / `xen-factor` / `xen-rate`
+     * (Xen'05's last-round rules), `max-rounds`, `timeout`; absent if it never ended.
+     */
+    stopReason?: string;
   };
 }
 

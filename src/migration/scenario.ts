@@ -47,6 +47,26 @@ const rate = z.preprocess(
   rateSchema,
 );
 
+/** A number in [min, max] given as a number or as the text of one. */
+function numberIn(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
+    z
+      .number({ error: `must be a number in [${min}, ${max}]` })
+      .min(min, { error: `must be a number in [${min}, ${max}]` })
+      .max(max, { error: `must be a number in [${min}, ${max}]` }),
+  );
+}
+
+/**
+ * When the live phase ends: qemu (threshold tested every iteration), round (tested at round
+ * ends), xen (Xen'05's last-round rules), stall (KubeVirt VEP 248's local-minimum detector).
+ */
+export const STOP_RULES = ['qemu', 'round', 'xen', 'stall'] as const;
+export type StopRule = (typeof STOP_RULES)[number];
+export const RAMPS = ['none', 'nova', 'linear'] as const;
+export type DowntimeRamp = (typeof RAMPS)[number];
+
 export const ENCODINGS = ['zero', 'lz4', 'xbzrle', 'raw'] as const;
 export type Encoding = (typeof ENCODINGS)[number];
 
@@ -83,7 +103,17 @@ export const migrationSchema = z
       .default(64 * MiB),
     'pause-before-switchover': flagBoolean.default(false),
     // precopy's additions.
-    'stop-rule': z.enum(['qemu', 'round'], { error: 'must be qemu or round' }).default('qemu'),
+    'stop-rule': z.enum(STOP_RULES, { error: `must be one of ${STOP_RULES.join(', ')}` }).default('qemu'),
+    /** stall: switch over when remaining ≤ best remaining × (1 + margin) (KubeVirt VEP 248). */
+    'stall-margin': numberIn(0, 10).default(0.1),
+    /** stall: the downtime the switchover may cost (best remaining ÷ bandwidth); default downtime-limit. */
+    'stall-downtime': within(durationSchema, 0, 2_000_000, '[0, 2000s]').optional(),
+    /** Raise the downtime limit over the migration: nova (in time) or linear (per round, VEP 291). */
+    'downtime-limit-ramp': z.enum(RAMPS, { error: `must be one of ${RAMPS.join(', ')}` }).default('none'),
+    /** Ramp: steps to reach downtime-limit (the first step is limit / steps). */
+    'downtime-ramp-steps': intIn(1, 1000).default(10),
+    /** nova ramp: time between steps (nova: 75 s per GiB of guest RAM). */
+    'downtime-ramp-interval': within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(1000),
     'dirty-log': z.enum(['get', 'manual', 'ring'], { error: 'must be get, manual or ring' }).default('get'),
     tracking: z.enum(['wrprot', 'dbit'], { error: 'must be wrprot or dbit' }).default('wrprot'),
     encodings: encodingsSchema.default(['zero', 'lz4']),
