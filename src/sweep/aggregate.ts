@@ -22,6 +22,20 @@ export const METRICS = {
   },
   /** The vCPU throttle at the end (auto-converge), percent. */
   throttle: (r: MigrationResult) => r['cpu-throttle-percentage'],
+  /** MMU costs of dirty tracking (precopy.mmu; 0 for results from before it existed). */
+  faults: (r: MigrationResult) => {
+    const f = r.precopy.mmu?.faults;
+    return f ? f.fast + f.slow + f.spurious : 0;
+  },
+  /** VM exits for a full PML buffer or dirty ring. */
+  exits: (r: MigrationResult) =>
+    r.precopy.mmu ? r.precopy.mmu.exits.pmlFull + r.precopy.mmu.exits.ringFull : 0,
+  /** Harvest cost: bitmap words copied (get, manual), ring entries reaped, CLEAR_DIRTY_LOG calls. */
+  bitmapWords: (r: MigrationResult) => r.precopy.mmu?.harvest.bitmapWords ?? 0,
+  ringEntries: (r: MigrationResult) => r.precopy.mmu?.harvest.ringEntries ?? 0,
+  clearCalls: (r: MigrationResult) => r.precopy.mmu?.harvest.clearCalls ?? 0,
+  /** vCPUs found blocked on a full dirty ring by the reaper. */
+  ringStalls: (r: MigrationResult) => r.precopy.mmu?.ringStalls ?? 0,
 } as const;
 
 export type MetricName = keyof typeof METRICS;

@@ -38,6 +38,12 @@ const METRIC_LABEL: Record<MetricName, string> = {
   pagesSent: 'pages sent',
   compression: 'compression (page bytes / wire bytes)',
   throttle: 'vCPU throttle at the end (%)',
+  faults: 'MMU faults (fast + slow + spurious)',
+  exits: 'VM exits: PML full + dirty ring full',
+  bitmapWords: 'harvest: dirty-bitmap words copied',
+  ringEntries: 'harvest: dirty-ring entries reaped',
+  clearCalls: 'harvest: CLEAR_DIRTY_LOG calls',
+  ringStalls: 'vCPUs found blocked on a full dirty ring',
 };
 
 /** Shown in cells in the metric's unit: MiB for bytes, otherwise as is. */
