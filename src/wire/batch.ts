@@ -214,7 +214,7 @@ const ENCODING_NAMES = ['zero', 'raw', 'lz4', 'xbzrle'];
  */
 export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): number {
   checkEntries(body, count, ctx);
-  const scratch = Buffer.allocUnsafe(PAGE_SIZE);
+  const memory = ctx.memory;
   let at = PAGES_BODY_HEADER;
   for (let i = 0; i < count; i++) {
     const gfn = body.readUInt32LE(at);
@@ -223,13 +223,14 @@ export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): 
     const start = at + PAGE_ENTRY_HEADER;
     at = start + length;
     if (encoding === Encoding.ZERO) {
-      if (ctx.memory.has(gfn)) ctx.memory.zeroPage(gfn);
-      continue;
-    }
-    let page: Uint8Array;
-    if (encoding === Encoding.RAW) page = body.subarray(start, at);
-    else if (encoding === Encoding.LZ4) {
-      const size = lz4.decodeBlock(body, scratch, start, at);
+      if (memory.has(gfn)) memory.zeroPage(gfn);
+    } else if (encoding === Encoding.RAW) {
+      // A zero page never written stays unallocated (as SparseMemory.writePage keeps it).
+      if (memory.has(gfn) || !isZeroRange(body, start)) body.copy(memory.writable(gfn), 0, start, at);
+    } else if (encoding === Encoding.LZ4) {
+      // Decoded in place when the page has storage: a failure discards the whole image anyway.
+      const target = memory.has(gfn) ? memory.writable(gfn) : scratchPage();
+      const size = lz4.decodeBlock(body, target, start, at);
       if (size !== PAGE_SIZE)
         throw wireError(
           'PRECOPY_ERR_BAD_DECOMPRESSED_SIZE',
@@ -238,15 +239,26 @@ export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): 
             : `PAGES: lz4 block for gfn ${gfn} decodes to ${size} bytes, not ${PAGE_SIZE}`,
           CloseCode.INVALID_DATA,
         );
-      page = scratch;
+      if (target === scratch) memory.writePage(gfn, target);
     } else {
-      scratch.set(ctx.memory.read(gfn));
-      xbzrleDecode(body, start, at, scratch);
-      page = scratch;
+      // XBZRLE edits the destination's copy, which every delta is taken against.
+      xbzrleDecode(body, start, at, memory.writable(gfn));
     }
-    ctx.memory.writePage(gfn, page);
   }
   return count;
+}
+
+const ZERO_PAGE_BYTES = Buffer.alloc(PAGE_SIZE);
+let scratch: Buffer | undefined;
+
+/** One page of scratch for decoding a page that has no storage yet (applying is synchronous). */
+function scratchPage(): Buffer {
+  return (scratch ??= Buffer.alloc(PAGE_SIZE));
+}
+
+/** Whether body[start, start + PAGE_SIZE) is all zero: a native compare, no view allocated. */
+function isZeroRange(body: Buffer, start: number): boolean {
+  return body.compare(ZERO_PAGE_BYTES, 0, PAGE_SIZE, start, start + PAGE_SIZE) === 0;
 }
 
 function checkEntries(body: Buffer, count: number, ctx: PageApplyContext): void {
