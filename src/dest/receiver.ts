@@ -21,6 +21,7 @@ import {
   encodeHelloAck,
   encodeRoundAck,
   encodeVerdict,
+  type DecodeOptions,
   type Frame,
 } from '../wire/frames';
 import { tokensEqual } from '../wire/validation';
@@ -72,12 +73,14 @@ export class MigrationReceiver {
   private runningHash = 0;
   private vcpuState: Uint8Array | undefined;
   private downtimeStart = 0;
+  private readonly decodeOptions: DecodeOptions;
 
   constructor(
     private readonly transport: Transport,
     private readonly options: ReceiverOptions,
     private readonly onEnd: (outcome: ReceiverOutcome) => void,
   ) {
+    this.decodeOptions = { verifyChecksum: transport.deliversSealedFrames !== true };
     transport.setHandlers({ message: (f) => this.onFrame(f), close: (e) => this.onClose(e) });
   }
 
@@ -89,7 +92,7 @@ export class MigrationReceiver {
   private onFrame(bytes: Uint8Array): void {
     if (this.phase === 'ended' || this.phase === 'done') return;
     try {
-      this.handle(decodeFrame(bytes));
+      this.handle(decodeFrame(bytes, this.decodeOptions));
     } catch (e) {
       this.fail(asWireError(e));
     }

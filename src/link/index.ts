@@ -54,6 +54,11 @@ export interface Transport {
   close(code: number, reason: string): void;
   /** Bytes queued but not yet written (0 for in-process). */
   readonly bufferedAmount: number;
+  /**
+   * True when a received frame is the very buffer the peer sealed (in-process): no transit can
+   * have corrupted it, so the receiver skips recomputing its crc32 (a pass over every byte).
+   */
+  readonly deliversSealedFrames?: boolean;
 }
 
 export interface TransportHandlers {

@@ -15,6 +15,7 @@ export class InprocEndpoint implements Transport {
   private pendingClose: { error: WireError | undefined } | undefined;
   private closed = false;
   readonly bufferedAmount = 0;
+  readonly deliversSealedFrames = true;
 
   send(frame: Uint8Array, onWritten?: () => void): Promise<void> {
     if (this.closed)

@@ -93,7 +93,18 @@ function fail(code: WireErrorCode, message: string, closeCode?: number): never {
 }
 
 /** Validate the header and checksum; returns the frame's type and body. */
-export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer; checksum: number } {
+export interface DecodeOptions {
+  /**
+   * Recompute the body's crc32 and compare it with the header's (default). Off only for a link
+   * that hands over the very bytes the peer sealed, where nothing in transit can corrupt them.
+   */
+  verifyChecksum?: boolean;
+}
+
+export function readHeader(
+  bytes: Uint8Array,
+  options: DecodeOptions = {},
+): { type: FrameName; body: Buffer; checksum: number } {
   const frame = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (frame.length < HEADER_SIZE)
     fail(
@@ -120,7 +131,7 @@ export function readHeader(bytes: Uint8Array): { type: FrameName; body: Buffer; 
     );
   const body = frame.subarray(HEADER_SIZE);
   const sum = frame.readUInt32LE(12);
-  if (crc32(body) !== sum)
+  if (options.verifyChecksum !== false && crc32(body) !== sum)
     fail(
       'PRECOPY_ERR_BAD_CHECKSUM',
       `${type}: body crc32 does not match the header's`,
@@ -155,8 +166,8 @@ function flag(type: FrameName, field: string, value: number): boolean {
 }
 
 /** Decode and validate one frame; throws WireError. */
-export function decodeFrame(bytes: Uint8Array): Frame {
-  const { type, body, checksum } = readHeader(bytes);
+export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
+  const { type, body, checksum } = readHeader(bytes, options);
   switch (type) {
     case 'HELLO': {
       needLength(type, body, 18, 18 + 255);

@@ -10,7 +10,7 @@ import { inprocPair } from '../../src/link/inproc';
 import { Session } from '../../src/link/session';
 import { Rng } from '../../src/util/rng';
 import { VirtualClock } from '../../src/util/clock';
-import { FrameType } from '../../src/wire/constants';
+import { FrameType, HEADER_SIZE, PAGES_BODY_HEADER, PAGE_ENTRY_HEADER } from '../../src/wire/constants';
 import { TOKEN, allPages, dirty, makeGuest, migrate } from './helpers';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -221,6 +221,45 @@ describe('failures end the migration cleanly', () => {
       expect(errors).toEqual(['PRECOPY_ERR_LINK_LOST']);
     },
   );
+
+  test('a page corrupted after sealing: the checksum catches it on a link that needs it, the image hash on the in-process link', async () => {
+    for (const verifies of [true, false]) {
+      const destination = new Destination({ token: TOKEN });
+      const [sourceEnd, destinationEnd] = inprocPair();
+      // In-process frames skip the crc32; the same endpoint behind a wrapper is an ordinary link.
+      destination.attach(
+        verifies
+          ? {
+              bufferedAmount: 0,
+              send: (frame, onWritten) => destinationEnd.send(frame, onWritten),
+              close: (code, reason) => destinationEnd.close(code, reason),
+              setHandlers: (handlers) => destinationEnd.setHandlers(handlers),
+            }
+          : destinationEnd,
+      );
+      const corrupting: Transport = {
+        bufferedAmount: 0,
+        send: (frame, onWritten) => {
+          if (frame[5] === FrameType.PAGES)
+            frame[HEADER_SIZE + PAGES_BODY_HEADER + PAGE_ENTRY_HEADER + 9] ^= 1;
+          return sourceEnd.send(frame, onWritten);
+        },
+        close: (code, reason) => sourceEnd.close(code, reason),
+        setHandlers: (handlers) => sourceEnd.setHandlers(handlers),
+      };
+      const session = new Session(corrupting, sessionOptions(['raw']));
+      const memory = makeGuest(6, 5);
+      if (verifies) {
+        await expect(migrate(session, memory, 0)).rejects.toMatchObject({ code: 'PRECOPY_ERR_BAD_CHECKSUM' });
+        await destination.whenIdle();
+        expect(destination.lastOutcome).toMatchObject({ kind: 'discarded' });
+      } else {
+        const verdict = await migrate(session, memory, 0);
+        expect(verdict.passed).toBe(false);
+        expect(verdict.reason).toMatch(/image hash .* differs/);
+      }
+    }
+  });
 
   test('a lost page frame: ROUND_END counts disagree and both ends fail with ROUND_MISMATCH', async () => {
     const destination = new Destination({ token: TOKEN });
