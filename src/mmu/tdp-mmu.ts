@@ -106,6 +106,9 @@ export class TdpMmu {
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
+  /** findLastSpte's result: the table holding the SPTE and the index of its lo word. */
+  private lastTable: Uint32Array = new Uint32Array(0);
+  private lastIndex = 0;
 
   constructor(
     private readonly host: MmuHost,
@@ -181,11 +184,13 @@ export class TdpMmu {
    */
   private fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
     for (let attempt = 0; attempt < FAST_PF_MAX_RETRIES; attempt++) {
-      const it = this.lastSpte(gfn);
-      const lo = it.oldLo;
-      const hi = it.oldHi;
+      const level = this.findLastSpte(gfn);
+      const table = this.lastTable;
+      const i = this.lastIndex;
+      const lo = table[i]!;
+      const hi = table[i + 1]!;
       // page_fault_can_be_fast: a write to a present SPTE, or any access to an access-tracked one.
-      if (!isShadowPresent(lo) || !isLastSpte(lo, it.level)) return RET_PF_INVALID;
+      if (!isShadowPresent(lo) || !isLastSpte(lo, level)) return RET_PF_INVALID;
       const tracked = isAccessTracked(lo, hi);
       if (!write && !tracked) return RET_PF_INVALID;
       if (isAccessAllowed(lo, write)) return RET_PF_SPURIOUS;
@@ -197,12 +202,13 @@ export class TdpMmu {
       }
       if (write && (hi & HI_MMU_WRITABLE) !== 0) {
         // A huge page in a logged slot: only one GFN would be logged; let the slow path map 4K.
-        if (it.level > PG_LEVEL_4K && slot !== null && slot.logging) break;
+        if (level > PG_LEVEL_4K && slot !== null && slot.logging) break;
         newLo |= SPTE_W;
       }
       if ((newLo === lo && newHi === hi) || !isAccessAllowed(newLo, write)) break;
-      if (it.table[it.index] !== lo) continue; // lost the cmpxchg race: retry
-      it.set(newLo >>> 0, newHi >>> 0);
+      if (table[i] !== lo) continue; // lost the cmpxchg race: retry
+      table[i] = newLo >>> 0;
+      table[i + 1] = newHi >>> 0;
       if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
         this.host.markPageDirty(vcpu, slot, gfn);
       this.counters.fast++;
@@ -211,22 +217,27 @@ export class TdpMmu {
     return RET_PF_INVALID;
   }
 
-  /** kvm_tdp_mmu_fast_pf_get_last_sptep: walk [gfn, gfn+1) and stop at the deepest SPTE. */
-  private lastSpte(gfn: number): TdpIter {
-    const it = this.faultIter.start(this.root, this.rootLevel, PG_LEVEL_4K, gfn, gfn + 1);
-    let level = it.level;
-    let index = it.index;
-    let table = it.table;
-    for (; it.inRange; it.next()) {
-      level = it.level;
-      index = it.index;
-      table = it.table;
+  /**
+   * kvm_tdp_mmu_fast_pf_get_last_sptep: descend towards `gfn` and stop at the deepest SPTE on
+   * its path (a leaf, or the first entry that is not a present table). Sets lastTable and
+   * lastIndex (its lo word) and returns its level. A plain descent: the fault path neither
+   * yields nor steps sideways, so it needs none of TdpIter's state.
+   */
+  private findLastSpte(gfn: number): number {
+    const views = this.tables.views;
+    let table = views[this.root]!;
+    let level = this.rootLevel;
+    for (;;) {
+      const i = spteIndex(gfn, level) * 2;
+      const lo = table[i]!;
+      if (level === PG_LEVEL_4K || !isShadowPresent(lo) || isLastSpte(lo, level)) {
+        this.lastTable = table;
+        this.lastIndex = i;
+        return level;
+      }
+      table = views[pfnOf(lo, table[i + 1]!)]!;
+      level--;
     }
-    it.level = level;
-    it.index = index;
-    it.table = table;
-    it.reread();
-    return it;
   }
 
   /**
