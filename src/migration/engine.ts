@@ -73,6 +73,8 @@ export interface EngineFaults {
   clearAfterSend: boolean;
   /** Rollback forgets to give the guest its vCPUs back (cancel/failure leaves it paused). */
   noResumeOnRollback: boolean;
+  /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
+  mmuBaselineStuck: boolean;
 }
 
 /** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
@@ -569,7 +571,7 @@ export class Migration {
   private takeRoundMmu(): MmuCounters {
     const now = mmuSnapshot(this.options.guest.vm, this.tracker.cost);
     const delta = mmuDelta(this.mmuRound!, now);
-    this.mmuRound = now;
+    if (!this.options.faults?.mmuBaselineStuck) this.mmuRound = now;
     this.mmuTotal = mmuDelta(this.mmuStart!, now);
     return delta;
   }

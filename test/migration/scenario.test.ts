@@ -69,6 +69,36 @@ describe('scenario schema', () => {
     expect(() => parseScenario({ guest }, flags)).toThrow(message);
   });
 
+  it('takes the stop rules and the downtime ramp from flags, with their defaults otherwise', () => {
+    const d = parseScenario({ guest }).migration;
+    expect(d).toMatchObject({
+      'stall-margin': 0.1,
+      'downtime-limit-ramp': 'none',
+      'downtime-ramp-steps': 10,
+      'downtime-ramp-interval': 1000,
+    });
+    expect(d['stall-downtime']).toBeUndefined();
+    const m = parseScenario(
+      { guest },
+      {
+        'stop-rule': 'stall',
+        'stall-margin': '0.25',
+        'stall-downtime': '1s',
+        'downtime-limit-ramp': 'nova',
+        'downtime-ramp-steps': '5',
+        'downtime-ramp-interval': '75s',
+      },
+    ).migration;
+    expect(m).toMatchObject({
+      'stop-rule': 'stall',
+      'stall-margin': 0.25,
+      'stall-downtime': 1000,
+      'downtime-limit-ramp': 'nova',
+      'downtime-ramp-steps': 5,
+      'downtime-ramp-interval': 75_000,
+    });
+  });
+
   it('names unknown fields and non-object parts', () => {
     expect(() => parseScenario({ guest, migration: { 'max-bandwith': 1 } })).toThrow(
       /unknown field\(s\) max-bandwith/,

@@ -56,6 +56,12 @@ describe('MMU counters in the result', () => {
     },
   );
 
+  it('negative: a round baseline that never moves double-counts, and the sum test catches it', async () => {
+    const r = await runScenario(scenario({}), { faults: { mmuBaselineStuck: true } });
+    expect(r.precopy.rounds.length).toBeGreaterThan(2);
+    expect(sumRounds(r).faults.fast).toBeGreaterThan(r.precopy.mmu!.faults.fast);
+  });
+
   it('write protection takes a fault per first write; D-bit tracking takes none and exits on a full PML buffer', async () => {
     const wrprot = (await runScenario(scenario({ tracking: 'wrprot' }))).precopy.mmu!;
     const dbit = (await runScenario(scenario({ tracking: 'dbit' }))).precopy.mmu!;
