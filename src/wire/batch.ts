@@ -10,7 +10,7 @@
 import { crc32 } from 'node:zlib';
 import * as lz4 from 'lz4';
 import type { SparseMemory } from '../guest/sparse-memory';
-import { isZeroPage } from '../guest/sparse-memory';
+import { ZERO_PAGE, isZeroPage } from '../guest/sparse-memory';
 import {
   CloseCode,
   Encoding,
@@ -152,7 +152,7 @@ export class PageEncoder {
   /** Write one entry at `at`; returns its size, or 0 when XBZRLE found the page unchanged. */
   private encodePage(gfn: number, memory: SparseMemory, out: Buffer, at: number, stats: BatchStats): number {
     const stored = memory.peek(gfn);
-    const page = memory.read(gfn);
+    const page = stored ?? ZERO_PAGE;
     const cache = this.options.xbzrle;
     if (this.options.zero && (stored === undefined || isZeroPage(page))) {
       // The destination now holds zeros; a cached older copy would make the next delta wrong.
