@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { rampedLimit } from '../../src/migration/downtime-ramp';
 import { runScenario } from '../../src/migration/index';
 import type { MigrationResult, MmuCounters } from '../../src/migration/result';
@@ -142,6 +143,28 @@ describe('the stall detector (KubeVirt VEP 248)', () => {
     const tight = new StallDetector(0.1, () => 100); // 20 MiB at 128 MiB/s is 156 ms
     tight.decide(at(20));
     expect(tight.decide(at(21))).toBeNull();
+  });
+
+  it('never fires on a new minimum, and fires exactly when a stalled figure is within the margin and the best fits', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 30 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 600 }),
+        (mibs, margin, budget) => {
+          const detector = new StallDetector(margin, () => budget);
+          let best = Infinity;
+          for (const mib of mibs) {
+            const bytes = mib * MiB;
+            const expected =
+              bytes >= best && bytes <= best * (1 + margin) && best / (128 * 1024) <= budget ? 'stall' : null;
+            expect(detector.decide(at(mib))).toBe(expected);
+            best = Math.min(best, bytes);
+          }
+        },
+      ),
+      { seed: 248, numRuns: 200 },
+    );
   });
 
   it('switches over a stalled migration at a local minimum, where the threshold rule hits the cap', async () => {
