@@ -77,6 +77,8 @@ const MAX_WALL_BATCH = 1 << 16;
  */
 const SMALL_WRITE_WORDS = 16;
 const DEFAULT_TICK_MS = 1;
+/** QEMU's default dirty-ring-size, for a penalty on a guest created without a ring. */
+const DEFAULT_RING_FULL_WRITES = 4096;
 const DEFAULT_HOST_MAPPING_LEVEL = 1;
 
 export class Guest {
@@ -99,6 +101,14 @@ export class Guest {
   /** Per vCPU: run time it actually ran (not blocked) and writes it has emitted. */
   private readonly cpuMs: Float64Array;
   private readonly emitted: Float64Array;
+  /**
+   * Per vCPU: dirty-limit's sleep per ring-full exit (ms) and the sleep it has earned by writing
+   * but not yet served. QEMU sleeps in the ring-full exit, so only a vCPU that writes is slowed.
+   */
+  private readonly penaltyMs: Float64Array;
+  private readonly sleepOwedMs: Float64Array;
+  /** Writes that fill one ring (the ring's size, or QEMU's default when the guest has none). */
+  private readonly ringFullWrites: number;
   private lastRun = 0;
   private readonly batch: WriteBatch;
   /** Per vCPU: writes it owes but could not make (its dirty ring was full); made first next time. */
@@ -119,6 +129,7 @@ export class Guest {
     private readonly hostMappingLevel: 1 | 2 | 3,
     rng: Rng,
     faults: GuestFaults,
+    ringFullWrites: number,
   ) {
     this.pages = memory.pages;
     this.faults = faults;
@@ -132,6 +143,9 @@ export class Guest {
     this.cpu.pause(clock.now());
     this.cpuMs = new Float64Array(spec.vcpus);
     this.emitted = new Float64Array(spec.vcpus);
+    this.penaltyMs = new Float64Array(spec.vcpus);
+    this.sleepOwedMs = new Float64Array(spec.vcpus);
+    this.ringFullWrites = ringFullWrites;
     this.batch = new WriteBatch(spec.vcpus);
     this.pending = Array.from({ length: spec.vcpus }, () => new WriteBatch(1, 64));
   }
@@ -158,11 +172,21 @@ export class Guest {
     for (let v = 0; v < spec.vcpus; v++) vm.createVcpu();
     const rng = new Rng(spec.seed);
     const fillRng = rng.fork();
-    const guest = new Guest(spec, vm, memory, clock, tickMs, hostMappingLevel, rng, {
-      sideDoor: false,
-      dropOwedWrites: false,
-      ...options.faults,
-    });
+    const guest = new Guest(
+      spec,
+      vm,
+      memory,
+      clock,
+      tickMs,
+      hostMappingLevel,
+      rng,
+      {
+        sideDoor: false,
+        dropOwedWrites: false,
+        ...options.faults,
+      },
+      options.dirtyRing ?? DEFAULT_RING_FULL_WRITES,
+    );
     if (!options.memory)
       fillMemory(
         {
@@ -261,6 +285,30 @@ export class Guest {
     this.cpu.setThrottle(percent, this.clock.now());
   }
 
+  /**
+   * dirty-limit's per-vCPU penalty (QEMU's throttle_us_per_full): vCPU `vcpu` sleeps
+   * `usPerRingFull` µs each time its writes fill one dirty ring. 0 lifts it.
+   */
+  setVcpuPenalty(vcpu: number, usPerRingFull: number): void {
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.spec.vcpus)
+      throw new RangeError(
+        `setVcpuPenalty: vcpu ${vcpu} is outside the allowed range [0, ${this.spec.vcpus - 1}]`,
+      );
+    if (!Number.isFinite(usPerRingFull) || usPerRingFull < 0)
+      throw new RangeError(`setVcpuPenalty: usPerRingFull ${usPerRingFull} must be a finite number ≥ 0`);
+    this.catchUp();
+    this.penaltyMs[vcpu] = usPerRingFull / 1000;
+  }
+
+  vcpuPenalty(vcpu: number): number {
+    return this.penaltyMs[vcpu]! * 1000;
+  }
+
+  /** Writes vCPU `vcpu` has emitted so far (its own dirtying, for per-vCPU rates). */
+  vcpuWrites(vcpu: number): number {
+    return this.emitted[vcpu]!;
+  }
+
   //////////////////////////////     state and counters     //////////////////////////////
 
   /** Page writes applied through the vCPUs. */
@@ -331,7 +379,7 @@ export class Guest {
     for (let v = 0; v < this.generators.length; v++) {
       const vcpu = this.vm.vcpus[v]!;
       // A vCPU stuck in a ring-full exit (or paused by the VMM) does not run.
-      if (!vcpu.paused && !vcpu.ringFull) this.cpuMs[v]! += delta;
+      if (!vcpu.paused && !vcpu.ringFull) this.cpuMs[v]! += this.serveSleep(v, delta);
       const generator = this.generators[v]!;
       let owed = Math.floor(generator.owed(this.cpuMs[v]!)) - this.emitted[v]!;
       if (capped && owed > MAX_WALL_BATCH) {
@@ -342,10 +390,18 @@ export class Guest {
       if (owed > 0) {
         generator.emit(batch, owed);
         this.emitted[v]! += owed;
+        this.sleepOwedMs[v]! += (owed * this.penaltyMs[v]!) / this.ringFullWrites;
       }
       batch.endSegment(v);
     }
     return batch;
+  }
+
+  /** The part of `delta` ms vCPU v runs after sleeping off the penalty its writes earned. */
+  private serveSleep(v: number, delta: number): number {
+    const sleep = Math.min(delta, this.sleepOwedMs[v]!);
+    this.sleepOwedMs[v]! -= sleep;
+    return delta - sleep;
   }
 
   /** Each vCPU makes what it still owes, then its part of the batch, until its ring fills. */
