@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { MIGRATION_FLAGS, RUN_FLAGS, WORKLOAD_FLAGS, type ScenarioFlags } from '../migration/scenario';
 
 /** Capabilities: `--auto-converge` alone means on; `--auto-converge off` turns it off. */
-const BOOLEAN_FLAGS = new Set(['auto-converge', 'xbzrle', 'pause-before-switchover']);
+const BOOLEAN_FLAGS = new Set(['auto-converge', 'dirty-limit', 'xbzrle', 'pause-before-switchover']);
 
 const HELP: Record<string, string> = {
   memory: 'guest memory (4GiB, 512MiB)',
@@ -19,6 +19,9 @@ const HELP: Record<string, string> = {
   rate: 'workload dirtying rate (200MiB/s, 1Gbit/s, 5000 pages/s)',
   hot: 'hotcold: hot set size',
   'hot-share': 'hotcold: share of writes to the hot set (0..1)',
+  'dirty-limit': 'QEMU dirty-limit: per-vCPU penalties from the dirty ring (needs --dirty-log ring)',
+  'vcpu-dirty-limit': 'dirty-limit: target dirty rate per vCPU, MB/s (default 1)',
+  'x-vcpu-dirty-limit-period': 'dirty-limit: ms between rate reads (1..1000, default 1000)',
   'max-bandwidth': 'QEMU max-bandwidth for live rounds (default 128MiB/s)',
   'downtime-limit': 'QEMU downtime-limit (default 300ms)',
   'stop-rule':

@@ -20,6 +20,8 @@ export const DIRTYLIMIT_THROTTLE_PCT_MAX = 99;
 export interface DirtyLimitParams {
   /** vcpu-dirty-limit, MB/s per vCPU. */
   quota: number;
+  /** x-vcpu-dirty-limit-period, ms between reads of the rings. */
+  periodMs: number;
   /** Dirty ring entries per vCPU. */
   ringEntries: number;
 }
@@ -30,6 +32,11 @@ export class DirtyLimit {
   /** Per vCPU: the dirty rate read at the last adjustment, MB/s. */
   readonly rates: Float64Array;
   private maxRate = 0;
+  /** Set once the trigger started the limit; from then the thread polls every period. */
+  private startedAt: number | null = null;
+  private lastPoll = 0;
+  /** Per vCPU: the rings' cumulative entry counts at the last poll. */
+  private readonly lastReaped: Float64Array;
 
   constructor(
     private readonly params: DirtyLimitParams,
@@ -37,6 +44,32 @@ export class DirtyLimit {
   ) {
     this.penaltyUs = new Float64Array(vcpus);
     this.rates = new Float64Array(vcpus);
+    this.lastReaped = new Float64Array(vcpus);
+  }
+
+  get running(): boolean {
+    return this.startedAt !== null;
+  }
+
+  /** migration_dirty_limit_guest: start at `now`, counting entries from the rings' totals `reaped`. */
+  start(now: number, reaped: ArrayLike<number>): void {
+    if (this.startedAt !== null) return;
+    this.startedAt = now;
+    this.lastPoll = now;
+    this.lastReaped.set(reaped);
+  }
+
+  /**
+   * The limit thread: when a period has passed since the last read, adjust from the entries
+   * reaped in it (`reaped` = cumulative per-vCPU totals). True when it adjusted.
+   */
+  poll(now: number, reaped: ArrayLike<number>): boolean {
+    if (this.startedAt === null || now - this.lastPoll < this.params.periodMs) return false;
+    const entries = Array.from(this.lastReaped, (last, v) => reaped[v]! - last);
+    this.adjust(entries, now - this.lastPoll);
+    this.lastPoll = now;
+    this.lastReaped.set(reaped);
+    return true;
   }
 
   /** One period: `entries[v]` ring entries reaped from vCPU v over `periodMs`. */

@@ -20,6 +20,8 @@ export interface AutoConvergeParams {
   max: number;
   /** throttle-trigger-threshold, percent. */
   triggerThreshold: number;
+  /** dirty-limit instead: the same trigger starts it (migration_dirty_limit_guest). */
+  dirtyLimit?: boolean;
 }
 
 export interface SyncOutcome {
@@ -29,6 +31,8 @@ export interface SyncOutcome {
   throttle: number;
   /** True when auto-converge stepped the throttle at this sync. */
   throttled: boolean;
+  /** True when the trigger fired with dirty-limit on (QEMU starts the limit at the first). */
+  limitTriggered: boolean;
 }
 
 export class DirtyPeriod {
@@ -59,26 +63,36 @@ export class DirtyPeriod {
     this.pagesInPeriod += newlyDirty;
     const before = this.throttle;
     const elapsed = now - this.periodStart;
-    if (elapsed <= 1000) return { periodClosed: false, throttle: before, throttled: false };
-    this.triggerThrottle(transferred);
+    if (elapsed <= 1000)
+      return { periodClosed: false, throttle: before, throttled: false, limitTriggered: false };
+    const limitTriggered = this.triggerThrottle(transferred);
     this.dirtyPagesRate = (this.pagesInPeriod * 1000) / elapsed;
     this.periodStart = now;
     this.pagesInPeriod = 0;
     this.bytesSentAtPeriodStart = transferred;
-    return { periodClosed: true, throttle: this.throttle, throttled: this.throttle !== before };
+    return {
+      periodClosed: true,
+      throttle: this.throttle,
+      throttled: this.throttle !== before,
+      limitTriggered,
+    };
   }
 
-  private triggerThrottle(transferred: number): void {
-    if (!this.autoConverge.enabled) return;
+  /** migration_trigger_throttle; true when the trigger fired for dirty-limit. */
+  private triggerThrottle(transferred: number): boolean {
+    const dirtyLimit = this.autoConverge.dirtyLimit === true;
+    if (!this.autoConverge.enabled && !dirtyLimit) return false;
     const bytesDirtyPeriod = this.pagesInPeriod * PAGE_SIZE;
     const bytesXferPeriod = transferred - this.bytesSentAtPeriodStart;
     const bytesDirtyThreshold = (bytesXferPeriod * this.autoConverge.triggerThreshold) / 100;
     if (bytesDirtyPeriod > bytesDirtyThreshold && ++this.highCount >= 2) {
       this.highCount = 0;
+      if (!this.autoConverge.enabled) return true;
       this.throttle =
         this.throttle === 0
           ? this.autoConverge.initial
           : Math.min(this.throttle + this.autoConverge.increment, this.autoConverge.max);
     }
+    return false;
   }
 }

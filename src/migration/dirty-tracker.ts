@@ -73,6 +73,8 @@ export class DirtyTracker {
   private readonly unclearedLog: Uint32Array;
   /** ring: pages reaped from the rings since the last sync. */
   private readonly reaped: Uint32Array;
+  /** ring: entries reaped from each vCPU's ring since logging began (dirty-limit's rates). */
+  readonly reapedByVcpu: Float64Array;
   private readonly words: number;
   private cursor = 0;
   /** Pages set in `bitmap`. */
@@ -94,6 +96,7 @@ export class DirtyTracker {
     this.log = new Uint32Array(this.words);
     this.unclearedLog = new Uint32Array(mode === 'manual' ? this.words : 0);
     this.reaped = new Uint32Array(mode === 'ring' ? this.words : 0);
+    this.reapedByVcpu = new Float64Array(vm.vcpus.length);
     this.regionPages = Math.ceil(pages / MAX_REGIONS);
     this.regionCounts = new Array<number>(Math.ceil(pages / this.regionPages)).fill(0);
   }
@@ -125,12 +128,13 @@ export class DirtyTracker {
     // Kick every vCPU first, as QEMU's reaper does: an exit drains the PML buffer into the ring,
     // and under D-bit tracking a rewrite of a page can sit there until the next exit.
     for (const vcpu of this.vm.vcpus) vcpu.exit();
-    for (const vcpu of this.vm.vcpus) {
+    this.vm.vcpus.forEach((vcpu, v) => {
       if (vcpu.ringFull) this.cost.ringBlockedAtReap++;
       const entries = vcpu.harvestDirtyRing();
       this.cost.ringEntries += entries.length;
+      this.reapedByVcpu[v]! += entries.length;
       for (const { offset } of entries) this.reaped[offset >>> 5]! |= 1 << (offset & 31);
-    }
+    });
     this.vm.resetDirtyRings();
   }
 

@@ -20,8 +20,9 @@ import type { MemoryRegion, Vm } from '../mmu/api';
 import type { SparseMemory } from '../guest/sparse-memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
+import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
-import { DirtyTracker, type HarvestCost } from './dirty-tracker';
+import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
 import { rampedLimit } from './downtime-ramp';
 import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
 import { predictionErrors, predictRest } from './predictor';
@@ -41,6 +42,8 @@ export interface MigratableGuest {
   readonly paused: boolean;
   setThrottle(percent: number): void;
   readonly throttle: number;
+  /** dirty-limit: vCPU `vcpu` sleeps `usPerRingFull` µs per ring-full exit (needed for dirty-limit). */
+  setVcpuPenalty?(vcpu: number, usPerRingFull: number): void;
   /** The device state captured at switchover (registers, the incrementer's position...). */
   vcpuState(): Uint8Array;
   /** Make the writes owed up to the clock's now (before a harvest that falls between ticks). */
@@ -153,6 +156,8 @@ export class Migration {
   private tracker!: DirtyTracker;
   private window!: RateWindow;
   private period!: DirtyPeriod;
+  /** dirty-limit's controller, when the capability is on. */
+  private dirtyLimit: DirtyLimit | undefined;
   private session: SourceSession | undefined;
   /** Tells the machine the link failed (set once the actor exists). */
   private notifyLinkLoss: (reason: string) => void = () => undefined;
@@ -304,9 +309,21 @@ export class Migration {
         increment: this.params['cpu-throttle-increment'],
         max: this.params['max-cpu-throttle'],
         triggerThreshold: this.params['throttle-trigger-threshold'],
+        dirtyLimit: this.params['dirty-limit'],
       },
       now,
     );
+    if (this.params['dirty-limit']) {
+      if (!guest.setVcpuPenalty) throw new Error('dirty-limit: this guest has no per-vCPU penalty');
+      this.dirtyLimit = new DirtyLimit(
+        {
+          quota: this.params['vcpu-dirty-limit'],
+          periodMs: this.params['x-vcpu-dirty-limit-period'],
+          ringEntries: DIRTY_RING_ENTRIES,
+        },
+        guest.vm.vcpus.length,
+      );
+    }
     // The sync that enabling dirty logging did (ram_init_bitmaps) counts, as in QEMU.
     this.period.onSync(now, 0, 0);
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
@@ -391,6 +408,7 @@ export class Migration {
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
     guest.setThrottle(0);
+    this.liftDirtyLimit();
     if (guest.paused && !this.options.faults?.noResumeOnRollback) guest.resumeAll();
     if (this.tracker) this.tracker.disable();
   }
@@ -412,6 +430,7 @@ export class Migration {
     if (this.window.exceeded) await this.sleepUntil(this.window.windowEnd);
     else if (!this.virtual) await sleep(this.clock, 0); // let the guest's timers run
     this.tracker.reapRings();
+    this.pollDirtyLimit();
     this.sampleGuestRate();
     this.applyRamp();
     if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate))
@@ -515,6 +534,20 @@ export class Migration {
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.total.bytesWire);
     if (outcome.throttled) this.options.guest.setThrottle(outcome.throttle);
+    if (outcome.limitTriggered) this.dirtyLimit?.start(this.clock.now(), this.tracker.reapedByVcpu);
+  }
+
+  /** dirty-limit's thread: once per period, new per-vCPU penalties from the rings' rates. */
+  private pollDirtyLimit(): void {
+    const limit = this.dirtyLimit;
+    if (!limit?.poll(this.clock.now(), this.tracker.reapedByVcpu)) return;
+    limit.penaltyUs.forEach((us, v) => this.options.guest.setVcpuPenalty?.(v, us));
+  }
+
+  /** Lift every dirty-limit penalty (QEMU cancels the limit when the migration ends). */
+  private liftDirtyLimit(): void {
+    if (!this.dirtyLimit) return;
+    for (let v = 0; v < this.dirtyLimit.penaltyUs.length; v++) this.options.guest.setVcpuPenalty?.(v, 0);
   }
 
   private recordRound(final: boolean): void {
@@ -556,6 +589,12 @@ export class Migration {
       threshold: this.window.threshold,
       expectedDowntime: this.window.expectedDowntime,
       throttle: this.options.guest.throttle,
+      ...(this.dirtyLimit
+        ? {
+            dirtyLimitPenalty: this.dirtyLimit.meanPenaltyUs,
+            dirtyLimitRates: Array.from(this.dirtyLimit.rates),
+          }
+        : {}),
       predictedRoundsLeft: prediction.roundsLeft,
       predictedEta: prediction.eta,
       dirtyByRegion: this.tracker.takeRegionCounts(),
@@ -654,6 +693,12 @@ export class Migration {
         'page-size': PAGE_SIZE,
       },
       'cpu-throttle-percentage': this.options.guest.throttle,
+      ...(this.dirtyLimit
+        ? {
+            'dirty-limit-throttle-time-per-round': this.dirtyLimit.throttleTimePerRound,
+            'dirty-limit-ring-full-time': this.dirtyLimit.ringFullTime,
+          }
+        : {}),
       ...(xbzrle
         ? {
             'xbzrle-cache': {

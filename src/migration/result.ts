@@ -50,6 +50,10 @@ export interface RoundStats {
   expectedDowntime: number;
   /** vCPU throttle in percent during the round (auto-converge). */
   throttle: number;
+  /** dirty-limit: mean per-vCPU penalty at the round's end, µs per ring-full exit. */
+  dirtyLimitPenalty?: number;
+  /** dirty-limit: each vCPU's dirty rate at its last read from the ring, MB/s. */
+  dirtyLimitRates?: number[];
   /** The predictor after this round: rounds left and ETA (ms to completion); null if it cannot converge. */
   predictedRoundsLeft: number | null;
   predictedEta: number | null;
@@ -139,6 +143,9 @@ export interface MigrationResult {
   'expected-downtime': number;
   ram: RamStats;
   'cpu-throttle-percentage': number;
+  /** dirty-limit: the largest per-vCPU penalty, and the time to fill a ring at the mean rate (µs). */
+  'dirty-limit-throttle-time-per-round'?: number;
+  'dirty-limit-ring-full-time'?: number;
   'xbzrle-cache'?: XbzrleCacheStats;
   /** precopy's additions. */
   precopy: {

@@ -97,6 +97,12 @@ export const migrationSchema = z
     'cpu-throttle-increment': intIn(1, 100).default(10),
     'max-cpu-throttle': intIn(1, 99).default(99),
     'throttle-trigger-threshold': intIn(1, 100).default(50),
+    /** dirty-limit: per-vCPU penalties from the dirty ring towards vcpu-dirty-limit (QEMU 8.1). */
+    'dirty-limit': flagBoolean.default(false),
+    /** dirty-limit's quota per vCPU, MB/s (QEMU's default 1). */
+    'vcpu-dirty-limit': intIn(1, 1_000_000).default(1),
+    /** ms between dirty-limit's reads of the rings (QEMU's range [1, 1000]). */
+    'x-vcpu-dirty-limit-period': intIn(1, 1000).default(1000),
     xbzrle: flagBoolean.default(false),
     'xbzrle-cache-size': within(sizeSchema, PAGE_SIZE, 2 ** 40, '[4KiB, 1TiB]')
       .refine((v) => Number.isInteger(Math.log2(v)), { error: 'must be a power of two (QEMU rounds it)' })
@@ -125,6 +131,14 @@ export const migrationSchema = z
   .refine((m) => m['cpu-throttle-initial'] <= m['max-cpu-throttle'], {
     error: 'cpu-throttle-initial must not exceed max-cpu-throttle',
     path: ['cpu-throttle-initial'],
+  })
+  .refine((m) => !m['dirty-limit'] || m['dirty-log'] === 'ring', {
+    error: 'dirty-limit needs the KVM dirty ring (dirty-log ring)',
+    path: ['dirty-limit'],
+  })
+  .refine((m) => !(m['dirty-limit'] && m['auto-converge']), {
+    error: 'dirty-limit and auto-converge exclude each other (as in QEMU)',
+    path: ['dirty-limit'],
   })
   .refine((m) => !m.encodings.includes('xbzrle') || m.xbzrle, {
     error: 'the xbzrle encoding needs the xbzrle capability (--xbzrle on)',

@@ -44,6 +44,7 @@ export function createSourceGuest(
     pauseAll: () => guest.pauseAll(),
     resumeAll: () => guest.resumeAll(),
     setThrottle: (percent) => guest.setThrottle(percent),
+    setVcpuPenalty: (vcpu, us) => guest.setVcpuPenalty(vcpu, us),
     vcpuState: () => guest.vcpuState(),
     catchUp: () => guest.catchUp(),
     takeDistinctWrites: () => window.reset().distinct,
