@@ -78,6 +78,8 @@ export interface EngineFaults {
   noResumeOnRollback: boolean;
   /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
   mmuBaselineStuck: boolean;
+  /** dirty-limit computes its penalties but never hands them to the vCPUs. */
+  dirtyLimitUnserved: boolean;
 }
 
 /** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
@@ -541,6 +543,7 @@ export class Migration {
   private pollDirtyLimit(): void {
     const limit = this.dirtyLimit;
     if (!limit?.poll(this.clock.now(), this.tracker.reapedByVcpu)) return;
+    if (this.options.faults?.dirtyLimitUnserved) return;
     limit.penaltyUs.forEach((us, v) => this.options.guest.setVcpuPenalty?.(v, us));
   }
 

@@ -46,6 +46,12 @@ describe('dirty-limit in the engine', () => {
     for (const rate of last) expect(rate).toBeLessThanOrEqual(1 + DIRTYLIMIT_TOLERANCE_RANGE);
   });
 
+  it('NEGATIVE: penalties computed but not served by the vCPUs do not converge the hog', async () => {
+    const r = await runScenario(hog({ 'dirty-limit': true }), { faults: { dirtyLimitUnserved: true } });
+    expect(r['dirty-limit-throttle-time-per-round']).toBeGreaterThan(0);
+    expect(r.precopy.converged).toBe(false);
+  });
+
   it('is deterministic in virtual time', async () => {
     const a = await runScenario(hog({ 'dirty-limit': true }));
     const b = await runScenario(hog({ 'dirty-limit': true }));
