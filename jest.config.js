@@ -7,4 +7,5 @@ module.exports = {
   // Type checking is `npm run typecheck`; jest only transpiles (isolatedModules in tsconfig).
   testTimeout: 60000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/scripts/summary-reporter.js'],
 };
