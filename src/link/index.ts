@@ -29,6 +29,7 @@ import type { Destination } from '../dest/destination';
 import type { WireError } from '../wire/errors';
 import type { DestinationVerdict } from '../wire/verdict';
 
+import type { BatchStats } from '../wire/batch';
 export { WireError, type WireErrorCode } from '../wire/errors';
 export { CloseCode } from '../wire/constants';
 export * from './bandwidth';
@@ -100,23 +101,9 @@ export interface GuestLayout {
   edgeRegion?: { firstPage: number; pages: number };
 }
 
-/** What one sendPages call put on the link. */
-export interface SendStats {
-  /** Pages handed in (= count). */
-  pages: number;
-  zeroPages: number;
-  /** Sent as an XBZRLE delta. */
-  xbzrlePages: number;
-  /** XBZRLE found them identical to the last sent copy: nothing sent (QEMU skips them too). */
-  unchangedPages: number;
-  lz4Pages: number;
-  rawPages: number;
-  /** pages × 4096. */
-  bytesRaw: number;
-  /** Bytes of frames put on the link, headers included. */
-  bytesWire: number;
-  frames: number;
-}
+/** What one sendPages call put on the link (the wire encoder's counters). */
+export type SendStats = BatchStats;
+export { emptyStats as emptySendStats } from '../wire/batch';
 
 /** The destination's acknowledgement of a round: its count and running hash matched the source's. */
 export interface RoundAck {

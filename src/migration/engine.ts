@@ -15,7 +15,7 @@ import {
   type DestinationVerdict as MachineVerdict,
   type RoundOutcome,
 } from '../../machines/source.machine';
-import type { DestinationVerdict, SendStats, SourceSession } from '../link/index';
+import { emptySendStats, type DestinationVerdict, type SendStats, type SourceSession } from '../link/index';
 import type { MemoryRegion, Vm } from '../mmu/api';
 import type { SparseMemory } from '../guest/sparse-memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
@@ -126,20 +126,6 @@ function mmuDelta(from: MmuSnapshot, to: MmuSnapshot): MmuCounters {
   };
 }
 
-function emptySend(): SendStats {
-  return {
-    pages: 0,
-    zeroPages: 0,
-    xbzrlePages: 0,
-    unchangedPages: 0,
-    lz4Pages: 0,
-    rawPages: 0,
-    bytesRaw: 0,
-    bytesWire: 0,
-    frames: 0,
-  };
-}
-
 function addSend(into: SendStats, s: SendStats): void {
   for (const key of Object.keys(into) as (keyof SendStats)[]) into[key] += s[key];
 }
@@ -173,7 +159,7 @@ export class Migration {
   private roundNo = 0;
   private current!: RoundAccumulator;
   private readonly rounds: RoundStats[] = [];
-  private readonly total = emptySend();
+  private readonly total = emptySendStats();
   private precopyBytes = 0;
   private downtimeBytes = 0;
   private stateBytes = 0;
@@ -467,7 +453,7 @@ export class Migration {
       round: this.roundNo,
       start: this.clock.now(),
       pagesHarvested: this.tracker.dirtyPages,
-      send: emptySend(),
+      send: emptySendStats(),
     };
     await this.session!.startRound(this.roundNo, { final });
   }

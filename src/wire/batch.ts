@@ -35,15 +35,20 @@ export function chainFrame(hash: number, frameChecksum: number): number {
   return crc32(record, hash);
 }
 
-/** Counters one encoder call adds to (the SendStats shape). */
+/** Counters one encoder call adds to; the link reports them as `SendStats`. */
 export interface BatchStats {
+  /** Pages handed in (= count). */
   pages: number;
   zeroPages: number;
+  /** Sent as an XBZRLE delta. */
   xbzrlePages: number;
+  /** XBZRLE found them identical to the last sent copy: nothing sent (QEMU skips them too). */
   unchangedPages: number;
   lz4Pages: number;
   rawPages: number;
+  /** pages × 4096. */
   bytesRaw: number;
+  /** Bytes of frames put on the link, headers included. */
   bytesWire: number;
   frames: number;
 }
