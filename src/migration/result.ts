@@ -5,17 +5,20 @@
  * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
  */
 
-/** QEMU's MigrationStatus names (qapi/migration.json) used by precopy. */
-export type MigrationStatus =
-  | 'none'
-  | 'setup'
-  | 'active'
-  | 'pre-switchover'
-  | 'device'
-  | 'completed'
-  | 'cancelling'
-  | 'cancelled'
-  | 'failed';
+/** QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no postcopy, colo, wait-unplug). */
+export const MIGRATION_STATUSES = [
+  'none',
+  'setup',
+  'active',
+  'pre-switchover',
+  'device',
+  'completed',
+  'cancelling',
+  'cancelled',
+  'failed',
+] as const;
+
+export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
 
 /** One round: the interval between two dirty-bitmap syncs (QEMU's `dirty-sync-count` step). */
 export interface RoundStats {

@@ -21,7 +21,13 @@
  * as the sampling: a sync missed between two samples merges two rounds (reported in `warnings`).
  */
 import { z } from 'zod';
-import type { MigrationResult, MigrationStatus, RamStats, RoundStats } from '../migration/result';
+import {
+  MIGRATION_STATUSES,
+  type MigrationResult,
+  type MigrationStatus,
+  type RamStats,
+  type RoundStats,
+} from '../migration/result';
 
 export class QmpImportError extends Error {
   constructor(
@@ -47,17 +53,7 @@ export interface QmpImport {
 
 export const MAX_LINE_BYTES = 1 << 20;
 
-const STATUSES = [
-  'none',
-  'setup',
-  'active',
-  'pre-switchover',
-  'device',
-  'completed',
-  'cancelling',
-  'cancelled',
-  'failed',
-] as const satisfies readonly MigrationStatus[];
+const STATUSES = MIGRATION_STATUSES;
 
 const count = z.number().nonnegative();
 const statusSchema = z

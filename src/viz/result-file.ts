@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { z } from 'zod';
-import type { MigrationResult } from '../migration/result';
+import { MIGRATION_STATUSES, type MigrationResult } from '../migration/result';
 
 /** Bad input from the user (a file, a flag): the CLI prints it and exits 2. */
 export class InputError extends Error {
@@ -15,17 +15,7 @@ export class InputError extends Error {
 
 const num = z.number().refine(Number.isFinite, 'expected a finite number');
 const nullableNum = num.nullable();
-const status = z.enum([
-  'none',
-  'setup',
-  'active',
-  'pre-switchover',
-  'device',
-  'completed',
-  'cancelling',
-  'cancelled',
-  'failed',
-]);
+const status = z.enum(MIGRATION_STATUSES);
 
 const roundSchema = z.looseObject({
   round: z.number().int().nonnegative(),
