@@ -8,8 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { Destination } from '../dest/destination';
 import { startDestinationServer } from '../dest/server';
-import type { EdgeChecker } from '../dest/verify';
-import { checkEdgeRule } from '../guest/edge-rule';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
 import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
@@ -48,22 +46,6 @@ export interface DestinationLink {
   close(): Promise<void>;
 }
 
-/** The destination's edge check is QEMU's rule, as the guest defines it. */
-export const edgeChecker: EdgeChecker = (memory, firstPage, pages) => {
-  const r = checkEdgeRule(memory, firstPage, pages);
-  return {
-    passed: r.passed,
-    badPages: r.bad,
-    ...(r.firstBadPage !== undefined
-      ? {
-          firstBadPage: r.firstBadPage,
-          value: r.values?.[0],
-          previousValue: memory.read(r.firstBadPage - 1)[0],
-        }
-      : {}),
-  };
-};
-
 /** Build the source: its clock (virtual or wall), its MMU and its guest, already running. */
 export function createSource(scenario: Scenario, faults?: Partial<FaultSwitches>): SourceSide {
   const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
@@ -92,7 +74,7 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
   };
   if (run.transport === 'inproc') {
     const token = randomBytes(8).toString('hex');
-    const destination = new Destination({ token, clock, edgeChecker });
+    const destination = new Destination({ token, clock });
     return {
       destination,
       connect: () => connectSource({ ...common, transport: 'inproc', token, destination }),
@@ -107,7 +89,7 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
     };
   }
   const token = randomBytes(8).toString('hex');
-  const server = await startDestinationServer({ port: 0, token, edgeChecker });
+  const server = await startDestinationServer({ port: 0, token });
   return {
     destination: server.destination,
     connect: () => connectSource({ ...common, transport: 'ws', url: server.url, token }),

@@ -12,13 +12,7 @@ import { Destination } from '../../src/dest/destination';
 import { checkEdgeRule } from '../../src/guest/edge-rule';
 import { connectSource } from '../../src/link/index';
 import type { InprocEndpoint } from '../../src/link/inproc';
-import {
-  createSource,
-  edgeChecker,
-  migrate,
-  openDestination,
-  type DestinationLink,
-} from '../../src/migration/index';
+import { createSource, migrate, openDestination, type DestinationLink } from '../../src/migration/index';
 import { parseScenario } from '../../src/migration/scenario';
 import type { VirtualClock } from '../../src/util/clock';
 
@@ -55,7 +49,7 @@ function restingStates(): string[] {
 /** An in-process destination whose link the test can cut or crash at any moment. */
 function faultyLink(clock: VirtualClock) {
   const token = 'faulty-link-token';
-  const destination = new Destination({ token, clock, edgeChecker });
+  const destination = new Destination({ token, clock });
   let endpoint: InprocEndpoint | undefined;
   let fault: ((e: InprocEndpoint) => void) | undefined;
   const proxy = {
