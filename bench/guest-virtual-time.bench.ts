@@ -13,9 +13,10 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Guest, parseGuestSpec } from '../src/guest';
-import { createVm, KVM_MEM_LOG_DIRTY_PAGES } from '../src/mmu';
+import { createVm } from '../src/mmu';
 import { SparseMemory } from '../src/guest/sparse-memory';
 import { virtualClock } from '../src/util/clock';
+import { addLoggedSlot } from './common';
 
 const SIMULATED_MS = 10_000;
 const HARVEST_MS = 100;
@@ -65,13 +66,7 @@ function simulate(kind: string, record: boolean) {
 function rawLoop(gpas: Float64Array, harvestAt: number[]): number {
   const memory = new SparseMemory(PAGES);
   const vm = createVm();
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: KVM_MEM_LOG_DIRTY_PAGES,
-    guestPhysAddr: 0,
-    memorySize: PAGES * 4096,
-    memory,
-  });
+  addLoggedSlot(vm, PAGES, memory);
   const vcpu = vm.createVcpu();
   const bitmap = new Uint32Array(Math.ceil(PAGES / 64) * 2);
   const start = performance.now();

@@ -9,9 +9,10 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Guest, parseGuestSpec } from '../src/guest';
-import { createVm, KVM_MEM_LOG_DIRTY_PAGES } from '../src/mmu';
+import { createVm } from '../src/mmu';
 import { SparseMemory } from '../src/guest/sparse-memory';
 import { virtualClock } from '../src/util/clock';
+import { addLoggedSlot } from './common';
 
 const MEMORY = '16GiB';
 const PAGES = (16 * 1024 ** 3) / 4096;
@@ -52,13 +53,7 @@ function recordSequence(workload: object): { warm: Float64Array; measured: Float
 function rawLoop(sequence: { warm: Float64Array; measured: Float64Array }): number {
   const memory = new SparseMemory(PAGES);
   const vm = createVm();
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: KVM_MEM_LOG_DIRTY_PAGES,
-    guestPhysAddr: 0,
-    memorySize: PAGES * 4096,
-    memory,
-  });
+  addLoggedSlot(vm, PAGES, memory);
   const vcpu = vm.createVcpu();
   const run = (gpas: Float64Array) => {
     for (let i = 0; i < gpas.length; i++) {

@@ -7,9 +7,9 @@
  * Goal: ≤ 2× the baseline's time at each density. Medians of alternating repetitions.
  */
 import { performance } from 'node:perf_hooks';
-import type { HostMemory } from '../src/mmu';
-import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm } from '../src/mmu';
+import { KvmVm } from '../src/mmu';
 import { Rng } from '../src/util/rng';
+import { median, nullMemory as nullMemoryOf, addLoggedSlot } from './common';
 
 const PAGE = 4096;
 const PAGES = 4 * 1024 * 1024;
@@ -18,17 +18,7 @@ const REPS = 15;
 /** Leading repetitions left out of the medians: the JIT is still warming up. */
 const WARMUP = 4;
 
-/** Host memory that stores nothing: this measures the MMU, not page contents. */
-const nullMemory: HostMemory = {
-  pages: PAGES,
-  writable: () => new Uint8Array(PAGE),
-  read: () => new Uint8Array(PAGE),
-  writeU32: () => {},
-};
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-}
+const nullMemory = nullMemoryOf(PAGES);
 
 function dirtyPages(fraction: number, rng: Rng): Int32Array {
   if (fraction === 1) return Int32Array.from({ length: PAGES }, (_, i) => i);
@@ -67,13 +57,7 @@ for (const fraction of [0.001, 0.1, 1]) {
   const pages = dirtyPages(fraction, rng);
   const vm = new KvmVm();
   const vcpu = vm.createVcpu();
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: KVM_MEM_LOG_DIRTY_PAGES,
-    guestPhysAddr: 0,
-    memorySize: PAGES * PAGE,
-    memory: nullMemory,
-  });
+  addLoggedSlot(vm, PAGES, nullMemory);
   const out = new Uint32Array(WORDS);
   const plainBitmap = new Uint32Array(WORDS);
   const plainWritable = new Uint32Array(WORDS);

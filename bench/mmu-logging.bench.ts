@@ -7,24 +7,15 @@
  * 2M region. Medians of alternating repetitions.
  */
 import { performance } from 'node:perf_hooks';
-import type { HostMemory } from '../src/mmu';
 import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm } from '../src/mmu';
+import { median, nullMemory as nullMemoryOf } from './common';
 
 const PAGE = 4096;
 const PAGES = 4 * 1024 * 1024;
 const HUGE = PAGES / 512;
 const REPS = 5;
 
-const nullMemory: HostMemory = {
-  pages: PAGES,
-  writable: () => new Uint8Array(PAGE),
-  read: () => new Uint8Array(PAGE),
-  writeU32: () => {},
-};
-
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-}
+const nullMemory = nullMemoryOf(PAGES);
 
 const vm = new KvmVm();
 const vcpu = vm.createVcpu();

@@ -6,34 +6,23 @@
  * scattered at random over the whole guest (the worst case for table sharing). Baseline in the
  * same run: the dirty bitmap alone, npages / 8 bytes.
  */
-import type { HostMemory } from '../src/mmu';
-import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm } from '../src/mmu';
+import { KvmVm } from '../src/mmu';
 import { Rng } from '../src/util/rng';
+import { nullMemory as nullMemoryOf, addLoggedSlot } from './common';
 
 const PAGE = 4096;
 const PAGES = 16 * 1024 * 1024;
 const TOUCHED = 262144;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-const nullMemory: HostMemory = {
-  pages: PAGES,
-  writable: () => new Uint8Array(PAGE),
-  read: () => new Uint8Array(PAGE),
-  writeU32: () => {},
-};
+const nullMemory = nullMemoryOf(PAGES);
 
 function measure(layout: 'contiguous' | 'scattered') {
   gc();
   const buffers0 = process.memoryUsage().arrayBuffers;
   const vm = new KvmVm();
   const vcpu = vm.createVcpu();
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: KVM_MEM_LOG_DIRTY_PAGES,
-    guestPhysAddr: 0,
-    memorySize: PAGES * PAGE,
-    memory: nullMemory,
-  });
+  addLoggedSlot(vm, PAGES, nullMemory);
   gc();
   const untouchedBytes = vm.stats().memoryBytes;
   const untouchedBuffers = process.memoryUsage().arrayBuffers - buffers0;

@@ -10,9 +10,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { HostMemory } from '../src/mmu';
-import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm } from '../src/mmu';
+import { KvmVm } from '../src/mmu';
 import { SparseMemory } from '../src/guest/sparse-memory';
 import { Rng } from '../src/util/rng';
+import { median, nullMemory as nullMemoryOf, addLoggedSlot } from './common';
 
 const PAGE = 4096;
 const PAGES = 262144; // 1 GiB
@@ -23,20 +24,10 @@ const rng = new Rng(7);
 const gpas = new Float64Array(WRITES);
 for (let i = 0; i < WRITES; i++) gpas[i] = rng.int(PAGES) * PAGE + (rng.u32() & 4088);
 
-function median(xs: number[]): number {
-  return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-}
-
 function setupVm(memory: HostMemory): { vm: KvmVm; vcpu: ReturnType<KvmVm['createVcpu']> } {
   const vm = new KvmVm();
   const vcpu = vm.createVcpu();
-  vm.setUserMemoryRegion({
-    slot: 0,
-    flags: KVM_MEM_LOG_DIRTY_PAGES,
-    guestPhysAddr: 0,
-    memorySize: PAGES * PAGE,
-    memory,
-  });
+  addLoggedSlot(vm, PAGES, memory);
   return { vm, vcpu };
 }
 
@@ -106,13 +97,7 @@ const mmuRate = WRITES / (median(mmuMs) / 1000);
 const rawRate = WRITES / (median(rawMs) / 1000);
 const sparseRate = WRITES / (median(sparseMs) / 1000);
 
-/** Host memory that stores nothing, so fault timings are not page allocation timings. */
-const nullMemory: HostMemory = {
-  pages: PAGES,
-  writable: () => new Uint8Array(PAGE),
-  read: () => new Uint8Array(PAGE),
-  writeU32: () => {},
-};
+const nullMemory = nullMemoryOf(PAGES);
 const firstTouch: number[] = [];
 const wrprot: number[] = [];
 for (let r = 0; r < 3; r++) {

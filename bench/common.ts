@@ -1,0 +1,30 @@
+/** Pieces every benchmark shares: a median, memory that stores nothing, one logged memslot. */
+import { KVM_MEM_LOG_DIRTY_PAGES, type HostMemory, type Vm } from '../src/mmu';
+
+const PAGE = 4096;
+
+/** The middle value (the upper middle for an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+}
+
+/** Host memory that stores nothing: what is measured is the MMU, not page contents. */
+export function nullMemory(pages: number): HostMemory {
+  return {
+    pages,
+    writable: () => new Uint8Array(PAGE),
+    read: () => new Uint8Array(PAGE),
+    writeU32: () => {},
+  };
+}
+
+/** Slot 0 at GPA 0 over `pages` of `memory`, dirty logging on. */
+export function addLoggedSlot(vm: Vm, pages: number, memory: HostMemory): void {
+  vm.setUserMemoryRegion({
+    slot: 0,
+    flags: KVM_MEM_LOG_DIRTY_PAGES,
+    guestPhysAddr: 0,
+    memorySize: pages * PAGE,
+    memory,
+  });
+}
