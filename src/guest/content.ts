@@ -93,6 +93,8 @@ export class ContentViews {
   words = new Int32Array(0);
   readonly wordStart: number[] = [];
   readonly wordCount: number[] = [];
+  /** Each window's content kind (what a metadata-only guest records instead of the bytes). */
+  readonly kinds: ContentKind[] = [];
   private readonly pools = new Map<ContentKind, Uint8Array>();
   private readonly bases = new Map<string, number>();
 
@@ -122,6 +124,7 @@ export class ContentViews {
       this.views.push(view);
       this.wordStart.push(at);
       this.wordCount.push(writeSize / 4);
+      this.kinds.push(kind);
       words.set(new Int32Array(view.slice().buffer), at);
       at += writeSize / 4;
     }

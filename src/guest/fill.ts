@@ -9,6 +9,7 @@ import type { Vcpu } from '../mmu/api';
 import type { Rng } from '../util/rng';
 import { PAGE_SIZE } from '../util/units';
 import { fillPage } from './content';
+import type { PageStates } from './page-states';
 import type { ContentKind } from './spec';
 import { Draws } from './workloads/generator';
 
@@ -19,6 +20,8 @@ export interface FillPlan {
   pool: Uint8Array;
   /** The incrementer's counter pages, whose byte 0 must start equal. */
   edge?: { firstPage: number; pages: number };
+  /** Metadata-only guest: record each page's content kind here and write no bytes (same pages, same MMU work). */
+  states?: PageStates;
 }
 
 /** Write the fill through `vcpu`; returns the number of pages written. */
@@ -33,8 +36,11 @@ export function fillMemory(plan: FillPlan, vcpu: Vcpu, rng: Rng): number {
   // Selection sampling (Knuth's algorithm S): exactly `wanted` pages, in ascending order.
   for (let gfn = 0; gfn < plan.pages && written < wanted; gfn++) {
     if (select.below(plan.pages - gfn) >= wanted - written) continue;
-    fillPage(page, plan.pool, plan.content, gfn, contentRng);
-    if (gfn >= edgeFirst && gfn < edgeEnd) page[0] = 0;
+    if (plan.states) plan.states.fill(gfn, plan.content);
+    else {
+      fillPage(page, plan.pool, plan.content, gfn, contentRng);
+      if (gfn >= edgeFirst && gfn < edgeEnd) page[0] = 0;
+    }
     const result = vcpu.write(gfn * PAGE_SIZE, page);
     if (result !== 'ok') throw new Error(`fill: vCPU ${vcpu.id} could not write GFN ${gfn} (${result})`);
     written++;

@@ -9,6 +9,7 @@ import { Subject, type Subscription } from 'rxjs';
 import { createVm } from '../mmu';
 import {
   type AccessResult,
+  type HostMemory,
   KVM_MEM_LOG_DIRTY_PAGES,
   type MemoryRegion,
   type Vm,
@@ -22,6 +23,8 @@ import { ContentViews } from './content';
 import { CpuTime } from './cpu-time';
 import { DirtyMeter } from './dirty-meter';
 import { fillMemory } from './fill';
+import { NullHostMemory } from './null-memory';
+import { PageStates, type PageStateFaults } from './page-states';
 import type { GuestSpec } from './spec';
 import { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
@@ -51,6 +54,11 @@ export interface GuestOptions {
   /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
   tickMs?: number;
   faults?: Partial<GuestFaults>;
+  /**
+   * Metadata-only guest (sweeps' fast mode): the MMU runs over host memory that stores nothing,
+   * and `pageStates` records what each page would hold. `memory` stays empty.
+   */
+  metadata?: { faults?: Partial<PageStateFaults> };
 }
 
 export interface GuestStats {
@@ -119,6 +127,10 @@ export class Guest {
   private stoppedAt = 0;
   private pausedByUser = false;
   private readonly faults: GuestFaults;
+  /** Metadata-only guest: each page's content state, kept instead of its bytes. */
+  readonly pageStates: PageStates | undefined;
+  /** What the memslot maps: `memory`, or nothing at all for a metadata-only guest. */
+  private readonly host: HostMemory;
 
   private constructor(
     readonly spec: GuestSpec,
@@ -130,7 +142,11 @@ export class Guest {
     rng: Rng,
     faults: GuestFaults,
     ringFullWrites: number,
+    host: HostMemory,
+    pageStates: PageStates | undefined,
   ) {
+    this.host = host;
+    this.pageStates = pageStates;
     this.pages = memory.pages;
     this.faults = faults;
     this.meter = new DirtyMeter(this.pages);
@@ -157,7 +173,11 @@ export class Guest {
     const pages = spec.memory / PAGE_SIZE;
     if (options.memory && options.memory.pages !== pages)
       throw new RangeError(`Guest: the given memory has ${options.memory.pages} pages, the spec ${pages}`);
+    if (options.memory && options.metadata)
+      throw new RangeError('Guest: a metadata-only guest starts from its fill, not from a given memory');
     const memory = options.memory ?? new SparseMemory(pages);
+    const pageStates = options.metadata ? new PageStates(pages, options.metadata.faults) : undefined;
+    const host = pageStates ? new NullHostMemory(pages) : memory;
     const vm = createVm(options.vm);
     const hostMappingLevel = options.hostMappingLevel ?? DEFAULT_HOST_MAPPING_LEVEL;
     vm.setUserMemoryRegion({
@@ -165,7 +185,7 @@ export class Guest {
       flags: 0,
       guestPhysAddr: 0,
       memorySize: spec.memory,
-      memory,
+      memory: host,
       hostMappingLevel,
     });
     if (options.dirtyRing !== undefined) vm.enableDirtyRing(options.dirtyRing);
@@ -186,6 +206,8 @@ export class Guest {
         ...options.faults,
       },
       options.dirtyRing ?? DEFAULT_RING_FULL_WRITES,
+      host,
+      pageStates,
     );
     if (!options.memory)
       fillMemory(
@@ -195,6 +217,7 @@ export class Guest {
           content: spec.fill.content,
           pool: guest.content.pool(spec.fill.content),
           edge: guest.edgeRegion,
+          states: pageStates,
         },
         vm.vcpus[0]!,
         fillRng,
@@ -211,7 +234,7 @@ export class Guest {
       flags,
       guestPhysAddr: 0,
       memorySize: this.spec.memory,
-      memory: this.memory,
+      memory: this.host,
       hostMappingLevel: this.hostMappingLevel,
     };
   }
@@ -458,7 +481,19 @@ export class Guest {
       if (result === 'mmio') this.mmioWrites++;
     }
     this.meter.record(page, from, i);
+    if (this.pageStates) this.recordStates(batch, from, i);
     return i;
+  }
+
+  /** Metadata-only guest: what writes [from, to) of `batch` did to their pages' content states. */
+  private recordStates(batch: WriteBatch, from: number, to: number): void {
+    const states = this.pageStates!;
+    const { kinds, wordCount } = this.content;
+    for (let i = from; i < to; i++) {
+      const src = batch.source[i]!;
+      if (src === INCREMENT) states.increment(batch.page[i]!);
+      else states.write(batch.page[i]!, batch.offset[i]!, wordCount[src]! * 4, kinds[src]!);
+    }
   }
 
   /** The incrementer's `incb`: the page's first word with byte 0 plus one. */

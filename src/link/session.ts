@@ -74,6 +74,14 @@ const layoutSchema = z.strictObject({
     .optional(),
 });
 
+/** Pages per PAGES frame when the destination accepts `maxPayload` bytes: fit to it, at most `wanted`. */
+export function framePages(maxPayload: number, wanted: number): number {
+  return Math.min(
+    wanted,
+    Math.floor((maxPayload - HEADER_SIZE - PAGES_BODY_HEADER) / (PAGE_ENTRY_HEADER + PAGE_SIZE)),
+  );
+}
+
 export function encodingsMask(encodings: readonly EncodingName[]): number {
   let mask = encodingBit(Encoding.RAW);
   if (encodings.includes('zero')) mask |= encodingBit(Encoding.ZERO);
@@ -155,15 +163,13 @@ export class Session implements SourceSession {
     );
     if (ack.type !== 'HELLO_ACK') throw this.failed!;
     // Fit batches to what the destination accepts rather than fail on the first big one.
-    const fit = Math.floor(
-      (ack.maxPayload - HEADER_SIZE - PAGES_BODY_HEADER) / (PAGE_ENTRY_HEADER + PAGE_SIZE),
-    );
+    const fit = framePages(ack.maxPayload, this.maxBatchPages);
     if (fit < 1)
       throw this.fail(
         new WireError('PRECOPY_ERR_BAD_FIELD', `HELLO_ACK.maxPayload ${ack.maxPayload} cannot hold one page`),
         true,
       );
-    this.maxBatchPages = Math.min(this.maxBatchPages, fit);
+    this.maxBatchPages = fit;
     this.phase = 'ready';
   }
 

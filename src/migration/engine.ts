@@ -69,6 +69,11 @@ export interface EngineOptions {
   faults?: Partial<EngineFaults>;
   /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
   continueSwitchover?: () => Promise<void>;
+  /**
+   * Sweeps' fast mode: the guest keeps page states, not bytes, and the link only counts. The
+   * image is not hashed and the result says `metadataOnly` with no verification.
+   */
+  metadataOnly?: boolean;
 }
 
 export interface EngineFaults {
@@ -376,7 +381,7 @@ export class Migration {
 
   private async awaitDestination(): Promise<MachineVerdict> {
     const hashStart = this.clock.now();
-    const sourceHash = this.options.guest.memory.imageHash();
+    const sourceHash = this.options.metadataOnly ? '' : this.options.guest.memory.imageHash();
     this.sourceHash = sourceHash;
     const start = this.clock.now();
     this.sourceHashTime = start - hashStart;
@@ -709,27 +714,28 @@ export class Migration {
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
         sourceHashTime: this.sourceHashTime,
         downtimeBreakdown: { ...this.breakdown },
-        verification: v
-          ? {
-              passed: v.passed,
-              sourceHash: this.sourceHash ?? '',
-              destinationHash: v.destinationHash,
-              ...(v.edgeCheck
-                ? {
-                    edgeCheck: {
-                      passed: v.edgeCheck.passed,
-                      ...(v.edgeCheck.firstBadPage !== undefined
-                        ? { firstBadPage: v.edgeCheck.firstBadPage }
-                        : {}),
-                      ...(v.edgeCheck.value !== undefined
-                        ? { values: [v.edgeCheck.previousValue ?? 0, v.edgeCheck.value] }
-                        : {}),
-                    },
-                  }
-                : {}),
-              ...(v.reason ? { reason: v.reason } : {}),
-            }
-          : null,
+        verification:
+          v && !this.options.metadataOnly
+            ? {
+                passed: v.passed,
+                sourceHash: this.sourceHash ?? '',
+                destinationHash: v.destinationHash,
+                ...(v.edgeCheck
+                  ? {
+                      edgeCheck: {
+                        passed: v.edgeCheck.passed,
+                        ...(v.edgeCheck.firstBadPage !== undefined
+                          ? { firstBadPage: v.edgeCheck.firstBadPage }
+                          : {}),
+                        ...(v.edgeCheck.value !== undefined
+                          ? { values: [v.edgeCheck.previousValue ?? 0, v.edgeCheck.value] }
+                          : {}),
+                      },
+                    }
+                  : {}),
+                ...(v.reason ? { reason: v.reason } : {}),
+              }
+            : null,
         regionPages: this.tracker?.regionPages ?? 0,
         rounds: this.rounds,
         predictionError: predictionErrors(this.rounds, totalTime),
@@ -737,6 +743,7 @@ export class Migration {
         states: this.states,
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
         ...(this.stopReason ? { stopReason: this.stopReason } : {}),
+        ...(this.options.metadataOnly ? { metadataOnly: true as const } : {}),
       },
     };
   }

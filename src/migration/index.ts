@@ -9,10 +9,12 @@ import { randomBytes } from 'node:crypto';
 import { Destination } from '../dest/destination';
 import { startDestinationServer } from '../dest/server';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
+import type { PageStateFaults } from '../guest/page-states';
 import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
 import { Migration, type EngineFaults } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
+import { checkMetadataScenario, metadataSession } from './metadata';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
 import { createSourceGuest, type SourceGuest } from './source-guest';
 
@@ -29,6 +31,13 @@ export interface RunScenarioOptions {
   faults?: Partial<EngineFaults>;
   /** pause-before-switchover: resolves on migrate-continue (default: at once). */
   continueSwitchover?: () => Promise<void>;
+  /**
+   * full (default): pages with contents, sent, verified. fast: metadata only (sweeps): page
+   * states instead of bytes, sizes counted, nothing verified (src/migration/metadata.ts).
+   */
+  mode?: 'full' | 'fast';
+  /** Fast mode's page-state fault switches, for negative tests. */
+  pageStateFaults?: Partial<PageStateFaults>;
 }
 
 /** The source side: its clock and its running guest. */
@@ -47,9 +56,13 @@ export interface DestinationLink {
 }
 
 /** Build the source: its clock (virtual or wall), its MMU and its guest, already running. */
-export function createSource(scenario: Scenario, faults?: Partial<FaultSwitches>): SourceSide {
+export function createSource(
+  scenario: Scenario,
+  faults?: Partial<FaultSwitches>,
+  metadata?: { faults?: Partial<PageStateFaults> },
+): SourceSide {
   const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
-  const guest = createSourceGuest(scenario, clock, faults);
+  const guest = createSourceGuest(scenario, clock, faults, metadata);
   return { clock, guest, stop: () => guest.stop() };
 }
 
@@ -117,6 +130,7 @@ export function migrate(
     signal: options.signal,
     faults: options.faults,
     continueSwitchover: options.continueSwitchover,
+    metadataOnly: options.mode === 'fast',
   }).run();
 }
 
@@ -129,6 +143,7 @@ export async function runScenario(
   options: RunScenarioOptions = {},
 ): Promise<MigrationResult> {
   const scenario = parseScenario(input);
+  if (options.mode === 'fast') return runMetadataOnly(scenario, options);
   const source = createSource(scenario);
   let link: DestinationLink | undefined;
   try {
@@ -137,5 +152,21 @@ export async function runScenario(
   } finally {
     source.stop();
     await link?.close();
+  }
+}
+
+/** Fast mode: the migration over a metadata-only guest and the counting link (no destination). */
+async function runMetadataOnly(scenario: Scenario, options: RunScenarioOptions): Promise<MigrationResult> {
+  checkMetadataScenario(scenario);
+  const source = createSource(scenario, undefined, { faults: options.pageStateFaults });
+  const states = source.guest.guest.pageStates!;
+  const link: DestinationLink = {
+    connect: async () => metadataSession(scenario, states, source.clock),
+    close: async () => undefined,
+  };
+  try {
+    return await migrate(scenario, source, link, options);
+  } finally {
+    source.stop();
   }
 }

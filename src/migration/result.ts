@@ -182,6 +182,11 @@ export interface MigrationResult {
      * (Xen'05's last-round rules), `max-rounds`, `timeout`; absent if it never ended.
      */
     stopReason?: string;
+    /**
+     * Sweeps' fast mode: page states instead of page contents, sizes from the metadata link
+     * (README, sweeps). Nothing was sent or verified: `verification` is null.
+     */
+    metadataOnly?: true;
   };
 }
 

@@ -4,6 +4,7 @@
  * running from the scenario's clock.
  */
 import { Guest } from '../guest';
+import type { PageStateFaults } from '../guest/page-states';
 import type { FaultSwitches } from '../mmu/api';
 import type { Clock } from '../util/clock';
 import { DIRTY_RING_ENTRIES } from './dirty-tracker';
@@ -19,10 +20,13 @@ export function createSourceGuest(
   scenario: Scenario,
   clock: Clock,
   faults?: Partial<FaultSwitches>,
+  /** Fast mode: a metadata-only guest (page states, no bytes). */
+  metadata?: { faults?: Partial<PageStateFaults> },
 ): SourceGuest {
   const guest = Guest.create(scenario.guest, clock, {
     vm: { tracking: scenario.migration.tracking, faults },
     dirtyRing: scenario.migration['dirty-log'] === 'ring' ? DIRTY_RING_ENTRIES : undefined,
+    metadata,
   });
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();

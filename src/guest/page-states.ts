@@ -1,0 +1,159 @@
+/**
+ * Metadata-only memory for sweeps' fast mode: instead of its bytes, each page keeps one byte
+ * saying what it holds, as far as the wire encoder's output size depends on it. The guest's
+ * write path and the fill update it (they know each write's content kind and size); the
+ * metadata link turns a state into an encoded size (src/link/metadata-sizes.ts).
+ *
+ * States:
+ * - ZERO: every byte zero (zero-page detection sends a header only). Exact.
+ * - RANDOM: data from the random pool over the whole page (fill, or a whole-page write): lz4
+ *   cannot shrink it, so it goes raw. Small writes of any kind keep it RANDOM.
+ * - TEXT: text-like data over the whole page; text writes keep it TEXT.
+ * - BYTE0: zero except byte 0 (the incrementer on an unfilled page); its value is kept, so
+ *   the page turns ZERO again exactly when the counter wraps, as in the real guest.
+ * - MIXED: a text page that took random writes.
+ * - SPARSE_RANDOM + u, SPARSE_TEXT + u: a zero page that took u 8-byte units of small writes
+ *   (saturating at MAX_SPARSE_UNITS); a page that took writes of both kinds counts as random.
+ * Approximations (documented, not hidden): a small write of zeros never makes a page zero (only a
+ * whole-page zero write does, or zeroing the incrementer's byte 0); sizes of TEXT, MIXED and SPARSE
+ * pages are estimates. Whether a state is exact is the size table's business.
+ */
+import type { Rng } from '../util/rng';
+import { PAGE_SIZE } from '../util/units';
+import { contentPool, fillPage, POOL_BYTES } from './content';
+import type { ContentKind } from './spec';
+
+export const ZERO = 0;
+export const RANDOM = 1;
+export const TEXT = 2;
+export const BYTE0 = 3;
+export const MIXED = 4;
+export const SPARSE_RANDOM = 64;
+export const SPARSE_TEXT = 128;
+export const MAX_SPARSE_UNITS = 63;
+/** Bytes per sparse unit: one 64-bit store, the default write. */
+export const SPARSE_UNIT_BYTES = 8;
+/** One past the largest state value. */
+export const STATE_COUNT = SPARSE_TEXT + MAX_SPARSE_UNITS + 1;
+
+/** Fault switches for negative tests; all off by default. */
+export interface PageStateFaults {
+  /** A non-zero write to a ZERO page leaves it ZERO (the metadata forgets zero → non-zero). */
+  forgetZeroToNonzero: boolean;
+}
+
+const WHOLE: Record<ContentKind, number> = { zero: ZERO, random: RANDOM, text: TEXT };
+
+function units(size: number): number {
+  return Math.min(MAX_SPARSE_UNITS, Math.ceil(size / SPARSE_UNIT_BYTES));
+}
+
+export class PageStates {
+  readonly states: Uint8Array;
+  /** The incrementer's byte 0 of BYTE0 pages; allocated at the first increment. */
+  private byte0: Uint8Array | undefined;
+  private readonly faults: PageStateFaults;
+
+  constructor(
+    readonly pages: number,
+    faults: Partial<PageStateFaults> = {},
+  ) {
+    this.states = new Uint8Array(pages);
+    this.faults = { forgetZeroToNonzero: false, ...faults };
+  }
+
+  /** The fill wrote a whole page of `kind` (byte 0 of an incrementer page zeroed: still not zero). */
+  fill(gfn: number, kind: ContentKind): void {
+    this.states[gfn] = WHOLE[kind];
+  }
+
+  /** A write of `size` bytes of `kind` at `offset` (size a power of two, inside the page). */
+  write(gfn: number, offset: number, size: number, kind: ContentKind): void {
+    const states = this.states;
+    if (size === PAGE_SIZE) {
+      states[gfn] = WHOLE[kind];
+      return;
+    }
+    const s = states[gfn]!;
+    if (kind === 'zero') {
+      if (s === BYTE0 && offset === 0) states[gfn] = ZERO;
+      return;
+    }
+    if (s === ZERO || s === BYTE0) {
+      if (s === ZERO && this.faults.forgetZeroToNonzero) return;
+      states[gfn] = (kind === 'text' ? SPARSE_TEXT : SPARSE_RANDOM) + units(size);
+    } else if (s === TEXT) {
+      if (kind === 'random') states[gfn] = MIXED;
+    } else if (s >= SPARSE_RANDOM) {
+      const base = s >= SPARSE_TEXT && kind === 'text' ? SPARSE_TEXT : SPARSE_RANDOM;
+      states[gfn] = base + Math.min(MAX_SPARSE_UNITS, (s & MAX_SPARSE_UNITS) + units(size));
+    }
+  }
+
+  /** The incrementer's `incb` on byte 0. */
+  increment(gfn: number): void {
+    const s = this.states[gfn]!;
+    if (s === ZERO) {
+      if (this.faults.forgetZeroToNonzero) return;
+      (this.byte0 ??= new Uint8Array(this.pages))[gfn] = 1;
+      this.states[gfn] = BYTE0;
+    } else if (s === BYTE0) {
+      const value = (this.byte0![gfn]! + 1) & 0xff;
+      this.byte0![gfn] = value;
+      if (value === 0) this.states[gfn] = ZERO;
+    }
+  }
+}
+
+/** Content pools for sample pages, from a fixed seed: the estimates do not depend on a run's seed. */
+export interface SamplePools {
+  random: Uint8Array;
+  text: Uint8Array;
+}
+
+export function samplePools(rng: Rng): SamplePools {
+  return { random: contentPool('random', rng.fork()), text: contentPool('text', rng.fork()) };
+}
+
+/** Copy `count` 8-byte windows of `pool` to random 8-byte slots of `out` (a guest's small writes). */
+function scatter(out: Uint8Array, pool: Uint8Array, count: number, rng: Rng): void {
+  for (let i = 0; i < count; i++) {
+    const from = rng.int(POOL_BYTES / 4) * 4;
+    out.set(pool.subarray(from, from + SPARSE_UNIT_BYTES), rng.int(PAGE_SIZE / SPARSE_UNIT_BYTES) * 8);
+  }
+}
+
+/** Writes a text page takes before it is sampled as MIXED. */
+const MIXED_SAMPLE_WRITES = 32;
+
+/**
+ * A page that `state` describes, built as the guest would build it (fill pages from the pools,
+ * 8-byte writes at random slots). The size table encodes such samples with the real encoder.
+ */
+export function samplePage(out: Uint8Array, state: number, pools: SamplePools, rng: Rng): Uint8Array {
+  out.fill(0);
+  const gfn = rng.int(1 << 20);
+  if (state === RANDOM) return fillPage(out, pools.random, 'random', gfn, rng);
+  if (state === TEXT) return fillPage(out, pools.text, 'text', gfn, rng);
+  if (state === BYTE0) {
+    out[0] = 1 + rng.int(255);
+    return out;
+  }
+  if (state === MIXED) {
+    fillPage(out, pools.text, 'text', gfn, rng);
+    scatter(out, pools.random, MIXED_SAMPLE_WRITES, rng);
+    return out;
+  }
+  if (state > SPARSE_RANDOM && state <= SPARSE_RANDOM + MAX_SPARSE_UNITS)
+    scatter(out, pools.random, state - SPARSE_RANDOM, rng);
+  else if (state > SPARSE_TEXT && state <= SPARSE_TEXT + MAX_SPARSE_UNITS)
+    scatter(out, pools.text, state - SPARSE_TEXT, rng);
+  return out;
+}
+
+/** Every state a page can be in. */
+export function allStates(): number[] {
+  const out = [ZERO, RANDOM, TEXT, BYTE0, MIXED];
+  for (let u = 1; u <= MAX_SPARSE_UNITS; u++) out.push(SPARSE_RANDOM + u, SPARSE_TEXT + u);
+  return out;
+}

@@ -1,0 +1,138 @@
+/**
+ * The link of a metadata-only migration (sweeps' fast mode): a SourceSession that sends nothing
+ * and counts what the real session would put on the wire. Pages are batched into PAGES frames
+ * exactly as the real session batches them (the same frame size for the default destination);
+ * each page costs its content state's entry (metadata-sizes.ts) and each frame its header, so the
+ * engine's SendStats and its virtual time per send come out as the real link's (exact or
+ * estimated per state, as the size table says). There is no destination: complete() reports the
+ * destination's downtime as the real receiver measures it (final ROUND_START to COMPLETE) and a
+ * verdict that says the image was not verified.
+ */
+import type { PageStates } from '../guest/page-states';
+import type { SparseMemory } from '../guest/sparse-memory';
+import type { Clock } from '../util/clock';
+import { emptyStats } from '../wire/batch';
+import {
+  DEFAULT_BATCH_PAGES,
+  DEFAULT_MAX_PAYLOAD,
+  Encoding,
+  HEADER_SIZE,
+  PAGES_BODY_HEADER,
+  PAGE_SIZE,
+} from '../wire/constants';
+import { WireError } from '../wire/errors';
+import type {
+  DestinationVerdict,
+  EncodingName,
+  GuestLayout,
+  RoundAck,
+  SendStats,
+  SourceSession,
+} from './index';
+import { encodedSizes, type EncodedSizes } from './metadata-sizes';
+import { framePages } from './session';
+
+export const NOT_VERIFIED = 'not verified: metadata-only run';
+
+export interface MetadataSessionOptions {
+  /** The pages' content states (the metadata-only guest's). */
+  states: PageStates;
+  /** zero, lz4, raw; xbzrle has no metadata model. */
+  encodings: readonly EncodingName[];
+  clock: Clock;
+}
+
+function usage(message: string): WireError {
+  return new WireError('PRECOPY_ERR_USAGE', message);
+}
+
+export class MetadataSession implements SourceSession {
+  readonly encodings: readonly EncodingName[];
+  readonly failure = undefined;
+  /** Pages per frame, as the real session settles on with the default destination. */
+  private readonly framePages = framePages(DEFAULT_MAX_PAYLOAD, DEFAULT_BATCH_PAGES);
+  private readonly sizes: EncodedSizes;
+  private round = -1;
+  private roundPages = 0;
+  private pagesSent = 0;
+  private finalStart = 0;
+
+  constructor(private readonly options: MetadataSessionOptions) {
+    if (options.encodings.includes('xbzrle'))
+      throw usage('metadata-only link: xbzrle has no metadata model (its size depends on page history)');
+    this.encodings = [...options.encodings];
+    this.sizes = encodedSizes({ zero: this.encodings.includes('zero'), lz4: this.encodings.includes('lz4') });
+  }
+
+  async hello(layout: GuestLayout): Promise<void> {
+    if (layout.pages !== this.options.states.pages)
+      throw usage(`hello: layout has ${layout.pages} pages, the page states ${this.options.states.pages}`);
+  }
+
+  async startRound(round: number, options: { final?: boolean } = {}): Promise<void> {
+    if (round !== this.round + 1)
+      throw usage(`startRound: round ${round} out of order, expected ${this.round + 1}`);
+    this.round = round;
+    this.roundPages = 0;
+    // The receiver's downtime starts at the first frame of stop-and-copy.
+    if (options.final) this.finalStart = this.options.clock.now();
+  }
+
+  async sendPages(gfns: ArrayLike<number>, count: number, _memory: SparseMemory): Promise<SendStats> {
+    const { states } = this.options.states;
+    const { entryBytes, encoding } = this.sizes;
+    const stats = emptyStats();
+    for (let from = 0; from < count; from += this.framePages) {
+      const to = Math.min(count, from + this.framePages);
+      let bytes = HEADER_SIZE + PAGES_BODY_HEADER;
+      for (let i = from; i < to; i++) {
+        const state = states[gfns[i]!]!;
+        bytes += entryBytes[state]!;
+        const e = encoding[state];
+        if (e === Encoding.ZERO) stats.zeroPages++;
+        else if (e === Encoding.LZ4) stats.lz4Pages++;
+        else stats.rawPages++;
+      }
+      stats.bytesWire += bytes;
+      stats.frames++;
+    }
+    stats.pages = count;
+    stats.bytesRaw = count * PAGE_SIZE;
+    this.roundPages += count;
+    this.pagesSent += count;
+    return stats;
+  }
+
+  async endRound(round: number): Promise<RoundAck> {
+    if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
+    return { round, pages: this.roundPages, runningHash: 0 };
+  }
+
+  async sendVcpuState(): Promise<void> {}
+
+  async complete(sourceHash: string): Promise<DestinationVerdict> {
+    return {
+      // Nothing was checked; the engine reports the result as metadata-only, not as verified.
+      passed: true,
+      destinationHash: sourceHash,
+      destinationDowntimeMs: this.options.clock.now() - this.finalStart,
+      rounds: this.round + 1,
+      pagesReceived: this.pagesSent,
+      reason: NOT_VERIFIED,
+    };
+  }
+
+  async cancel(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  onError(): () => void {
+    return () => undefined;
+  }
+
+  setMaxBandwidth(): void {}
+
+  measuredRate(): number {
+    return 0;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * What a page in each content state (src/guest/page-states.ts) costs on the wire, measured with
+ * the real encoder (wire/batch.ts PageEncoder) over sample pages built from content pools, once
+ * per process and encoder setting. Nothing here re-implements an encoding.
+ *
+ * Exact: zero pages (header only), raw pages (header + 4096), and with lz4 a page of random data
+ * (the encoder falls back to raw: lz4 cannot shrink it), a zero page without zero detection, and
+ * the incrementer's byte-0 page (one lz4 size whatever the byte's value). Every sample of such a
+ * state encodes to the same size. ESTIMATES: lz4 on text-like, mixed and sparse pages, whose real
+ * size depends on the bytes: the mean over the samples (rounded to a byte). `spread` says which.
+ */
+import { samplePage, samplePools, allStates, STATE_COUNT } from '../guest/page-states';
+import { SparseMemory } from '../guest/sparse-memory';
+import { Rng } from '../util/rng';
+import { PageEncoder, emptyStats } from '../wire/batch';
+import { Encoding, HEADER_SIZE, PAGES_BODY_HEADER, PAGE_SIZE } from '../wire/constants';
+
+/** Samples per state: the mean of this many pages is the estimate. */
+const SAMPLES = 24;
+/** Fixed: estimates are the same for every run's seed. */
+const SAMPLE_SEED = 0x5eed;
+
+export interface EncodedSizes {
+  /** Per state: bytes of the page's entry in a PAGES frame (record header + payload). */
+  entryBytes: Uint16Array;
+  /** Per state: the encoding the page goes out with (Encoding.ZERO / RAW / LZ4). */
+  encoding: Uint8Array;
+  /** Per state: largest minus smallest sample entry size; 0 = every sample encoded alike (exact). */
+  spread: Uint16Array;
+}
+
+export interface SizeOptions {
+  zero: boolean;
+  lz4: boolean;
+}
+
+const cache = new Map<string, EncodedSizes>();
+
+/** The size table for an encoder setting (xbzrle is not covered: its size depends on history). */
+export function encodedSizes(options: SizeOptions): EncodedSizes {
+  const key = `${options.zero}/${options.lz4}`;
+  let sizes = cache.get(key);
+  if (!sizes) cache.set(key, (sizes = measure(options)));
+  return sizes;
+}
+
+function measure(options: SizeOptions): EncodedSizes {
+  const rng = new Rng(SAMPLE_SEED);
+  const pools = samplePools(rng.fork());
+  const encoder = new PageEncoder({ zero: options.zero, lz4: options.lz4 });
+  const memory = new SparseMemory(1);
+  const page = new Uint8Array(PAGE_SIZE);
+  const gfns = [0];
+  const sizes: EncodedSizes = {
+    entryBytes: new Uint16Array(STATE_COUNT),
+    encoding: new Uint8Array(STATE_COUNT),
+    spread: new Uint16Array(STATE_COUNT),
+  };
+  for (const state of allStates()) {
+    let sum = 0;
+    let min = Infinity;
+    let max = 0;
+    const votes = [0, 0, 0];
+    for (let i = 0; i < SAMPLES; i++) {
+      memory.writable(0).set(samplePage(page, state, pools, rng));
+      const stats = emptyStats();
+      encoder.encode(0, gfns, 0, 1, memory, stats);
+      const entry = stats.bytesWire - HEADER_SIZE - PAGES_BODY_HEADER;
+      sum += entry;
+      min = Math.min(min, entry);
+      max = Math.max(max, entry);
+      votes[stats.zeroPages ? Encoding.ZERO : stats.lz4Pages ? Encoding.LZ4 : Encoding.RAW]!++;
+    }
+    sizes.entryBytes[state] = Math.round(sum / SAMPLES);
+    sizes.encoding[state] = votes.indexOf(Math.max(...votes));
+    sizes.spread[state] = max - min;
+  }
+  return sizes;
+}
