@@ -100,6 +100,11 @@ export class ContentViews {
 
   constructor(private readonly rng: Rng) {}
 
+  /** The pool of `kind` if one was made (a metadata-only guest samples its own pools). */
+  existingPool(kind: ContentKind): Uint8Array | undefined {
+    return this.pools.get(kind);
+  }
+
   pool(kind: ContentKind): Uint8Array {
     let pool = this.pools.get(kind);
     if (!pool) this.pools.set(kind, (pool = contentPool(kind, this.rng.fork())));

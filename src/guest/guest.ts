@@ -24,7 +24,7 @@ import { CpuTime } from './cpu-time';
 import { DirtyMeter } from './dirty-meter';
 import { fillMemory } from './fill';
 import { NullHostMemory } from './null-memory';
-import { PageStates, type PageStateFaults } from './page-states';
+import { PageStates, sampleSource, type PageStateFaults, type SampleSource } from './page-states';
 import type { GuestSpec } from './spec';
 import { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
@@ -387,6 +387,11 @@ export class Guest {
       this.pending[v]!.clear(0);
       this.pending[v]!.append(s.pending, 0, s.pending.length);
     });
+  }
+
+  /** Metadata-only guest: what sample pages for its size table are made of (its pools, its write sizes). */
+  pageSamples(): SampleSource {
+    return sampleSource(this.content, new Rng(this.spec.seed).fork());
   }
 
   //////////////////////////////     the write path     //////////////////////////////

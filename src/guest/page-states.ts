@@ -20,7 +20,7 @@
  */
 import type { Rng } from '../util/rng';
 import { PAGE_SIZE } from '../util/units';
-import { contentPool, fillPage, POOL_BYTES } from './content';
+import { contentPool, fillPage, POOL_BYTES, type ContentViews } from './content';
 import type { ContentKind } from './spec';
 
 export const ZERO = 0;
@@ -105,32 +105,48 @@ export class PageStates {
   }
 }
 
-/** Content pools for sample pages, from a fixed seed: the estimates do not depend on a run's seed. */
-export interface SamplePools {
+/**
+ * What sample pages are made of: the run's own content pools (text compresses differently from
+ * seed to seed) and its workload's small-write size per kind (one 64-byte write compresses
+ * better than eight scattered 8-byte ones).
+ */
+export interface SampleSource {
   random: Uint8Array;
   text: Uint8Array;
+  writeSize: { random: number; text: number };
 }
 
-export function samplePools(rng: Rng): SamplePools {
-  return { random: contentPool('random', rng.fork()), text: contentPool('text', rng.fork()) };
+/** A guest's sample source: its pools where it made them (else pools from `rng`), its write sizes. */
+export function sampleSource(content: ContentViews, rng: Rng): SampleSource {
+  const writeSize = { random: SPARSE_UNIT_BYTES, text: SPARSE_UNIT_BYTES };
+  content.kinds.forEach((kind, k) => {
+    const size = content.wordCount[k]! * 4;
+    if (kind !== 'zero' && size < PAGE_SIZE) writeSize[kind] = size;
+  });
+  return {
+    random: content.existingPool('random') ?? contentPool('random', rng.fork()),
+    text: content.existingPool('text') ?? contentPool('text', rng.fork()),
+    writeSize,
+  };
 }
 
-/** Copy `count` 8-byte windows of `pool` to random 8-byte slots of `out` (a guest's small writes). */
-function scatter(out: Uint8Array, pool: Uint8Array, count: number, rng: Rng): void {
-  for (let i = 0; i < count; i++) {
-    const from = rng.int(POOL_BYTES / 4) * 4;
-    out.set(pool.subarray(from, from + SPARSE_UNIT_BYTES), rng.int(PAGE_SIZE / SPARSE_UNIT_BYTES) * 8);
+/** Write `units` 8-byte units of `pool` as writes of `size` bytes at random aligned slots of `out`. */
+function scatter(out: Uint8Array, pool: Uint8Array, units: number, size: number, rng: Rng): void {
+  const writes = Math.ceil((units * SPARSE_UNIT_BYTES) / size);
+  for (let i = 0; i < writes; i++) {
+    const from = rng.int((POOL_BYTES - size) / 4) * 4;
+    out.set(pool.subarray(from, from + size), rng.int(PAGE_SIZE / size) * size);
   }
 }
 
-/** Writes a text page takes before it is sampled as MIXED. */
-const MIXED_SAMPLE_WRITES = 32;
+/** Random 8-byte units a text page takes before it is sampled as MIXED. */
+const MIXED_SAMPLE_UNITS = 32;
 
 /**
  * A page that `state` describes, built as the guest would build it (fill pages from the pools,
  * 8-byte writes at random slots). The size table encodes such samples with the real encoder.
  */
-export function samplePage(out: Uint8Array, state: number, pools: SamplePools, rng: Rng): Uint8Array {
+export function samplePage(out: Uint8Array, state: number, pools: SampleSource, rng: Rng): Uint8Array {
   out.fill(0);
   const gfn = rng.int(1 << 20);
   if (state === RANDOM) return fillPage(out, pools.random, 'random', gfn, rng);
@@ -141,13 +157,13 @@ export function samplePage(out: Uint8Array, state: number, pools: SamplePools, r
   }
   if (state === MIXED) {
     fillPage(out, pools.text, 'text', gfn, rng);
-    scatter(out, pools.random, MIXED_SAMPLE_WRITES, rng);
+    scatter(out, pools.random, MIXED_SAMPLE_UNITS, pools.writeSize.random, rng);
     return out;
   }
   if (state > SPARSE_RANDOM && state <= SPARSE_RANDOM + MAX_SPARSE_UNITS)
-    scatter(out, pools.random, state - SPARSE_RANDOM, rng);
+    scatter(out, pools.random, state - SPARSE_RANDOM, pools.writeSize.random, rng);
   else if (state > SPARSE_TEXT && state <= SPARSE_TEXT + MAX_SPARSE_UNITS)
-    scatter(out, pools.text, state - SPARSE_TEXT, rng);
+    scatter(out, pools.text, state - SPARSE_TEXT, pools.writeSize.text, rng);
   return out;
 }
 

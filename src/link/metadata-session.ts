@@ -8,7 +8,7 @@
  * destination's downtime as the real receiver measures it (final ROUND_START to COMPLETE) and a
  * verdict that says the image was not verified.
  */
-import type { PageStates } from '../guest/page-states';
+import type { PageStates, SampleSource } from '../guest/page-states';
 import type { SparseMemory } from '../guest/sparse-memory';
 import type { Clock } from '../util/clock';
 import { emptyStats } from '../wire/batch';
@@ -37,6 +37,8 @@ export const NOT_VERIFIED = 'not verified: metadata-only run';
 export interface MetadataSessionOptions {
   /** The pages' content states (the metadata-only guest's). */
   states: PageStates;
+  /** What the size table's sample pages are made of (the guest's pools and write sizes). */
+  samples: SampleSource;
   /** zero, lz4, raw; xbzrle has no metadata model. */
   encodings: readonly EncodingName[];
   clock: Clock;
@@ -61,7 +63,10 @@ export class MetadataSession implements SourceSession {
     if (options.encodings.includes('xbzrle'))
       throw usage('metadata-only link: xbzrle has no metadata model (its size depends on page history)');
     this.encodings = [...options.encodings];
-    this.sizes = encodedSizes({ zero: this.encodings.includes('zero'), lz4: this.encodings.includes('lz4') });
+    this.sizes = encodedSizes(
+      { zero: this.encodings.includes('zero'), lz4: this.encodings.includes('lz4') },
+      options.samples,
+    );
   }
 
   async hello(layout: GuestLayout): Promise<void> {

@@ -1,23 +1,25 @@
 /**
  * What a page in each content state (src/guest/page-states.ts) costs on the wire, measured with
- * the real encoder (wire/batch.ts PageEncoder) over sample pages built from content pools, once
- * per process and encoder setting. Nothing here re-implements an encoding.
+ * the real encoder (wire/batch.ts PageEncoder) over sample pages built from the run's own content
+ * pools and write sizes, once per run (a few ms). Nothing here re-implements an encoding.
  *
  * Exact: zero pages (header only), raw pages (header + 4096), and with lz4 a page of random data
  * (the encoder falls back to raw: lz4 cannot shrink it), a zero page without zero detection, and
  * the incrementer's byte-0 page (one lz4 size whatever the byte's value). Every sample of such a
  * state encodes to the same size. ESTIMATES: lz4 on text-like, mixed and sparse pages, whose real
  * size depends on the bytes: the mean over the samples (rounded to a byte). `spread` says which.
+ * Sparse pages are sampled with fewer pages: there are many of those states, each close to the next.
  */
-import { samplePage, samplePools, allStates, STATE_COUNT } from '../guest/page-states';
+import { allStates, samplePage, SPARSE_RANDOM, STATE_COUNT, type SampleSource } from '../guest/page-states';
 import { SparseMemory } from '../guest/sparse-memory';
 import { Rng } from '../util/rng';
 import { PageEncoder, emptyStats } from '../wire/batch';
 import { Encoding, HEADER_SIZE, PAGES_BODY_HEADER, PAGE_SIZE } from '../wire/constants';
 
-/** Samples per state: the mean of this many pages is the estimate. */
+/** Samples per whole-page state and per sparse state: the mean of so many pages is the estimate. */
 const SAMPLES = 24;
-/** Fixed: estimates are the same for every run's seed. */
+const SPARSE_SAMPLES = 6;
+/** Fixed: which sample pages are drawn does not depend on the run. */
 const SAMPLE_SEED = 0x5eed;
 
 export interface EncodedSizes {
@@ -34,19 +36,9 @@ export interface SizeOptions {
   lz4: boolean;
 }
 
-const cache = new Map<string, EncodedSizes>();
-
 /** The size table for an encoder setting (xbzrle is not covered: its size depends on history). */
-export function encodedSizes(options: SizeOptions): EncodedSizes {
-  const key = `${options.zero}/${options.lz4}`;
-  let sizes = cache.get(key);
-  if (!sizes) cache.set(key, (sizes = measure(options)));
-  return sizes;
-}
-
-function measure(options: SizeOptions): EncodedSizes {
+export function encodedSizes(options: SizeOptions, source: SampleSource): EncodedSizes {
   const rng = new Rng(SAMPLE_SEED);
-  const pools = samplePools(rng.fork());
   const encoder = new PageEncoder({ zero: options.zero, lz4: options.lz4 });
   const memory = new SparseMemory(1);
   const page = new Uint8Array(PAGE_SIZE);
@@ -61,8 +53,9 @@ function measure(options: SizeOptions): EncodedSizes {
     let min = Infinity;
     let max = 0;
     const votes = [0, 0, 0];
-    for (let i = 0; i < SAMPLES; i++) {
-      memory.writable(0).set(samplePage(page, state, pools, rng));
+    const samples = state > SPARSE_RANDOM ? SPARSE_SAMPLES : SAMPLES;
+    for (let i = 0; i < samples; i++) {
+      memory.writable(0).set(samplePage(page, state, source, rng));
       const stats = emptyStats();
       encoder.encode(0, gfns, 0, 1, memory, stats);
       const entry = stats.bytesWire - HEADER_SIZE - PAGES_BODY_HEADER;
@@ -71,7 +64,7 @@ function measure(options: SizeOptions): EncodedSizes {
       max = Math.max(max, entry);
       votes[stats.zeroPages ? Encoding.ZERO : stats.lz4Pages ? Encoding.LZ4 : Encoding.RAW]!++;
     }
-    sizes.entryBytes[state] = Math.round(sum / SAMPLES);
+    sizes.entryBytes[state] = Math.round(sum / samples);
     sizes.encoding[state] = votes.indexOf(Math.max(...votes));
     sizes.spread[state] = max - min;
   }

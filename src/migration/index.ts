@@ -159,9 +159,8 @@ export async function runScenario(
 async function runMetadataOnly(scenario: Scenario, options: RunScenarioOptions): Promise<MigrationResult> {
   checkMetadataScenario(scenario);
   const source = createSource(scenario, undefined, { faults: options.pageStateFaults });
-  const states = source.guest.guest.pageStates!;
   const link: DestinationLink = {
-    connect: async () => metadataSession(scenario, states, source.clock),
+    connect: async () => metadataSession(scenario, source.guest.guest, source.clock),
     close: async () => undefined,
   };
   try {

@@ -9,7 +9,7 @@
  */
 import { MetadataSession } from '../link/metadata-session';
 import type { EncodingName } from '../link/index';
-import type { PageStates } from '../guest/page-states';
+import type { Guest } from '../guest';
 import type { Clock } from '../util/clock';
 import { ScenarioError, type Scenario } from './scenario';
 
@@ -35,10 +35,12 @@ export function checkMetadataScenario(scenario: Scenario): void {
   if (issues.length) throw new ScenarioError(issues);
 }
 
-/** The metadata link's session over the guest's page states. */
-export function metadataSession(scenario: Scenario, states: PageStates, clock: Clock): MetadataSession {
+/** The metadata link's session over a metadata-only guest's page states. */
+export function metadataSession(scenario: Scenario, guest: Guest, clock: Clock): MetadataSession {
+  if (!guest.pageStates) throw new Error('metadataSession: the guest keeps bytes, not page states');
   return new MetadataSession({
-    states,
+    states: guest.pageStates,
+    samples: guest.pageSamples(),
     encodings: scenario.migration.encodings as EncodingName[],
     clock,
   });

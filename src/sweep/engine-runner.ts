@@ -1,7 +1,8 @@
 /**
- * The default point runner: one full virtual-time migration through the engine's runScenario,
- * with the run's seed as the guest's seed. Loaded by path inside worker threads, so sweeps with
- * another runner never load the engine.
+ * The default point runner: one virtual-time migration through the engine's runScenario, with
+ * the run's seed as the guest's seed. Mode full sends and verifies real pages; mode fast runs
+ * metadata only (page states and counted sizes, src/migration/metadata.ts). Loaded by path
+ * inside worker threads, so sweeps with another runner never load the engine.
  */
 import { runScenario } from '../migration/index';
 import type { MigrationResult } from '../migration/result';
@@ -13,10 +14,8 @@ export async function runPoint(
   seed: number,
   options: RunPointOptions,
 ): Promise<MigrationResult> {
-  // The engine has no metadata-only hook (yet): say so rather than silently run full mode.
-  if (options.mode === 'fast')
-    throw new Error('sweep: the engine has no metadata-only (fast) mode yet; use mode full');
   return runScenario(setPath(scenario as Record<string, unknown>, 'guest.seed', seed), {
     signal: options.signal,
+    mode: options.mode,
   });
 }

@@ -51,7 +51,11 @@ export const sweepSpecSchema = z
           .min(1),
       ])
       .default(1),
-    /** full: pages with contents (default); fast: metadata only, where the engine supports it. */
+    /**
+     * full (default): pages with contents, sent and verified. fast: metadata only (page content
+     * states, wire sizes counted; virtual clock, inproc link, no xbzrle; nothing verified): the
+     * same round statistics where sizes are exact, estimates for lz4 on text-like pages (README).
+     */
     mode: z.enum(['full', 'fast'], { error: 'must be full or fast' }).default('full'),
   })
   .strict()

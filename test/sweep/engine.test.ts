@@ -1,4 +1,4 @@
-/** The default runner against the real engine: seeds reach the guest, results verify, fast mode says no. */
+/** The default runner against the real engine: seeds reach the guest, results verify. Fast mode: test/sweep/fast.test.ts. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,22 +21,17 @@ let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-engine-'))));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-it('runs each seed as guest.seed through runScenario, verified; fast mode is refused', async () => {
-  const runs = [...expandSweep(spec), ...expandSweep(spec, 'fast')];
+it('runs each seed as guest.seed through runScenario, verified', async () => {
+  const runs = expandSweep(spec);
   const store = new ResultsStore(join(dir, 'r.jsonl'));
   await runSweepLocal(runs, store, { runner: ENGINE_RUNNER, workers: 1 });
   const records = store.all();
   store.close();
-  const full = records.filter((r) => r.mode === 'full');
-  expect(full.map((r) => r.error)).toEqual([undefined, undefined]);
-  for (const r of full) {
+  expect(records.map((r) => r.error)).toEqual([undefined, undefined]);
+  for (const r of records) {
     expect(r.result!.status).toBe('completed');
     expect(r.result!.precopy.verification?.passed).toBe(true);
     expect((r.result!.precopy.scenario as { guest: { seed: number } }).guest.seed).toBe(r.seed);
   }
-  expect(full[0]!.result!.ram.transferred).not.toBe(full[1]!.result!.ram.transferred);
-  expect(records.filter((r) => r.mode === 'fast').map((r) => r.error)).toEqual([
-    expect.stringMatching(/no metadata-only \(fast\) mode/),
-    expect.stringMatching(/no metadata-only \(fast\) mode/),
-  ]);
+  expect(records[0]!.result!.ram.transferred).not.toBe(records[1]!.result!.ram.transferred);
 });
