@@ -7,15 +7,17 @@
  * States:
  * - ZERO: every byte zero (zero-page detection sends a header only). Exact.
  * - RANDOM: data from the random pool over the whole page (fill, or a whole-page write): lz4
- *   cannot shrink it, so it goes raw. Small writes of any kind keep it RANDOM.
+ *   cannot shrink it, so it goes raw. Random writes keep it RANDOM (assuming they do not repeat
+ *   one window inside a page); any other write makes it MIXED.
  * - TEXT: text-like data over the whole page; text writes keep it TEXT.
  * - BYTE0: zero except byte 0 (the incrementer on an unfilled page); its value is kept, so
  *   the page turns ZERO again exactly when the counter wraps, as in the real guest.
- * - MIXED: a text page that took random writes.
+ * - MIXED: a text page that took random writes, a random page that took other writes.
  * - SPARSE_RANDOM + u, SPARSE_TEXT + u: a zero page that took u 8-byte units of small writes
  *   (saturating at MAX_SPARSE_UNITS); a page that took writes of both kinds counts as random.
  * Approximations (documented, not hidden): a small write of zeros never makes a page zero (only a
- * whole-page zero write does, or zeroing the incrementer's byte 0); sizes of TEXT, MIXED and SPARSE
+ * whole-page zero write does, or zeroing the incrementer's byte 0) nor changes a text or sparse
+ * page's state; sizes of TEXT, MIXED and SPARSE
  * pages are estimates. Whether a state is exact is the size table's business.
  */
 import type { Rng } from '../util/rng';
@@ -75,6 +77,11 @@ export class PageStates {
       return;
     }
     const s = states[gfn]!;
+    // Anything but random data on a random page gives lz4 something to squeeze.
+    if (s === RANDOM) {
+      if (kind !== 'random') states[gfn] = MIXED;
+      return;
+    }
     if (kind === 'zero') {
       if (s === BYTE0 && offset === 0) states[gfn] = ZERO;
       return;
