@@ -9,7 +9,7 @@
  * cores near 1.5), and with --single-threaded-gc, where each worker is one core.
  * Also: the cost of one simulated round (full mode) beside one evaluation of the §5.2 model.
  *
- * Fast (metadata-only) mode is not measured: the engine exposes no hook for it yet.
+ * Fast (metadata-only) mode against full mode on the same points: bench/sweep-fast.bench.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -136,7 +136,6 @@ async function main() {
       msPerSimulatedRoundFull: singleGc.msPerSimulatedRoundFull,
       baselineMsPerModelEvaluation: +model.toFixed(5),
       roundVsModelRatio: Math.round(singleGc.msPerSimulatedRoundFull / model),
-      fastMode: 'not measured: the engine has no metadata-only hook yet',
       detail: { singleThreadedGc: singleGc, defaultGc },
     }) + '\n',
   );

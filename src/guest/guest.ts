@@ -24,7 +24,7 @@ import { CpuTime } from './cpu-time';
 import { DirtyMeter } from './dirty-meter';
 import { fillMemory } from './fill';
 import { NullHostMemory } from './null-memory';
-import { PageStates, sampleSource, type PageStateFaults, type SampleSource } from './page-states';
+import { guestSamples, PageStates, type GuestSamples, type PageStateFaults } from './page-states';
 import type { GuestSpec } from './spec';
 import { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
@@ -389,9 +389,9 @@ export class Guest {
     });
   }
 
-  /** Metadata-only guest: what sample pages for its size table are made of (its pools, its write sizes). */
-  pageSamples(): SampleSource {
-    return sampleSource(this.content, new Rng(this.spec.seed).fork());
+  /** Metadata-only guest: what its size table's sample pages take from it (text pool, write sizes). */
+  pageSamples(): GuestSamples {
+    return guestSamples(this.content);
   }
 
   //////////////////////////////     the write path     //////////////////////////////

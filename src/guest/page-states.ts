@@ -22,7 +22,7 @@
  */
 import type { Rng } from '../util/rng';
 import { PAGE_SIZE } from '../util/units';
-import { contentPool, fillPage, POOL_BYTES, type ContentViews } from './content';
+import { fillPage, POOL_BYTES, type ContentViews } from './content';
 import type { ContentKind } from './spec';
 
 export const ZERO = 0;
@@ -113,9 +113,8 @@ export class PageStates {
 }
 
 /**
- * What sample pages are made of: the run's own content pools (text compresses differently from
- * seed to seed) and its workload's small-write size per kind (one 64-byte write compresses
- * better than eight scattered 8-byte ones).
+ * What sample pages are made of: content pools and the workload's small-write size per kind
+ * (one 64-byte write compresses better than eight scattered 8-byte ones).
  */
 export interface SampleSource {
   random: Uint8Array;
@@ -123,18 +122,23 @@ export interface SampleSource {
   writeSize: { random: number; text: number };
 }
 
-/** A guest's sample source: its pools where it made them (else pools from `rng`), its write sizes. */
-export function sampleSource(content: ContentViews, rng: Rng): SampleSource {
+/**
+ * What a guest contributes to its samples: its text pool if it made one (text compresses
+ * differently from seed to seed; random data does not, so random samples need no guest pool)
+ * and its write sizes (the last registered per kind).
+ */
+export interface GuestSamples {
+  text: Uint8Array | undefined;
+  writeSize: { random: number; text: number };
+}
+
+export function guestSamples(content: ContentViews): GuestSamples {
   const writeSize = { random: SPARSE_UNIT_BYTES, text: SPARSE_UNIT_BYTES };
   content.kinds.forEach((kind, k) => {
     const size = content.wordCount[k]! * 4;
     if (kind !== 'zero' && size < PAGE_SIZE) writeSize[kind] = size;
   });
-  return {
-    random: content.existingPool('random') ?? contentPool('random', rng.fork()),
-    text: content.existingPool('text') ?? contentPool('text', rng.fork()),
-    writeSize,
-  };
+  return { text: content.existingPool('text'), writeSize };
 }
 
 /** Write `units` 8-byte units of `pool` as writes of `size` bytes at random aligned slots of `out`. */
@@ -174,9 +178,16 @@ export function samplePage(out: Uint8Array, state: number, pools: SampleSource, 
   return out;
 }
 
-/** Every state a page can be in. */
-export function allStates(): number[] {
-  const out = [ZERO, RANDOM, TEXT, BYTE0, MIXED];
-  for (let u = 1; u <= MAX_SPARSE_UNITS; u++) out.push(SPARSE_RANDOM + u, SPARSE_TEXT + u);
+/** The states whose pages hold text (their sizes depend on the text pool). */
+export function textStates(): number[] {
+  const out = [TEXT, MIXED];
+  for (let u = 1; u <= MAX_SPARSE_UNITS; u++) out.push(SPARSE_TEXT + u);
+  return out;
+}
+
+/** Every other state a page can be in. */
+export function otherStates(): number[] {
+  const out = [ZERO, RANDOM, BYTE0];
+  for (let u = 1; u <= MAX_SPARSE_UNITS; u++) out.push(SPARSE_RANDOM + u);
   return out;
 }

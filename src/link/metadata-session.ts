@@ -8,7 +8,7 @@
  * destination's downtime as the real receiver measures it (final ROUND_START to COMPLETE) and a
  * verdict that says the image was not verified.
  */
-import type { PageStates, SampleSource } from '../guest/page-states';
+import type { GuestSamples, PageStates } from '../guest/page-states';
 import type { SparseMemory } from '../guest/sparse-memory';
 import type { Clock } from '../util/clock';
 import { emptyStats } from '../wire/batch';
@@ -38,7 +38,7 @@ export interface MetadataSessionOptions {
   /** The pages' content states (the metadata-only guest's). */
   states: PageStates;
   /** What the size table's sample pages are made of (the guest's pools and write sizes). */
-  samples: SampleSource;
+  samples: GuestSamples;
   /** zero, lz4, raw; xbzrle has no metadata model. */
   encodings: readonly EncodingName[];
   clock: Clock;
