@@ -69,6 +69,24 @@ const EXACT: [string, ReturnType<typeof scenario>][] = [
       migration: { encodings: ['zero'], 'auto-converge': true, 'max-bandwidth': '64MiB/s', 'max-rounds': 60 },
     }),
   ],
+  [
+    'uniform on 2 vCPUs, raw, dirty ring, dirty-limit',
+    scenario(6, {
+      guest: {
+        memory: '64MiB',
+        vcpus: 2,
+        fill: { populated: '100%' },
+        workload: { kind: 'uniform', rate: '192MiB/s' },
+      },
+      migration: {
+        encodings: ['raw'],
+        'dirty-log': 'ring',
+        'dirty-limit': true,
+        'max-bandwidth': '128MiB/s',
+        'max-rounds': 30,
+      },
+    }),
+  ],
 ];
 
 describe('fast mode gives full mode’s round statistics where sizes are exact', () => {
@@ -83,9 +101,11 @@ describe('fast mode gives full mode’s round statistics where sizes are exact',
     expect(statistics(fast)).toEqual(statistics(full));
   });
 
-  it('covers throttling and wrapping counters (the scenarios exercise what they claim)', async () => {
+  it('covers throttling, dirty-limit penalties and wrapping counters (the scenarios exercise what they claim)', async () => {
     const auto = await runScenario(EXACT[4]![1], { mode: 'fast' });
     expect(Math.max(...auto.precopy.rounds.map((r) => r.throttle))).toBeGreaterThan(0);
+    const limited = await runScenario(EXACT[5]![1], { mode: 'fast' });
+    expect(Math.max(...limited.precopy.rounds.map((r) => r.dirtyLimitPenalty ?? 0))).toBeGreaterThan(0);
     const incr = await runScenario(EXACT[3]![1], { mode: 'fast' });
     // Live rounds resend incrementer pages, and some of them as zero pages (a wrapped byte 0).
     expect(incr.precopy.rounds.slice(1).some((r) => r.pagesZero > 0 && r.pagesZero < r.pagesSent)).toBe(true);
