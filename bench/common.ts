@@ -1,4 +1,5 @@
 /** Pieces every benchmark shares: a median, memory that stores nothing, one logged memslot. */
+import { performance } from 'node:perf_hooks';
 import { KVM_MEM_LOG_DIRTY_PAGES, type HostMemory, type Vm } from '../src/mmu';
 
 const PAGE = 4096;
@@ -6,6 +7,11 @@ const PAGE = 4096;
 /** The middle value (the upper middle for an even count). */
 export function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+}
+
+/** Wall milliseconds since `start` (a `performance.now()`). */
+export function msSince(start: number): number {
+  return performance.now() - start;
 }
 
 /** Host memory that stores nothing: what is measured is the MMU, not page contents. */

@@ -59,6 +59,10 @@ export const WALK_MISCONFIG = -1;
 
 /** fast_page_fault gives up after this many lost cmpxchg races. */
 const FAST_PF_MAX_RETRIES = 4;
+/** clearDirtyPtMasked queues masks with at most this many bits (denser ones walk SPTEs in order). */
+const SPARSE_MASK_BITS = 2;
+/** Queued clears applied at once. */
+const CLEAR_QUEUE = 1024;
 
 /** What the MMU needs from the VM around it. */
 export interface MmuHost {
@@ -99,10 +103,20 @@ export class TdpMmu {
   pmlActive = false;
   /** Bumped whenever a table is linked, replaced or freed: invalidates `leafTableCache`. */
   private structureGeneration = 0;
-  /** The 512-GFN run clearDirtyPtMasked last looked up, its level-1 table (null: none) and the generation it is valid in. */
+  /** The 512-GFN run clearDirtyPtMasked last looked up, its level-1 table (-1: none) and the generation it is valid in. */
   private leafBase = -1;
-  private leafTableView: Uint32Array | null = null;
+  private leafTable = -1;
   private leafGeneration = -1;
+  /** Likewise the 1 GiB region (512 × 512 GFNs) last descended through and its level-2 table (-1: none). */
+  private dirBase = -1;
+  private dirTable = -1;
+  /** clearDirtyPtMasked's queue of sparse clears: table chunk, SPTE lo index, GFN; and its mode. */
+  private readonly queueChunk = new Int32Array(CLEAR_QUEUE);
+  private readonly queueIndex = new Int32Array(CLEAR_QUEUE);
+  private readonly queueGfn = new Float64Array(CLEAR_QUEUE);
+  private queued = 0;
+  private queueWrprot = true;
+  private queueMark: ((gfn: number) => void) | null = null;
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
@@ -543,6 +557,11 @@ export class TdpMmu {
    * clear bits are skipped; no flush, no dirty logging. KVM walks from the root once per call
    * and then steps over the mask's bits; here the level-1 table of the last 512-GFN run is kept
    * while the table structure is unchanged, so a harvest walks once per page table, not per call.
+   *
+   * Sparse masks are queued, not applied: a scattered harvest's SPTEs are cache misses, and one
+   * tight loop over many queued SPTEs (commitClearDirty) lets the CPU overlap them, where one
+   * miss per call would wait for each in turn. Callers commit before the flush that ends their
+   * harvest; anything that changes the table structure commits first (see markStructureChanged).
    */
   clearDirtyPtMasked(
     gfn: number,
@@ -552,57 +571,141 @@ export class TdpMmu {
     markGfn: ((gfn: number) => void) | null,
   ): void {
     if (this.leafGeneration !== this.structureGeneration) {
+      this.commitClearDirty();
       this.leafBase = -1;
+      this.dirBase = -1;
       this.leafGeneration = this.structureGeneration;
     }
-    if (lo !== 0) this.clearDirtyPtWord(gfn, lo, wrprot, markGfn);
-    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi, wrprot, markGfn);
+    if (wrprot !== this.queueWrprot || markGfn !== this.queueMark) {
+      this.commitClearDirty();
+      this.queueWrprot = wrprot;
+      this.queueMark = markGfn;
+    }
+    const queue = Math.clz32(lo) + Math.clz32(hi) >= 64 - SPARSE_MASK_BITS;
+    if (lo !== 0) this.clearDirtyPtWord(gfn, lo, queue);
+    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi, queue);
   }
 
-  /** clearDirtyPtMasked for one 32-bit word of the mask. */
-  private clearDirtyPtWord(
-    gfn: number,
-    bits: number,
-    wrprot: boolean,
-    markGfn: ((gfn: number) => void) | null,
-  ): void {
+  /**
+   * clearDirtyPtMasked for one 32-bit word of the mask: each SPTE queued (a sparse mask) or
+   * cleared now. A word whose 32 GFNs share one leaf table (always, for a 32-aligned slot)
+   * looks the table up once and walks its SPTEs in order.
+   */
+  private clearDirtyPtWord(gfn: number, bits: number, queue: boolean): void {
+    const first = gfn & (PT_ENTRIES - 1);
+    if (queue || first > PT_ENTRIES - 32) {
+      this.clearDirtyPtBits(gfn, bits, queue);
+      return;
+    }
+    const id = this.leafTableFor(gfn - first);
+    if (id < 0) return;
+    const table = this.tables.chunkOf(id);
+    const index = this.tables.offsetOf(id) + first * 2;
+    if (this.queueWrprot && this.queueMark === null) {
+      // The common harvest: write-protect, nothing to mark. One test per SPTE, in address order.
+      const presentWritable = SPTE_MMU_PRESENT | SPTE_W;
+      if (bits === -1) {
+        for (let i = index; i < index + 64; i += 2) {
+          const lo = table[i]!;
+          if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
+        }
+        return;
+      }
+      while (bits !== 0) {
+        const i = index + (31 - Math.clz32(bits & -bits)) * 2;
+        bits &= bits - 1;
+        const lo = table[i]!;
+        if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
+      }
+      return;
+    }
+    while (bits !== 0) {
+      const bit = 31 - Math.clz32(bits & -bits);
+      bits &= bits - 1;
+      this.clearDirtySpte(table, index + bit * 2, gfn + bit);
+    }
+  }
+
+  /** clearDirtyPtWord one bit at a time, each looking up its own leaf table. */
+  private clearDirtyPtBits(gfn: number, bits: number, queue: boolean): void {
+    const tables = this.tables;
     while (bits !== 0) {
       const bit = 31 - Math.clz32(bits & -bits);
       bits &= bits - 1;
       const g = gfn + bit;
       // The low 9 bits survive ToInt32 for any safe integer: the 512-GFN run's start, exactly.
       const offset = g & (PT_ENTRIES - 1);
-      const base = g - offset;
-      if (base !== this.leafBase) {
-        this.leafBase = base;
-        this.leafTableView = this.leafTableOf(g);
+      const id = this.leafTableFor(g - offset);
+      if (id < 0) continue;
+      const index = tables.offsetOf(id) + offset * 2;
+      if (!queue) {
+        this.clearDirtySpte(tables.chunkOf(id), index, g);
+      } else {
+        const n = this.queued++;
+        this.queueChunk[n] = tables.chunkIndexOf(id);
+        this.queueIndex[n] = index;
+        this.queueGfn[n] = g;
+        if (n + 1 === CLEAR_QUEUE) this.commitClearDirty();
       }
-      const table = this.leafTableView;
-      if (table === null) continue;
-      const i = offset * 2;
-      const spteLo = table[i]!;
-      if (!isShadowPresent(spteLo)) continue;
-      const dbit = wrprot || isAdDisabledSpte(table[i + 1]!) ? SPTE_W : SPTE_D;
-      if ((spteLo & dbit) === 0) continue;
-      table[i] = spteLo & ~dbit;
-      if (markGfn !== null) markGfn(g);
     }
   }
 
-  /**
-   * The level-1 table that maps `gfn`, or null if the path ends above 4K (a huge leaf, or an
-   * absent or frozen entry): the descent TdpIter makes towards a 4K leaf, without the side steps.
-   */
-  private leafTableOf(gfn: number): Uint32Array | null {
-    const views = this.tables.views;
-    let table = views[this.root]!;
-    for (let level = this.rootLevel; level > PG_LEVEL_4K; level--) {
-      const i = spteIndex(gfn, level) * 2;
-      const lo = table[i]!;
-      if (!isShadowPresent(lo) || isLastSpte(lo, level)) return null;
-      table = views[pfnOf(lo, table[i + 1]!)]!;
+  /** The level-1 table of the 512-GFN run starting at `base` (-1: none), cached while the structure holds. */
+  private leafTableFor(base: number): number {
+    if (base !== this.leafBase) {
+      this.leafBase = base;
+      this.leafTable = this.leafTableOf(base);
     }
-    return table;
+    return this.leafTable;
+  }
+
+  /** Apply every queued clear: one pass whose loads do not depend on each other. */
+  commitClearDirty(): void {
+    const n = this.queued;
+    if (n === 0) return;
+    this.queued = 0;
+    const chunks = this.tables.chunks;
+    for (let k = 0; k < n; k++)
+      this.clearDirtySpte(chunks[this.queueChunk[k]!]!, this.queueIndex[k]!, this.queueGfn[k]!);
+  }
+
+  /** Clear W (wrprot, or an A/D-disabled SPTE) or D of the present leaf at `table[index]`. */
+  private clearDirtySpte(table: Uint32Array, index: number, gfn: number): void {
+    const spteLo = table[index]!;
+    if (!isShadowPresent(spteLo)) return;
+    const dbit = this.queueWrprot || isAdDisabledSpte(table[index + 1]!) ? SPTE_W : SPTE_D;
+    if ((spteLo & dbit) === 0) return;
+    table[index] = spteLo & ~dbit;
+    if (this.queueMark !== null) this.queueMark(gfn);
+  }
+
+  /**
+   * The id of the level-1 table that maps `gfn`, or -1 if the path ends above 4K (a huge leaf,
+   * or an absent or frozen entry): the descent TdpIter makes towards a 4K leaf, without the side
+   * steps. Through the table chunks, not the views: see PageTables. Starts from the level-2
+   * table of the last 1 GiB region when `gfn` is in it, so a scattered harvest reads one
+   * directory entry per 512-GFN run, not one per level.
+   */
+  private leafTableOf(gfn: number): number {
+    const region = Math.floor(gfn / PAGES_PER_LEVEL[PG_LEVEL_1G]!);
+    if (region !== this.dirBase) {
+      this.dirBase = region;
+      this.dirTable = this.tableAt(gfn, this.root, this.rootLevel, PG_LEVEL_2M);
+    }
+    return this.dirTable < 0 ? -1 : this.tableAt(gfn, this.dirTable, PG_LEVEL_2M, PG_LEVEL_4K);
+  }
+
+  /** Descend from table `id` at `level` towards `gfn` down to the table at `target`; -1 if the path ends first. */
+  private tableAt(gfn: number, id: number, level: number, target: number): number {
+    const tables = this.tables;
+    for (; level > target; level--) {
+      const table = tables.chunkOf(id);
+      const i = tables.offsetOf(id) + spteIndex(gfn, level) * 2;
+      const lo = table[i]!;
+      if (!isShadowPresent(lo) || isLastSpte(lo, level)) return -1;
+      id = pfnOf(lo, table[i + 1]!);
+    }
+    return id;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import type { DirtyRing } from './dirty-ring';
 import type { Memslot } from './memslot';
 import type { MmuVcpu, TdpMmu } from './tdp-mmu';
 import { RET_PF_EMULATE, RET_PF_RETRY, WALK_MISCONFIG, WALK_VIOLATION } from './tdp-mmu';
-import { Tlb, TLB_CHUNK_SHIFT, TLB_D, TLB_W, TLB_WRITE_OK } from './tlb';
+import { Tlb, TLB_D, TLB_W } from './tlb';
 
 const PAGE_SIZE = 4096;
 const INV_PAGE_SIZE = 1 / PAGE_SIZE;
@@ -19,7 +19,6 @@ export const PML_ENTRIES = 512;
 const MAX_ACCESS_ATTEMPTS = 8;
 const BLOCK_PAUSED = 1;
 const BLOCK_RING_FULL = 2;
-const TLB_CHUNK_MASK = (1 << TLB_CHUNK_SHIFT) - 1;
 
 /** What a vCPU needs from its VM. */
 export interface VcpuHost {
@@ -67,8 +66,7 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
     const rel = gfn - slot.baseGfn;
     if (rel >= 0 && rel < slot.npages && (gpa & 3) === 0) {
       const lin = slot.linBase + rel;
-      const tlb = this.tlb;
-      if (tlb.chunks[lin >>> TLB_CHUNK_SHIFT]![lin & TLB_CHUNK_MASK] === tlb.writeOk) {
+      if (this.tlb.writeOk(lin)) {
         const memory = slot.memory;
         // A direct call on the memory keeps the call site monomorphic (inlinable) for SparseMemory.
         if (memory.writeU32 !== undefined)
@@ -95,7 +93,7 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
       offset + 4 * count <= PAGE_SIZE &&
       rel >= 0 &&
       rel < slot.npages &&
-      this.tlb.lookup(slot.linBase + rel) === TLB_WRITE_OK
+      this.tlb.writeOk(slot.linBase + rel)
     ) {
       const page = slot.memOffset + rel;
       for (let k = 1; k < count; k++) memory.writeU32(page, offset + 4 * k, words[start + k]!);

@@ -16,25 +16,37 @@ describe('the per-vCPU TLB', () => {
     expect(stale).toBe(0);
   });
 
-  it('the hot path compares one byte against writeOk: only a writable, dirty entry of this generation matches', () => {
+  it("the hot path's write-ok bit: set only for a writable, dirty entry, cleared by refill, invalidate and flush", () => {
     const tlb = new Tlb();
-    tlb.grow(8);
+    tlb.grow(40000);
+    const lins = [1, 2, 3, 4, 39999];
     tlb.fill(1, TLB_WRITE_OK);
     tlb.fill(2, TLB_VALID | TLB_W);
     tlb.fill(3, TLB_VALID | TLB_D);
-    const byte = (lin: number) => tlb.chunks[0]![lin];
-    expect([1, 2, 3, 4].map((lin) => byte(lin) === tlb.writeOk)).toEqual([true, false, false, false]);
+    tlb.fill(39999, TLB_WRITE_OK);
+    expect(lins.map((lin) => tlb.writeOk(lin))).toEqual([true, false, false, false, true]);
+    tlb.fill(1, TLB_VALID | TLB_W); // refilled clean (after a D-bit clear): no longer write-ok
+    tlb.invalidate(39999);
+    expect(lins.map((lin) => tlb.writeOk(lin))).toEqual([false, false, false, false, false]);
+    tlb.fill(4, TLB_WRITE_OK);
+    tlb.fill(39999, TLB_WRITE_OK);
     tlb.flush();
-    expect(byte(1) === tlb.writeOk).toBe(false);
-    tlb.invalidate(1);
-    expect(tlb.lookup(1)).toBe(0);
+    expect(lins.map((lin) => tlb.writeOk(lin))).toEqual([false, false, false, false, false]);
+    expect(tlb.lookup(4)).toBe(0);
+    // Bits set after a flush belong to the next one: chunks are listed again.
+    tlb.fill(39999, TLB_WRITE_OK);
+    expect(tlb.writeOk(39999)).toBe(true);
+    tlb.flush();
+    expect(tlb.writeOk(39999)).toBe(false);
   });
 
   it('untouched memory costs only the chunk directory', () => {
     const tlb = new Tlb();
     tlb.grow(16 * 1024 * 1024);
-    expect(tlb.bytes).toBe(4096 * 8);
+    // One directory slot per 4096-page byte chunk and per 32768-page bit chunk.
+    const directory = (4096 + 512) * 8;
+    expect(tlb.bytes).toBe(directory);
     tlb.fill(5, TLB_WRITE_OK);
-    expect(tlb.bytes).toBe(4096 * 8 + 4096);
+    expect(tlb.bytes).toBe(directory + 4096 + 4096);
   });
 });
