@@ -61,6 +61,8 @@ export const WALK_MISCONFIG = -1;
 const FAST_PF_MAX_RETRIES = 4;
 /** clearDirtyPtMasked queues masks with at most this many bits (denser ones walk SPTEs in order). */
 const SPARSE_MASK_BITS = 2;
+/** 4K pages per 1 GiB region (PAGES_PER_LEVEL[PG_LEVEL_1G], as a constant for the harvest's hot loop). */
+const PAGES_PER_1G = 1 << 18;
 /** Queued clears applied at once. */
 const CLEAR_QUEUE = 1024;
 
@@ -115,6 +117,8 @@ export class TdpMmu {
   private readonly queueIndex = new Int32Array(CLEAR_QUEUE);
   private readonly queueGfn = new Float64Array(CLEAR_QUEUE);
   private queued = 0;
+  /** The GFN of the previous mask (scattered masks are the ones worth queueing). */
+  private lastMaskGfn = -PT_ENTRIES;
   private queueWrprot = true;
   private queueMark: ((gfn: number) => void) | null = null;
   private readonly yieldEvery: number;
@@ -558,7 +562,7 @@ export class TdpMmu {
    * and then steps over the mask's bits; here the level-1 table of the last 512-GFN run is kept
    * while the table structure is unchanged, so a harvest walks once per page table, not per call.
    *
-   * Sparse masks are queued, not applied: a scattered harvest's SPTEs are cache misses, and one
+   * Scattered sparse masks are queued, not applied: a scattered harvest's SPTEs are cache misses, and one
    * tight loop over many queued SPTEs (commitClearDirty) lets the CPU overlap them, where one
    * miss per call would wait for each in turn. Callers commit before the flush that ends their
    * harvest; anything that changes the table structure commits first (see markStructureChanged).
@@ -581,9 +585,13 @@ export class TdpMmu {
       this.queueWrprot = wrprot;
       this.queueMark = markGfn;
     }
-    const queue = Math.clz32(lo) + Math.clz32(hi) >= 64 - SPARSE_MASK_BITS;
-    if (lo !== 0) this.clearDirtyPtWord(gfn, lo, queue);
-    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi, queue);
+    // Queue only scattered masks: few bits, and no other mask in the previous 512 GFNs. Nearby
+    // masks share cache lines with this one, which would be gone by the time the queue drains.
+    const queue = gfn - this.lastMaskGfn >= PT_ENTRIES && popcount32(lo) + popcount32(hi) <= SPARSE_MASK_BITS;
+    this.lastMaskGfn = gfn;
+    // As int32: bitmap words arrive as uint32, and a full word must compare equal to -1.
+    if (lo !== 0) this.clearDirtyPtWord(gfn, lo | 0, queue);
+    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi | 0, queue);
   }
 
   /**
@@ -687,7 +695,8 @@ export class TdpMmu {
    * directory entry per 512-GFN run, not one per level.
    */
   private leafTableOf(gfn: number): number {
-    const region = Math.floor(gfn / PAGES_PER_LEVEL[PG_LEVEL_1G]!);
+    // The first GFN of its 1 GiB region; the low 18 bits survive ToInt32 for any safe integer.
+    const region = gfn - (gfn & (PAGES_PER_1G - 1));
     if (region !== this.dirBase) {
       this.dirBase = region;
       this.dirTable = this.tableAt(gfn, this.root, this.rootLevel, PG_LEVEL_2M);
@@ -775,6 +784,13 @@ export class TdpMmu {
 
 /** Scratch result of makeSpte / firstLeafBelow (no allocation on the fault path). */
 const SPTE = { lo: 0, hi: 0 };
+
+/** Set bits of a 32-bit word (SWAR). */
+function popcount32(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
 
 function isAdDisabledSpte(hi: number): boolean {
   return (hi & HI_AD_DISABLED) !== 0;

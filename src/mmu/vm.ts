@@ -309,13 +309,14 @@ export class KvmVm implements Vm {
       bitmap.set(live);
       return;
     }
-    // copy_to_user of the whole log first (one memcpy), then take-and-clear the non-zero words.
-    bitmap.set(live.subarray(0, words));
+    // copy_to_user and take-and-clear in one pass over the log.
     let flush = false;
     const mark = this.reprotectMarker(slot);
     for (let i = 0; i < words; i += 2) {
       const lo = live[i]!;
       const hi = live[i + 1]!;
+      bitmap[i] = lo;
+      bitmap[i + 1] = hi;
       if ((lo | hi) === 0) continue;
       // xchg(&bitmap[i], 0), then reprotect exactly those GFNs.
       live[i] = 0;
