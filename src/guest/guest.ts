@@ -115,8 +115,10 @@ export class Guest {
    */
   private readonly penaltyMs: Float64Array;
   private readonly sleepOwedMs: Float64Array;
-  /** Writes that fill one ring (the ring's size, or QEMU's default when the guest has none). */
+  /** Entries that fill one ring (the ring's size, or QEMU's default when the guest has none). */
   private readonly ringFullWrites: number;
+  /** Per vCPU: its ring's push count at the previous tick. */
+  private readonly ringPushed: Float64Array;
   private lastRun = 0;
   private readonly batch: WriteBatch;
   /** Per vCPU: writes it owes but could not make (its dirty ring was full); made first next time. */
@@ -161,6 +163,7 @@ export class Guest {
     this.emitted = new Float64Array(spec.vcpus);
     this.penaltyMs = new Float64Array(spec.vcpus);
     this.sleepOwedMs = new Float64Array(spec.vcpus);
+    this.ringPushed = new Float64Array(spec.vcpus);
     this.ringFullWrites = ringFullWrites;
     this.batch = new WriteBatch(spec.vcpus);
     this.pending = Array.from({ length: spec.vcpus }, () => new WriteBatch(1, 64));
@@ -418,11 +421,24 @@ export class Guest {
       if (owed > 0) {
         generator.emit(batch, owed);
         this.emitted[v]! += owed;
-        this.sleepOwedMs[v]! += (owed * this.penaltyMs[v]!) / this.ringFullWrites;
       }
+      this.sleepOwedMs[v]! += (this.ringEntriesSince(v, owed) * this.penaltyMs[v]!) / this.ringFullWrites;
       batch.endSegment(v);
     }
     return batch;
+  }
+
+  /**
+   * Dirty-ring entries vCPU v pushed since the previous tick: what fills its ring, so what its
+   * dirty-limit penalty is charged on (QEMU sleeps in the ring-full exit). A write to a page
+   * already dirty pushes nothing. Without a ring, its `writes` stand in for entries.
+   */
+  private ringEntriesSince(v: number, writes: number): number {
+    const pushes = this.vm.vcpus[v]!.ringPushes;
+    if (pushes === null) return writes;
+    const pushed = pushes - this.ringPushed[v]!;
+    this.ringPushed[v] = pushes;
+    return pushed;
   }
 
   /** The part of `delta` ms vCPU v runs after sleeping off the penalty its writes earned. */

@@ -111,6 +111,8 @@ export interface Vcpu {
   readonly paused: boolean;
   /** Set after a push reaches the ring's soft limit: KVM_EXIT_DIRTY_RING_FULL; cleared by reset. */
   readonly ringFull: boolean;
+  /** Entries this vCPU has pushed to its dirty ring so far (KVM's dirty_index); null without a ring. */
+  readonly ringPushes: number | null;
   /** Harvest this vCPU's ring: DIRTY entries from the fetch index on, marked for reset. */
   harvestDirtyRing(): DirtyGfn[];
   /** A VM exit: drains the PML buffer into the log. */

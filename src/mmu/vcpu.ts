@@ -58,6 +58,10 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
     return (this.blocked & BLOCK_RING_FULL) !== 0;
   }
 
+  get ringPushes(): number | null {
+    return this.ring === null ? null : this.ring.dirtyIndex;
+  }
+
   writeU32(gpa: number, value: number): AccessResult {
     if (this.blocked !== 0) return 'blocked';
     // Times a power of two is exact, and cheaper than a division.
