@@ -119,6 +119,7 @@ export class Guest {
   private readonly ringFullWrites: number;
   /** Per vCPU: its ring's push count at the previous tick. */
   private readonly ringPushed: Float64Array;
+  private ringStalledMs = 0;
   private lastRun = 0;
   private readonly batch: WriteBatch;
   /** Per vCPU: writes it owes but could not make (its dirty ring was full); made first next time. */
@@ -337,6 +338,14 @@ export class Guest {
 
   //////////////////////////////     state and counters     //////////////////////////////
 
+  /**
+   * vCPU run time lost in dirty-ring-full exits so far, ms summed over vCPUs: the time each
+   * would have run (after throttle) while it waited for the reaper, counted per tick.
+   */
+  get ringStallMs(): number {
+    return this.ringStalledMs;
+  }
+
   /** Page writes applied through the vCPUs. */
   get writes(): number {
     return this.meter.writes;
@@ -411,6 +420,7 @@ export class Guest {
       const vcpu = this.vm.vcpus[v]!;
       // A vCPU stuck in a ring-full exit (or paused by the VMM) does not run.
       if (!vcpu.paused && !vcpu.ringFull) this.cpuMs[v]! += this.serveSleep(v, delta);
+      else if (!vcpu.paused) this.ringStalledMs += delta;
       const generator = this.generators[v]!;
       let owed = Math.floor(generator.owed(this.cpuMs[v]!)) - this.emitted[v]!;
       if (capped && owed > MAX_WALL_BATCH) {

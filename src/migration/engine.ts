@@ -53,6 +53,8 @@ export interface MigratableGuest {
   /** Same, on a separate window: the guest's own dirty rate, sampled over ≥ 1 s periods. */
   takeRateSample(): number;
   readonly edgeRegion?: { firstPage: number; pages: number };
+  /** vCPU run time lost in dirty-ring-full exits so far (ms, all vCPUs); absent: not measured. */
+  readonly ringStallMs?: number;
 }
 
 export interface EngineOptions {
@@ -110,11 +112,12 @@ interface MmuSnapshot {
   pmlFull: number;
   ringFull: number;
   cost: HarvestCost;
+  ringStallMs: number;
 }
 
-function mmuSnapshot(vm: Vm, cost: HarvestCost): MmuSnapshot {
-  const { faults, exits } = vm.stats();
-  return { ...faults, ...exits, cost: { ...cost } };
+function mmuSnapshot(guest: MigratableGuest, cost: HarvestCost): MmuSnapshot {
+  const { faults, exits } = guest.vm.stats();
+  return { ...faults, ...exits, cost: { ...cost }, ringStallMs: guest.ringStallMs ?? 0 };
 }
 
 function mmuDelta(from: MmuSnapshot, to: MmuSnapshot): MmuCounters {
@@ -128,6 +131,7 @@ function mmuDelta(from: MmuSnapshot, to: MmuSnapshot): MmuCounters {
       clearCalls: to.cost.clearCalls - from.cost.clearCalls,
     },
     ringStalls: to.cost.ringBlockedAtReap - from.cost.ringBlockedAtReap,
+    ringStallMs: to.ringStallMs - from.ringStallMs,
   };
 }
 
@@ -287,7 +291,7 @@ export class Migration {
       this.params['dirty-log'],
       this.options.faults?.clearAfterSend === true,
     );
-    this.mmuStart = mmuSnapshot(guest.vm, this.tracker.cost);
+    this.mmuStart = mmuSnapshot(guest, this.tracker.cost);
     this.mmuRound = this.mmuStart;
     this.tracker.enable();
     guest.takeDistinctWrites();
@@ -602,7 +606,7 @@ export class Migration {
 
   /** The MMU's costs since the previous round closed. */
   private takeRoundMmu(): MmuCounters {
-    const now = mmuSnapshot(this.options.guest.vm, this.tracker.cost);
+    const now = mmuSnapshot(this.options.guest, this.tracker.cost);
     const delta = mmuDelta(this.mmuRound!, now);
     if (!this.options.faults?.mmuBaselineStuck) this.mmuRound = now;
     this.mmuTotal = mmuDelta(this.mmuStart!, now);

@@ -88,11 +88,10 @@ export interface MmuCounters {
     /** KVM_CLEAR_DIRTY_LOG calls (manual). */
     clearCalls: number;
   };
-  /**
-   * ring: vCPUs the reaper found blocked in a ring-full exit. The guest does not expose how long
-   * they were blocked, so this counts stalls; each lasted at most one reaper period (100 ms).
-   */
+  /** ring: vCPUs the reaper found blocked in a ring-full exit (each stall lasts at most one reaper period). */
   ringStalls: number;
+  /** ring: vCPU run time lost in ring-full exits, ms summed over vCPUs (what the stalls cost the guest). */
+  ringStallMs: number;
 }
 
 export interface RamStats {

@@ -45,6 +45,9 @@ export function createSourceGuest(
     get throttle() {
       return guest.throttle;
     },
+    get ringStallMs() {
+      return guest.ringStallMs;
+    },
     pauseAll: () => guest.pauseAll(),
     resumeAll: () => guest.resumeAll(),
     setThrottle: (percent) => guest.setThrottle(percent),

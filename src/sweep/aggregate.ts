@@ -36,6 +36,8 @@ export const METRICS = {
   clearCalls: (r: MigrationResult) => r.precopy.mmu?.harvest.clearCalls ?? 0,
   /** vCPUs found blocked on a full dirty ring by the reaper. */
   ringStalls: (r: MigrationResult) => r.precopy.mmu?.ringStalls ?? 0,
+  /** vCPU run time lost in ring-full exits (ms). */
+  ringStallMs: (r: MigrationResult) => r.precopy.mmu?.ringStallMs ?? 0,
 } as const;
 
 export type MetricName = keyof typeof METRICS;

@@ -44,6 +44,7 @@ const METRIC_LABEL: Record<MetricName, string> = {
   ringEntries: 'harvest: dirty-ring entries reaped',
   clearCalls: 'harvest: CLEAR_DIRTY_LOG calls',
   ringStalls: 'vCPUs found blocked on a full dirty ring',
+  ringStallMs: 'vCPU time lost in ring-full exits (ms)',
 };
 
 /** Shown in cells in the metric's unit: MiB for bytes, otherwise as is. */

@@ -31,6 +31,7 @@ function sumRounds(r: MigrationResult): MmuCounters {
     exits: { pmlFull: 0, ringFull: 0 },
     harvest: { syncs: 0, bitmapWords: 0, ringEntries: 0, clearCalls: 0 },
     ringStalls: 0,
+    ringStallMs: 0,
   };
   for (const { mmu } of r.precopy.rounds) {
     for (const k of ['fast', 'slow', 'spurious'] as const) sum.faults[k] += mmu!.faults[k];
@@ -38,6 +39,7 @@ function sumRounds(r: MigrationResult): MmuCounters {
     for (const k of ['syncs', 'bitmapWords', 'ringEntries', 'clearCalls'] as const)
       sum.harvest[k] += mmu!.harvest[k];
     sum.ringStalls += mmu!.ringStalls;
+    sum.ringStallMs += mmu!.ringStallMs;
   }
   return sum;
 }
@@ -80,8 +82,12 @@ describe('MMU counters in the result', () => {
     expect(hot.exits.ringFull).toBeGreaterThan(0);
     expect(hot.ringStalls).toBeGreaterThan(0);
     expect(hot.ringStalls).toBeLessThanOrEqual(hot.exits.ringFull);
+    // Each stall costs the vCPU at most one reaper period (100 ms) of run time; one vCPU here.
+    expect(hot.ringStallMs).toBeGreaterThan(0);
+    expect(hot.ringStallMs).toBeLessThanOrEqual(hot.exits.ringFull * 100);
     expect(cool.exits.ringFull).toBe(0);
     expect(cool.ringStalls).toBe(0);
+    expect(cool.ringStallMs).toBe(0);
   });
 });
 
