@@ -562,10 +562,11 @@ export class TdpMmu {
    * and then steps over the mask's bits; here the level-1 table of the last 512-GFN run is kept
    * while the table structure is unchanged, so a harvest walks once per page table, not per call.
    *
-   * Scattered sparse masks are queued, not applied: a scattered harvest's SPTEs are cache misses, and one
-   * tight loop over many queued SPTEs (commitClearDirty) lets the CPU overlap them, where one
-   * miss per call would wait for each in turn. Callers commit before the flush that ends their
-   * harvest; anything that changes the table structure commits first (see markStructureChanged).
+   * Scattered sparse masks are queued, not applied: a scattered harvest's SPTEs are cache
+   * misses, and one tight loop over many queued SPTEs (commitClearDirty) lets the CPU overlap
+   * them, where one miss per call would wait for each in turn. Callers commit before the flush
+   * that ends their harvest, and before anything between two calls that changes the table
+   * structure (the VM's INITIALLY_SET split); queued entries name tables by id and index.
    */
   clearDirtyPtMasked(
     gfn: number,
