@@ -37,7 +37,7 @@ const EMPTY_BITS = new Int32Array(1 << (BITS_SHIFT - 5));
 
 export class Tlb {
   /** Chunk per 4096 linear pages; EMPTY_CHUNK until something there is filled. */
-  readonly chunks: Uint8Array[] = [];
+  private readonly chunks: Uint8Array[] = [];
   /** Per 32768 pages, bit p of word p >> 5 set while page p is cached TLB_WRITE_OK. */
   private readonly writeOkBits: Int32Array[] = [];
   /** Indexes of the bit chunks that gained a bit since the last flush, and a flag per chunk. */
@@ -64,7 +64,8 @@ export class Tlb {
     return (
       this.allocatedChunks * CHUNK_PAGES +
       this.allocatedBits * EMPTY_BITS.byteLength +
-      (this.chunks.length + this.writeOkBits.length) * 8
+      (this.chunks.length + this.writeOkBits.length) * 8 +
+      this.chunkListed.length
     );
   }
 

@@ -43,8 +43,8 @@ describe('the per-vCPU TLB', () => {
   it('untouched memory costs only the chunk directory', () => {
     const tlb = new Tlb();
     tlb.grow(16 * 1024 * 1024);
-    // One directory slot per 4096-page byte chunk and per 32768-page bit chunk.
-    const directory = (4096 + 512) * 8;
+    // One directory slot per 4096-page byte chunk and per 32768-page bit chunk, and a flag per bit chunk.
+    const directory = (4096 + 512) * 8 + 512;
     expect(tlb.bytes).toBe(directory);
     tlb.fill(5, TLB_WRITE_OK);
     expect(tlb.bytes).toBe(directory + 4096 + 4096);
