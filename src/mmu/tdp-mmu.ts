@@ -586,9 +586,9 @@ export class TdpMmu {
       this.queueWrprot = wrprot;
       this.queueMark = markGfn;
     }
-    // Queue only scattered masks: few bits, and no other mask in the previous 512 GFNs. Nearby
-    // masks share cache lines with this one, which would be gone by the time the queue drains.
-    const queue = gfn - this.lastMaskGfn >= PT_ENTRIES && popcount32(lo) + popcount32(hi) <= SPARSE_MASK_BITS;
+    // Queue only scattered masks: few bits, and not right after another mask. Runs of adjacent
+    // masks are a stream the CPU prefetches; their SPTEs would be gone by the time the queue drains.
+    const queue = gfn - this.lastMaskGfn > 64 && popcount32(lo) + popcount32(hi) <= SPARSE_MASK_BITS;
     this.lastMaskGfn = gfn;
     // As int32: bitmap words arrive as uint32, and a full word must compare equal to -1.
     if (lo !== 0) this.clearDirtyPtWord(gfn, lo | 0, queue);
