@@ -116,7 +116,7 @@ export class Guest {
   private readonly penaltyMs: Float64Array;
   private readonly sleepOwedMs: Float64Array;
   /** Entries that fill one ring (the ring's size, or QEMU's default when the guest has none). */
-  private readonly ringFullWrites: number;
+  private readonly ringSize: number;
   /** Per vCPU: its ring's push count at the previous tick. */
   private readonly ringPushed: Float64Array;
   private ringStalledMs = 0;
@@ -144,7 +144,7 @@ export class Guest {
     private readonly hostMappingLevel: 1 | 2 | 3,
     rng: Rng,
     faults: GuestFaults,
-    ringFullWrites: number,
+    ringSize: number,
     host: HostMemory,
     pageStates: PageStates | undefined,
   ) {
@@ -165,7 +165,7 @@ export class Guest {
     this.penaltyMs = new Float64Array(spec.vcpus);
     this.sleepOwedMs = new Float64Array(spec.vcpus);
     this.ringPushed = new Float64Array(spec.vcpus);
-    this.ringFullWrites = ringFullWrites;
+    this.ringSize = ringSize;
     this.batch = new WriteBatch(spec.vcpus);
     this.pending = Array.from({ length: spec.vcpus }, () => new WriteBatch(1, 64));
   }
@@ -432,7 +432,7 @@ export class Guest {
         generator.emit(batch, owed);
         this.emitted[v]! += owed;
       }
-      this.sleepOwedMs[v]! += (this.ringEntriesSince(v, owed) * this.penaltyMs[v]!) / this.ringFullWrites;
+      this.sleepOwedMs[v]! += (this.ringEntriesSince(v, owed) * this.penaltyMs[v]!) / this.ringSize;
       batch.endSegment(v);
     }
     return batch;
