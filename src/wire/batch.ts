@@ -7,7 +7,7 @@
  * on both ends would cost a fifth of the link's speed (bench/wire-stream.bench.ts). Whether the
  * decoded pages are right is what the image hash at COMPLETE proves.
  */
-import { crc32 } from './checksum';
+import { crc32 } from 'node:zlib';
 import * as lz4 from 'lz4';
 import type { SparseMemory } from '../guest/sparse-memory';
 import { ZERO_PAGE, isZeroPage } from '../guest/sparse-memory';

@@ -4,7 +4,7 @@
  * that fails throws a WireError naming the field; nothing past it is read.
  * PAGES bodies are only framed here; their entries are checked by batch.ts as they are applied.
  */
-import { crc32 } from './checksum';
+import { crc32 } from 'node:zlib';
 import { z } from 'zod';
 import {
   CloseCode,
