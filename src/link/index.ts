@@ -57,7 +57,7 @@ export interface Transport {
   readonly bufferedAmount: number;
   /**
    * True when a received frame is the very buffer the peer sealed (in-process): no transit can
-   * have corrupted it, so the receiver skips recomputing its crc32 (a pass over every byte).
+   * have corrupted it, so the receiver skips recomputing its checksum (a pass over every byte).
    */
   readonly deliversSealedFrames?: boolean;
 }

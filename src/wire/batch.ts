@@ -1,7 +1,7 @@
 /**
  * PAGES frames: many pages per frame, each entry `u32 gfn | u8 encoding | u16 length | payload`.
  *
- * Both ends keep the same running hash: crc32 chained over the crc32 of every PAGES frame, so
+ * Both ends keep the same running hash: crc32 chained over the checksum of every PAGES frame, so
  * ROUND_END proves the destination applied exactly the frames the source sent, in order. It
  * reuses the frame checksum rather than hashing each page again: a second pass over every byte
  * on both ends would cost a fifth of the link's speed (bench/wire-stream.bench.ts). Whether the

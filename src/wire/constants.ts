@@ -1,15 +1,16 @@
 /**
- * precopy's wire format, version 1. Every frame is one WebSocket message (or one in-process
+ * precopy's wire format, version 2. Every frame is one WebSocket message (or one in-process
  * message): a 16-byte header, like Cloud Hypervisor's request header, then a body.
  *
- *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 crc32(body)
+ *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh32(body)
  *
- * All integers little-endian. The crc32 is the per-batch checksum the issue asks for; it covers
- * every frame so a flipped bit anywhere is caught before the body is parsed.
+ * All integers little-endian. The XXH32 (seed 0, see checksum.ts) is the per-batch checksum the
+ * issue asks for; it covers every frame so a flipped bit anywhere is caught before the body is
+ * parsed. Version 1 used CRC-32 there.
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 1;
+export const VERSION = 2;
 export const HEADER_SIZE = 16;
 export const PAGE_SIZE = 4096;
 

@@ -1,10 +1,9 @@
 /**
  * Encoding and decoding of whole frames. `decodeFrame` checks, in order: length ≥ header,
- * magic, version, type, flags, body length, crc32, then the body's own fields. The first check
+ * magic, version, type, flags, body length, checksum, then the body's own fields. The first check
  * that fails throws a WireError naming the field; nothing past it is read.
  * PAGES bodies are only framed here; their entries are checked by batch.ts as they are applied.
  */
-import { crc32 } from 'node:zlib';
 import { z } from 'zod';
 import {
   CloseCode,
@@ -18,6 +17,7 @@ import {
   VERSION,
   type FrameTypeId,
 } from './constants';
+import { frameChecksum } from './checksum';
 import { WireError, wireError, type WireErrorCode } from './errors';
 import { ALL_ENCODINGS_MASK, isHex256 } from './validation';
 import { verdictSchema, type DestinationVerdict } from './verdict';
@@ -45,7 +45,7 @@ export type Frame =
       count: number;
       /** The whole body; entries start at PAGES_BODY_HEADER. */
       body: Buffer;
-      /** The header's crc32, which the running hash chains. */
+      /** The header's checksum, which the running hash chains. */
       checksum: number;
     }
   | { type: 'ROUND_END'; round: number; pages: number; runningHash: number }
@@ -73,7 +73,7 @@ export function allocFrame(type: FrameTypeId, bodyLength: number): Buffer {
   return frame;
 }
 
-/** Write magic, version, type, flags and body length (the crc comes with `seal`). */
+/** Write magic, version, type, flags and body length (the checksum comes with `seal`). */
 export function writeHeader(frame: Buffer, type: FrameTypeId, bodyLength: number): void {
   frame.writeUInt32LE(MAGIC, 0);
   frame.writeUInt8(VERSION, 4);
@@ -82,9 +82,9 @@ export function writeHeader(frame: Buffer, type: FrameTypeId, bodyLength: number
   frame.writeUInt32LE(bodyLength, 8);
 }
 
-/** Write the body's crc32 into the header; returns the frame. */
+/** Write the body's checksum into the header; returns the frame. */
 export function seal(frame: Buffer): Buffer {
-  frame.writeUInt32LE(crc32(frame.subarray(HEADER_SIZE)), 12);
+  frame.writeUInt32LE(frameChecksum(frame.subarray(HEADER_SIZE)), 12);
   return frame;
 }
 
@@ -95,7 +95,7 @@ function fail(code: WireErrorCode, message: string, closeCode?: number): never {
 /** Validate the header and checksum; returns the frame's type and body. */
 export interface DecodeOptions {
   /**
-   * Recompute the body's crc32 and compare it with the header's (default). Off only for a link
+   * Recompute the body's checksum and compare it with the header's (default). Off only for a link
    * that hands over the very bytes the peer sealed, where nothing in transit can corrupt them.
    */
   verifyChecksum?: boolean;
@@ -131,10 +131,10 @@ export function readHeader(
     );
   const body = frame.subarray(HEADER_SIZE);
   const sum = frame.readUInt32LE(12);
-  if (options.verifyChecksum !== false && crc32(body) !== sum)
+  if (options.verifyChecksum !== false && frameChecksum(body) !== sum)
     fail(
       'PRECOPY_ERR_BAD_CHECKSUM',
-      `${type}: body crc32 does not match the header's`,
+      `${type}: body checksum does not match the header's`,
       CloseCode.INVALID_DATA,
     );
   return { type, body, checksum: sum };

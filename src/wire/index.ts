@@ -14,7 +14,7 @@
  * Pages: zero (no payload), raw, lz4 (only when it shrinks the page) and XBZRLE (after the
  * bulk round, against the last copy sent). The receiver checks every field (constants.ts for
  * the layout, frames.ts and batch.ts for the checks); a problem is a WireError whose code names
- * it and whose closeCode the link closes with: 1002 malformed, 1007 inconsistent data (crc,
+ * it and whose closeCode the link closes with: 1002 malformed, 1007 inconsistent data (checksum,
  * decompression, round hash), 1008 token, 1009 too big, 1013 busy, 4000 cancelled, 4001 keepalive.
  */
 export * from './constants';

@@ -6,4 +6,6 @@ declare module 'lz4' {
   export function decodeBlock(input: Uint8Array, output: Uint8Array, start?: number, end?: number): number;
   /** Worst-case compressed size of `size` bytes. */
   export function encodeBound(size: number): number;
+  /** The native xxHash binding: blockChecksum is XXH32 of the bytes with seed 0. */
+  export const utils: { blockChecksum(data: Uint8Array): number };
 }

@@ -3,7 +3,7 @@ import * as lz4 from 'lz4';
 import { SparseMemory } from '../../src/guest/sparse-memory';
 import { Rng } from '../../src/util/rng';
 import { PageEncoder, applyPages, chainFrame, emptyStats, type PageApplyContext } from '../../src/wire/batch';
-import { Encoding, HEADER_SIZE, PAGES_BODY_HEADER } from '../../src/wire/constants';
+import { Encoding, HEADER_SIZE, PAGES_BODY_HEADER, VERSION } from '../../src/wire/constants';
 import { WireError } from '../../src/wire/errors';
 import { decodeFrame, seal } from '../../src/wire/frames';
 import { XbzrleCache } from '../../src/wire/xbzrle';
@@ -225,7 +225,7 @@ describe('batch validation', () => {
   test('a PAGES frame shorter than its own header', () => {
     const frame = Buffer.alloc(HEADER_SIZE + 4);
     frame.writeUInt32LE(0x59504350, 0);
-    frame.writeUInt8(1, 4);
+    frame.writeUInt8(VERSION, 4);
     frame.writeUInt8(4, 5);
     frame.writeUInt32LE(4, 8);
     expect(() => decodeFrame(seal(frame))).toThrow(/shorter than its 8-byte header/);

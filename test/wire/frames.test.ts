@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { crc32 } from 'node:zlib';
-import { CloseCode, FrameType, HEADER_SIZE, MAGIC, MAX_VCPU_STATE } from '../../src/wire/constants';
+import { frameChecksum } from '../../src/wire/checksum';
+import { CloseCode, FrameType, HEADER_SIZE, MAGIC, MAX_VCPU_STATE, VERSION } from '../../src/wire/constants';
 import { WireError } from '../../src/wire/errors';
 import {
   allocFrame,
@@ -140,7 +140,7 @@ describe('header validation', () => {
   test.each([
     ['shorter than the header', 'PRECOPY_ERR_TRUNCATED', (f: Buffer) => f.subarray(0, 10)],
     ['wrong magic', 'PRECOPY_ERR_BAD_MAGIC', (f: Buffer) => (f.writeUInt32LE(MAGIC ^ 1, 0), f)],
-    ['another version', 'PRECOPY_ERR_BAD_VERSION', (f: Buffer) => (f.writeUInt8(2, 4), f)],
+    ['another version', 'PRECOPY_ERR_BAD_VERSION', (f: Buffer) => (f.writeUInt8(VERSION + 1, 4), f)],
     ['unknown type', 'PRECOPY_ERR_BAD_TYPE', (f: Buffer) => (f.writeUInt8(99, 5), f)],
     ['flags set', 'PRECOPY_ERR_BAD_FLAGS', (f: Buffer) => (f.writeUInt16LE(1, 6), f)],
     ['body cut short', 'PRECOPY_ERR_TRUNCATED', (f: Buffer) => f.subarray(0, f.length - 1)],
@@ -250,8 +250,8 @@ describe('body validation names the field', () => {
     expect(() => encodeVcpuState(new Uint8Array(0))).toThrow(/vCPU state must be/);
   });
 
-  test('the header checksum is crc32 of the body', () => {
+  test('the header checksum is XXH32 (seed 0) of the body', () => {
     const frame = encodeRoundEnd(1, 2, 3);
-    expect(frame.readUInt32LE(12)).toBe(crc32(frame.subarray(HEADER_SIZE)));
+    expect(frame.readUInt32LE(12)).toBe(frameChecksum(frame.subarray(HEADER_SIZE)));
   });
 });
