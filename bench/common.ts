@@ -1,4 +1,4 @@
-/** Pieces every benchmark shares: a median, memory that stores nothing, one logged memslot. */
+/** Pieces every benchmark shares: a median, a stopwatch, one logged memslot. */
 import { performance } from 'node:perf_hooks';
 import { KVM_MEM_LOG_DIRTY_PAGES, type HostMemory, type Vm } from '../src/mmu';
 
@@ -12,16 +12,6 @@ export function median(xs: number[]): number {
 /** Wall milliseconds since `start` (a `performance.now()`). */
 export function msSince(start: number): number {
   return performance.now() - start;
-}
-
-/** Host memory that stores nothing: what is measured is the MMU, not page contents. */
-export function nullMemory(pages: number): HostMemory {
-  return {
-    pages,
-    writable: () => new Uint8Array(PAGE),
-    read: () => new Uint8Array(PAGE),
-    writeU32: () => {},
-  };
 }
 
 /** Slot 0 at GPA 0 over `pages` of `memory`, dirty logging on. */

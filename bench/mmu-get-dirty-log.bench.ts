@@ -13,8 +13,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { KvmVm } from '../src/mmu';
+import { NullHostMemory } from '../src/guest/null-memory';
 import { Rng } from '../src/util/rng';
-import { addLoggedSlot, median, msSince, nullMemory as nullMemoryOf } from './common';
+import { addLoggedSlot, median, msSince } from './common';
 
 const PAGE = 4096;
 const PAGES = 4 * 1024 * 1024;
@@ -25,7 +26,7 @@ const ENTRY_W = 2;
 /** Leading repetitions left out of the medians: the JIT is still warming up. */
 const WARMUP = 4;
 
-const nullMemory = nullMemoryOf(PAGES);
+const nullMemory = new NullHostMemory(PAGES);
 
 function dirtyPages(fraction: number, rng: Rng): Int32Array {
   if (fraction === 1) return Int32Array.from({ length: PAGES }, (_, i) => i);

@@ -7,15 +7,16 @@
  * 2M region. Medians of alternating repetitions.
  */
 import { performance } from 'node:perf_hooks';
+import { NullHostMemory } from '../src/guest/null-memory';
 import { KVM_MEM_LOG_DIRTY_PAGES, KvmVm } from '../src/mmu';
-import { median, nullMemory as nullMemoryOf } from './common';
+import { median } from './common';
 
 const PAGE = 4096;
 const PAGES = 4 * 1024 * 1024;
 const HUGE = PAGES / 512;
 const REPS = 5;
 
-const nullMemory = nullMemoryOf(PAGES);
+const nullMemory = new NullHostMemory(PAGES);
 
 const vm = new KvmVm();
 const vcpu = vm.createVcpu();

@@ -7,15 +7,16 @@
  * same run: the dirty bitmap alone, npages / 8 bytes.
  */
 import { KvmVm } from '../src/mmu';
+import { NullHostMemory } from '../src/guest/null-memory';
 import { Rng } from '../src/util/rng';
-import { nullMemory as nullMemoryOf, addLoggedSlot } from './common';
+import { addLoggedSlot } from './common';
 
 const PAGE = 4096;
 const PAGES = 16 * 1024 * 1024;
 const TOUCHED = 262144;
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 
-const nullMemory = nullMemoryOf(PAGES);
+const nullMemory = new NullHostMemory(PAGES);
 
 function measure(layout: 'contiguous' | 'scattered') {
   gc();

@@ -17,9 +17,10 @@ import { execFileSync } from 'node:child_process';
 import type { HostMemory } from '../src/mmu';
 import { KvmVm } from '../src/mmu';
 import { SparseMemory } from '../src/guest/sparse-memory';
+import { NullHostMemory } from '../src/guest/null-memory';
 import { Rng } from '../src/util/rng';
 import { performance } from 'node:perf_hooks';
-import { addLoggedSlot, median, msSince, nullMemory as nullMemoryOf } from './common';
+import { addLoggedSlot, median, msSince } from './common';
 
 const PAGE = 4096;
 const PAGES = 262144; // 1 GiB
@@ -109,7 +110,7 @@ function measure() {
   const rawRate = WRITES / (flatPairs.rawMs / 1000);
   const sparseRate = WRITES / (sparsePairs.mmuMs / 1000);
 
-  const nullMemory = nullMemoryOf(PAGES);
+  const nullMemory = new NullHostMemory(PAGES);
   const firstTouch: number[] = [];
   const wrprot: number[] = [];
   for (let r = 0; r < 3; r++) {

@@ -1,4 +1,5 @@
 /** Shared set-up for the MMU tests: a VM with one logged slot over sparse memory. */
+import { NullHostMemory } from '../../src/guest/null-memory';
 import { SparseMemory } from '../../src/guest/sparse-memory';
 import type { HostMemory, VmOptions } from '../../src/mmu';
 import {
@@ -31,7 +32,7 @@ export function setup(
     hostLevel?: 1 | 2 | 3;
     manual?: number;
     ring?: number;
-    /** Back the slot with ScratchMemory (no page storage) for tests over many pages. */
+    /** Back the slot with NullHostMemory (no page storage) for tests over many pages. */
     scratch?: boolean;
   } = {},
 ): Setup {
@@ -39,7 +40,7 @@ export function setup(
   if (options.manual !== undefined) vm.enableManualDirtyLogProtect(options.manual);
   if (options.ring !== undefined) vm.enableDirtyRing(options.ring);
   const vcpu = vm.createVcpu();
-  const memory = options.scratch ? new ScratchMemory(pages) : new SparseMemory(pages);
+  const memory = options.scratch ? new NullHostMemory(pages) : new SparseMemory(pages);
   const base = options.base ?? 0;
   vm.setUserMemoryRegion({
     slot: SLOT,
@@ -187,20 +188,4 @@ export function writeU32(
     if (r !== 'blocked' || !vcpu.ringFull) return;
     onCollect(collect(s, mode));
   }
-}
-
-/**
- * Host memory that stores nothing: every page shares one scratch buffer. For tests that count
- * mappings over gigabytes and never look at contents.
- */
-export class ScratchMemory implements HostMemory {
-  private readonly scratch = new Uint8Array(PAGE);
-  constructor(readonly pages: number) {}
-  writable(): Uint8Array {
-    return this.scratch;
-  }
-  read(): Uint8Array {
-    return this.scratch;
-  }
-  writeU32(): void {}
 }

@@ -11,7 +11,8 @@ import {
   KvmVm,
 } from '../../src/mmu';
 import type { VcpuImpl } from '../../src/mmu/vcpu';
-import { newBitmapFor, PAGE, ScratchMemory } from './helpers';
+import { NullHostMemory } from '../../src/guest/null-memory';
+import { newBitmapFor, PAGE } from './helpers';
 
 const VCPUS = 2;
 const ITERATIONS = 2;
@@ -20,7 +21,7 @@ interface Run {
   vm: KvmVm;
   vcpus: VcpuImpl[];
   slotPages: number;
-  memory: ScratchMemory;
+  memory: NullHostMemory;
   hostLevel: 2 | 3;
   /** Pages between two writes of a pass: 1 as in the selftest; larger keeps 1 GiB slots quick. */
   stride: number;
@@ -31,7 +32,7 @@ function create(hostLevel: 2 | 3, slotPages: number, manual: boolean, stride = 1
   if (manual)
     vm.enableManualDirtyLogProtect(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
   const vcpus = [vm.createVcpu(), vm.createVcpu()];
-  const memory = new ScratchMemory(slotPages * VCPUS);
+  const memory = new NullHostMemory(slotPages * VCPUS);
   const run = { vm, vcpus, slotPages, memory, hostLevel, stride };
   for (let i = 0; i < VCPUS; i++) setSlot(run, i, 0);
   return run;
