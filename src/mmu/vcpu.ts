@@ -68,14 +68,15 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
     const gfn = Math.floor(gpa * INV_PAGE_SIZE);
     const slot = this.lastSlot;
     const rel = gfn - slot.baseGfn;
-    if (rel >= 0 && rel < slot.npages && (gpa & 3) === 0) {
+    // The low 12 bits survive ToInt32 for any GPA, so this holds beyond 4 GiB too.
+    const offset = gpa & (PAGE_SIZE - 1);
+    if (rel >= 0 && rel < slot.npages && (offset & 3) === 0) {
       const lin = slot.linBase + rel;
       if (this.tlb.writeOk(lin)) {
         const memory = slot.memory;
         // A direct call on the memory keeps the call site monomorphic (inlinable) for SparseMemory.
-        if (memory.writeU32 !== undefined)
-          memory.writeU32(slot.memOffset + rel, gpa & (PAGE_SIZE - 1), value);
-        else slot.store32(slot.memOffset + rel, gpa & (PAGE_SIZE - 1), value);
+        if (memory.writeU32 !== undefined) memory.writeU32(slot.memOffset + rel, offset, value);
+        else slot.store32(slot.memOffset + rel, offset, value);
         return 'ok';
       }
     }
