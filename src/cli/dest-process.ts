@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { NODE_ENV, NODE_FLAGS } from './node-flags';
 
 export interface DestinationProcess {
   url: string;
@@ -21,8 +22,10 @@ const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
 
 export function startDestinationProcess(): Promise<DestinationProcess> {
   const token = randomBytes(16).toString('hex');
-  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0', '--token', token], {
+  // Started as the shebang would start it (node flags and environment), by path to this node.
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'dest', '--port', '0', '--token', token], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...NODE_ENV },
   });
   const lines: string[] = [];
   let stderr = '';
