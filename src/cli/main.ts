@@ -11,10 +11,16 @@ import { destCommand } from './dest';
 import { viewCommand } from './view';
 import { reportCommand } from './report';
 import { importQmpCommand } from './import-qmp';
+import { VERSION as WIRE_VERSION } from '../wire/constants';
+import { version } from '../../package.json';
+
+/** `precopy --version`: the package and the wire protocol it speaks (source and destination must agree). */
+export const VERSION_LINE = `precopy ${version} (wire protocol v${WIRE_VERSION})`;
 
 export function buildProgram(): Command {
   const program = new Command('precopy')
     .description('A lab for pre-copy live migration over a simulated KVM TDP MMU')
+    .version(VERSION_LINE, '-V, --version', 'print the version and the wire protocol version')
     .exitOverride()
     .showHelpAfterError();
   // Subcommands register here, one line each.
