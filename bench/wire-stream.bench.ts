@@ -21,12 +21,21 @@ import { createServer, connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
+import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags';
 import { startDestinationServer } from '../src/dest/server';
 import { frameChecksum } from '../src/wire/checksum';
 import { SparseMemory } from '../src/guest/sparse-memory';
 import { connectSource, type EncodingName } from '../src/link/index';
 import { Rng } from '../src/util/rng';
 
+/**
+ * Every process here, the net baseline's included, runs as bin/precopy.js runs precopy: its node
+ * flags, its environment and sucrase's loader. (How a process runs moves these figures more
+ * than any code here: with glibc malloc's defaults a small receiver takes a page fault per 4 KiB
+ * received, which halved the net baseline; ts-node's large heap happened to hide that.)
+ */
+const PROCESS_ARGS = [...NODE_FLAGS, '-r', require.resolve('sucrase/register/ts')];
+const PROCESS_ENV = { ...process.env, ...NODE_ENV };
 const PAGES = 16384; // 64 MiB per round
 const REPEATS = 8;
 const SETS = 3;
@@ -97,13 +106,10 @@ function childNet(apply: boolean): void {
 }
 
 function spawnChild(mode: string): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(
-    process.execPath,
-    ['-r', require.resolve('ts-node/register/transpile-only'), __filename, mode],
-    {
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    },
-  );
+  const child = spawn(process.execPath, [...PROCESS_ARGS, __filename, mode], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    env: PROCESS_ENV,
+  });
   return new Promise((resolve) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, line }));
   });
@@ -265,7 +271,8 @@ function main(): void {
   type SetResult = Record<string, unknown> & Record<Content, Record<string, number>>;
   const sets: SetResult[] = [];
   for (let i = 0; i < SETS; i++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, __filename, 'set'], {
+    const out = execFileSync(process.execPath, [...PROCESS_ARGS, __filename, 'set'], {
+      env: PROCESS_ENV,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     });
