@@ -67,6 +67,15 @@ function notProvided(name: string): Error {
   return new Error(`source machine: actor ${name} not provided`);
 }
 
+/**
+ * What every running state does on a cancel or a lost link: roll back, then end cancelled or
+ * failed. Spread into each state's `on` (rather than one parent state) so state values stay flat.
+ */
+const ABORTS = {
+  CANCEL: { target: 'cancelling', actions: 'recordCancel' },
+  LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+} as const;
+
 export const sourceMachine = setup({
   types: {
     context: {} as SourceContext,
@@ -132,15 +141,13 @@ export const sourceMachine = setup({
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
     },
     active: {
       initial: 'round',
       on: {
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
       states: {
         round: {
@@ -185,8 +192,7 @@ export const sourceMachine = setup({
     preSwitchover: {
       on: {
         CONTINUE: 'switchover',
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
     },
     switchover: {
@@ -197,8 +203,7 @@ export const sourceMachine = setup({
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
     },
     device: {
@@ -209,8 +214,7 @@ export const sourceMachine = setup({
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
     },
     awaitingAck: {
@@ -221,8 +225,7 @@ export const sourceMachine = setup({
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
-        CANCEL: { target: 'cancelling', actions: 'recordCancel' },
-        LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
+        ...ABORTS,
       },
     },
     checkVerdict: {
