@@ -1,4 +1,5 @@
-/** Pieces every benchmark shares: a median, a stopwatch, one logged memslot. */
+/** Pieces every benchmark shares: a median, a stopwatch, one logged memslot, fresh processes. */
+import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { KVM_MEM_LOG_DIRTY_PAGES, type HostMemory, type Vm } from '../src/mmu';
 
@@ -23,4 +24,28 @@ export function addLoggedSlot(vm: Vm, pages: number, memory: HostMemory): void {
     memorySize: pages * PAGE,
     memory,
   });
+}
+
+const CHILD = 'PRECOPY_BENCH_CHILD';
+
+/**
+ * Run `measure` in `count` fresh processes of `file` (the calling benchmark) and return their
+ * runs; in those child processes, print the run and return null. On this shared VM the same code
+ * measures up to 2x apart from one process to the next (where the host backs its memory, how the
+ * JIT lays out its code) while runs inside one process agree, so one process says little.
+ */
+export function runInFreshProcesses<T>(file: string, count: number, measure: () => T): T[] | null {
+  if (process.env[CHILD]) {
+    process.stdout.write(JSON.stringify(measure()) + '\n');
+    return null;
+  }
+  const runs: T[] = [];
+  for (let i = 0; i < count; i++) {
+    const out = execFileSync(process.execPath, [...process.execArgv, file], {
+      env: { ...process.env, [CHILD]: '1' },
+      encoding: 'utf8',
+    });
+    runs.push(JSON.parse(out.trim().split('\n').pop()!) as T);
+  }
+  return runs;
 }

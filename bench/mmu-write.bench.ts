@@ -10,17 +10,16 @@
  * ratios. Flat memory is measured before SparseMemory, so the flat runs see the one memory type
  * a real process has (a call site that has seen two types is slower for both). Runs agree within
  * a process but differ between processes (where the host backs the buffers, how the JIT settles),
- * so the whole measurement runs in PROCESSES fresh processes: the figures are the process with
- * the median ratio, and every process's ratio is listed.
+ * so the whole measurement runs in 5 fresh processes: the figures are the process with the
+ * median ratio, and every process's ratio is listed.
  */
-import { execFileSync } from 'node:child_process';
 import type { HostMemory } from '../src/mmu';
 import { KvmVm } from '../src/mmu';
 import { SparseMemory } from '../src/guest/sparse-memory';
 import { NullHostMemory } from '../src/guest/null-memory';
 import { Rng } from '../src/util/rng';
 import { performance } from 'node:perf_hooks';
-import { addLoggedSlot, median, msSince } from './common';
+import { addLoggedSlot, median, msSince, runInFreshProcesses } from './common';
 
 const PAGE = 4096;
 const PAGES = 262144; // 1 GiB
@@ -139,21 +138,10 @@ function measure() {
   };
 }
 
-const PROCESSES = 3;
-const CHILD = 'PRECOPY_MMU_WRITE_BENCH_CHILD';
-if (process.env[CHILD]) {
-  process.stdout.write(JSON.stringify(measure()) + '\n');
-} else {
-  const runs: ReturnType<typeof measure>[] = [];
-  for (let i = 0; i < PROCESSES; i++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, __filename], {
-      env: { ...process.env, [CHILD]: '1' },
-      encoding: 'utf8',
-    });
-    runs.push(JSON.parse(out.trim().split('\n').pop()!) as ReturnType<typeof measure>);
-  }
+const runs = runInFreshProcesses(__filename, 5, measure);
+if (runs) {
   const byRatio = [...runs].sort((a, b) => a.ratio - b.ratio);
   process.stdout.write(
-    JSON.stringify({ ...byRatio[PROCESSES >> 1]!, ratioPerProcess: runs.map((r) => r.ratio) }) + '\n',
+    JSON.stringify({ ...byRatio[runs.length >> 1]!, ratioPerProcess: runs.map((r) => r.ratio) }) + '\n',
   );
 }
