@@ -38,8 +38,6 @@ export const FROZEN_SPTE_LO = 0x5a0;
 export const MMIO_SPTE_LO = SPTE_W | SPTE_X;
 
 export const PT_ENTRIES = 512;
-/** Words per page table: 512 SPTEs of two words each. */
-export const TABLE_WORDS = PT_ENTRIES * 2;
 /** KVM_PAGES_PER_HPAGE(level): 4K pages mapped by one SPTE at `level` (index 0 unused). */
 export const PAGES_PER_LEVEL = [0, 1, 512, 512 ** 2, 512 ** 3, 512 ** 4, 512 ** 5];
 export const PG_LEVEL_4K = 1;

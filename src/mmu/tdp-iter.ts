@@ -29,8 +29,9 @@ export class TdpIter {
   /** The lowest GFN mapped by the current SPTE. */
   gfn = 0;
   level = 4;
-  /** The table holding the current SPTE, and the index of its lo word. */
-  table: Uint32Array = new Uint32Array(0);
+  /** The lo and hi words of the table holding the current SPTE, and its index there. */
+  loTable: Uint32Array = new Uint32Array(0);
+  hiTable: Uint32Array = new Uint32Array(0);
   index = 0;
   /** Snapshot of the current SPTE, refreshed on every step. */
   oldLo = 0;
@@ -65,16 +66,16 @@ export class TdpIter {
 
   /** Replace the current SPTE (the caller has checked it against the snapshot). */
   set(lo: number, hi: number): void {
-    this.table[this.index] = lo;
-    this.table[this.index + 1] = hi;
+    this.loTable[this.index] = lo;
+    this.hiTable[this.index] = hi;
     this.oldLo = lo;
     this.oldHi = hi;
   }
 
   /** Re-read the current SPTE (after a nested change made through another path). */
   reread(): void {
-    this.oldLo = this.table[this.index]!;
-    this.oldHi = this.table[this.index + 1]!;
+    this.oldLo = this.loTable[this.index]!;
+    this.oldHi = this.hiTable[this.index]!;
   }
 
   /** tdp_iter_restart: from the root, towards nextLastLevelGfn. */
@@ -107,8 +108,10 @@ export class TdpIter {
   }
 
   private refresh(): void {
-    this.table = this.tables.views[this.ptPath[this.level - 1]!]!;
-    this.index = spteIndex(this.gfn, this.level) * 2;
+    const id = this.ptPath[this.level - 1]!;
+    this.loTable = this.tables.lo[id]!;
+    this.hiTable = this.tables.hi[id]!;
+    this.index = spteIndex(this.gfn, this.level);
     this.reread();
   }
 
@@ -128,10 +131,10 @@ export class TdpIter {
 
   /** Returns true if the iterator moved to the next SPTE of the same table. */
   private tryStepSide(): boolean {
-    if (this.index === (PT_ENTRIES - 1) * 2) return false;
+    if (this.index === PT_ENTRIES - 1) return false;
     this.gfn += PAGES_PER_LEVEL[this.level]!;
     this.nextLastLevelGfn = this.gfn;
-    this.index += 2;
+    this.index++;
     this.reread();
     return true;
   }

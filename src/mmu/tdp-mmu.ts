@@ -112,7 +112,7 @@ export class TdpMmu {
   /** Likewise the 1 GiB region (512 × 512 GFNs) last descended through and its level-2 table (-1: none). */
   private dirBase = -1;
   private dirTable = -1;
-  /** clearDirtyPtMasked's queue of sparse clears: table chunk, SPTE lo index, GFN; and its mode. */
+  /** clearDirtyPtMasked's queue of sparse clears: table chunk, SPTE index in it, GFN; and its mode. */
   private readonly queueChunk = new Int32Array(CLEAR_QUEUE);
   private readonly queueIndex = new Int32Array(CLEAR_QUEUE);
   private readonly queueGfn = new Float64Array(CLEAR_QUEUE);
@@ -124,8 +124,9 @@ export class TdpMmu {
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
-  /** findLastSpte's result: the table holding the SPTE and the index of its lo word. */
-  private lastTable: Uint32Array = new Uint32Array(0);
+  /** findLastSpte's result: the lo and hi words of the table holding the SPTE, and its index. */
+  private lastLoTable: Uint32Array = new Uint32Array(0);
+  private lastHiTable: Uint32Array = new Uint32Array(0);
   private lastIndex = 0;
 
   constructor(
@@ -156,15 +157,19 @@ export class TdpMmu {
    * when D goes 0→1) and returns the TLB bits to cache; else WALK_VIOLATION or WALK_MISCONFIG.
    */
   hwWalk(vcpu: MmuVcpu, gfn: number, write: boolean): number {
-    let table = this.tables.views[this.root]!;
+    const tables = this.tables;
+    let loTable = tables.lo[this.root]!;
+    let hiTable = tables.hi[this.root]!;
     for (let level = this.rootLevel; level >= PG_LEVEL_4K; level--) {
-      const i = spteIndex(gfn, level) * 2;
-      const lo = table[i]!;
-      const hi = table[i + 1]!;
+      const i = spteIndex(gfn, level);
+      const lo = loTable[i]!;
+      const hi = hiTable[i]!;
       if (isMmioSpte(lo)) return WALK_MISCONFIG;
       if ((lo & SPTE_RWX) === 0) return WALK_VIOLATION;
       if (!isLastSpte(lo, level)) {
-        table = this.tables.views[pfnOf(lo, hi)]!;
+        const child = pfnOf(lo, hi);
+        loTable = tables.lo[child]!;
+        hiTable = tables.hi[child]!;
         continue;
       }
       if ((lo & SPTE_R) === 0 || (write && (lo & SPTE_W) === 0)) return WALK_VIOLATION;
@@ -174,7 +179,7 @@ export class TdpMmu {
         next |= SPTE_D;
         if (this.pmlActive) vcpu.pmlLog(gfn);
       }
-      if (next !== lo) table[i] = next;
+      if (next !== lo) loTable[i] = next;
       return TLB_VALID | (next & SPTE_W ? TLB_W : 0) | (next & SPTE_D ? TLB_D : 0);
     }
     return WALK_VIOLATION;
@@ -203,10 +208,11 @@ export class TdpMmu {
   private fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
     for (let attempt = 0; attempt < FAST_PF_MAX_RETRIES; attempt++) {
       const level = this.findLastSpte(gfn);
-      const table = this.lastTable;
+      const loTable = this.lastLoTable;
+      const hiTable = this.lastHiTable;
       const i = this.lastIndex;
-      const lo = table[i]!;
-      const hi = table[i + 1]!;
+      const lo = loTable[i]!;
+      const hi = hiTable[i]!;
       // page_fault_can_be_fast: a write to a present SPTE, or any access to an access-tracked one.
       if (!isShadowPresent(lo) || !isLastSpte(lo, level)) return RET_PF_INVALID;
       const tracked = isAccessTracked(lo, hi);
@@ -224,9 +230,9 @@ export class TdpMmu {
         newLo |= SPTE_W;
       }
       if ((newLo === lo && newHi === hi) || !isAccessAllowed(newLo, write)) break;
-      if (table[i] !== lo) continue; // lost the cmpxchg race: retry
-      table[i] = newLo >>> 0;
-      table[i + 1] = newHi >>> 0;
+      if (loTable[i] !== lo) continue; // lost the cmpxchg race: retry
+      loTable[i] = newLo >>> 0;
+      hiTable[i] = newHi >>> 0;
       if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
         this.host.markPageDirty(vcpu, slot, gfn);
       this.counters.fast++;
@@ -237,23 +243,25 @@ export class TdpMmu {
 
   /**
    * kvm_tdp_mmu_fast_pf_get_last_sptep: descend towards `gfn` and stop at the deepest SPTE on
-   * its path (a leaf, or the first entry that is not a present table). Sets lastTable and
-   * lastIndex (its lo word) and returns its level. A plain descent: the fault path neither
+   * its path (a leaf, or the first entry that is not a present table). Sets lastLoTable,
+   * lastHiTable and lastIndex and returns its level. A plain descent: the fault path neither
    * yields nor steps sideways, so it needs none of TdpIter's state.
    */
   private findLastSpte(gfn: number): number {
-    const views = this.tables.views;
-    let table = views[this.root]!;
+    const tables = this.tables;
+    let id = this.root;
     let level = this.rootLevel;
     for (;;) {
-      const i = spteIndex(gfn, level) * 2;
-      const lo = table[i]!;
+      const i = spteIndex(gfn, level);
+      const loTable = tables.lo[id]!;
+      const lo = loTable[i]!;
       if (level === PG_LEVEL_4K || !isShadowPresent(lo) || isLastSpte(lo, level)) {
-        this.lastTable = table;
+        this.lastLoTable = loTable;
+        this.lastHiTable = tables.hi[id]!;
         this.lastIndex = i;
         return level;
       }
-      table = views[pfnOf(lo, table[i + 1]!)]!;
+      id = pfnOf(lo, tables.hi[id]![i]!);
       level--;
     }
   }
@@ -386,11 +394,12 @@ export class TdpMmu {
     const step = PAGES_PER_LEVEL[childLevel]!;
     const basePfn = pfnOf(lo, hi);
     const childLo = childLevel === PG_LEVEL_4K ? lo & ~SPTE_PS : lo;
-    const words = this.tables.views[child]!;
+    const loTable = this.tables.lo[child]!;
+    const hiTable = this.tables.hi[child]!;
     for (let i = 0; i < PT_ENTRIES; i++) {
       const pfn = basePfn + i * step;
-      words[i * 2] = withPfnLo(childLo, pfn);
-      words[i * 2 + 1] = withPfnHi(hi, pfn);
+      loTable[i] = withPfnLo(childLo, pfn);
+      hiTable[i] = withPfnHi(hi, pfn);
     }
     this.pageCounts[childLevel]! += PT_ENTRIES;
     this.linkTable(it, child);
@@ -398,12 +407,13 @@ export class TdpMmu {
 
   /** handle_removed_pt: drop a detached table and everything under it. */
   private freeSubtree(table: number, level: number): void {
-    const words = this.tables.views[table]!;
-    for (let i = 0; i < PT_ENTRIES * 2; i += 2) {
-      const lo = words[i]!;
+    const loTable = this.tables.lo[table]!;
+    const hiTable = this.tables.hi[table]!;
+    for (let i = 0; i < PT_ENTRIES; i++) {
+      const lo = loTable[i]!;
       if (!isShadowPresent(lo)) continue;
       if (isLastSpte(lo, level)) this.pageCounts[level]!--;
-      else this.freeSubtree(pfnOf(lo, words[i + 1]!), level - 1);
+      else this.freeSubtree(pfnOf(lo, hiTable[i]!), level - 1);
     }
     this.tables.release(table);
   }
@@ -521,16 +531,17 @@ export class TdpMmu {
 
   /** The first present leaf under `table` into SPTE.lo/hi; false if there is none. */
   private firstLeafBelow(table: number, level: number): boolean {
-    const words = this.tables.views[table]!;
-    for (let i = 0; i < PT_ENTRIES * 2; i += 2) {
-      const lo = words[i]!;
+    const loTable = this.tables.lo[table]!;
+    const hiTable = this.tables.hi[table]!;
+    for (let i = 0; i < PT_ENTRIES; i++) {
+      const lo = loTable[i]!;
       if (!isShadowPresent(lo)) continue;
       if (isLastSpte(lo, level)) {
         SPTE.lo = lo;
-        SPTE.hi = words[i + 1]!;
+        SPTE.hi = hiTable[i]!;
         return true;
       }
-      if (this.firstLeafBelow(pfnOf(lo, words[i + 1]!), level - 1)) return true;
+      if (this.firstLeafBelow(pfnOf(lo, hiTable[i]!), level - 1)) return true;
     }
     return false;
   }
@@ -608,20 +619,21 @@ export class TdpMmu {
     }
     const id = this.leafTableFor(gfn - first);
     if (id < 0) return;
-    const table = this.tables.chunkOf(id);
-    const index = this.tables.offsetOf(id) + first * 2;
+    const chunk = this.tables.chunkIndexOf(id);
+    const index = this.tables.offsetOf(id) + first;
     if (this.queueWrprot && this.queueMark === null) {
       // The common harvest: write-protect, nothing to mark. One test per SPTE, in address order.
+      const table = this.tables.loChunks[chunk]!;
       const presentWritable = SPTE_MMU_PRESENT | SPTE_W;
       if (bits === -1) {
-        for (let i = index; i < index + 64; i += 2) {
+        for (let i = index; i < index + 32; i++) {
           const lo = table[i]!;
           if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
         }
         return;
       }
       while (bits !== 0) {
-        const i = index + (31 - Math.clz32(bits & -bits)) * 2;
+        const i = index + (31 - Math.clz32(bits & -bits));
         bits &= bits - 1;
         const lo = table[i]!;
         if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
@@ -631,7 +643,7 @@ export class TdpMmu {
     while (bits !== 0) {
       const bit = 31 - Math.clz32(bits & -bits);
       bits &= bits - 1;
-      this.clearDirtySpte(table, index + bit * 2, gfn + bit);
+      this.clearDirtySpte(chunk, index + bit, gfn + bit);
     }
   }
 
@@ -646,9 +658,9 @@ export class TdpMmu {
       const offset = g & (PT_ENTRIES - 1);
       const id = this.leafTableFor(g - offset);
       if (id < 0) continue;
-      const index = tables.offsetOf(id) + offset * 2;
+      const index = tables.offsetOf(id) + offset;
       if (!queue) {
-        this.clearDirtySpte(tables.chunkOf(id), index, g);
+        this.clearDirtySpte(tables.chunkIndexOf(id), index, g);
       } else {
         const n = this.queued++;
         this.queueChunk[n] = tables.chunkIndexOf(id);
@@ -673,16 +685,16 @@ export class TdpMmu {
     const n = this.queued;
     if (n === 0) return;
     this.queued = 0;
-    const chunks = this.tables.chunks;
     for (let k = 0; k < n; k++)
-      this.clearDirtySpte(chunks[this.queueChunk[k]!]!, this.queueIndex[k]!, this.queueGfn[k]!);
+      this.clearDirtySpte(this.queueChunk[k]!, this.queueIndex[k]!, this.queueGfn[k]!);
   }
 
-  /** Clear W (wrprot, or an A/D-disabled SPTE) or D of the present leaf at `table[index]`. */
-  private clearDirtySpte(table: Uint32Array, index: number, gfn: number): void {
+  /** Clear W (wrprot, or an A/D-disabled SPTE) or D of the present leaf at `index` of chunk `chunk`. */
+  private clearDirtySpte(chunk: number, index: number, gfn: number): void {
+    const table = this.tables.loChunks[chunk]!;
     const spteLo = table[index]!;
     if (!isShadowPresent(spteLo)) return;
-    const dbit = this.queueWrprot || isAdDisabledSpte(table[index + 1]!) ? SPTE_W : SPTE_D;
+    const dbit = this.queueWrprot || isAdDisabledSpte(this.tables.hiChunks[chunk]![index]!) ? SPTE_W : SPTE_D;
     if ((spteLo & dbit) === 0) return;
     table[index] = spteLo & ~dbit;
     if (this.queueMark !== null) this.queueMark(gfn);
@@ -709,11 +721,11 @@ export class TdpMmu {
   private tableAt(gfn: number, id: number, level: number, target: number): number {
     const tables = this.tables;
     for (; level > target; level--) {
-      const table = tables.chunkOf(id);
-      const i = tables.offsetOf(id) + spteIndex(gfn, level) * 2;
-      const lo = table[i]!;
+      const chunk = tables.chunkIndexOf(id);
+      const i = tables.offsetOf(id) + spteIndex(gfn, level);
+      const lo = tables.loChunks[chunk]![i]!;
       if (!isShadowPresent(lo) || isLastSpte(lo, level)) return -1;
-      id = pfnOf(lo, table[i + 1]!);
+      id = pfnOf(lo, tables.hiChunks[chunk]![i]!);
     }
     return id;
   }
@@ -754,14 +766,14 @@ export class TdpMmu {
 
   /** The leaf SPTE mapping `gfn` as {lo, hi, level}, or null. */
   leafFor(gfn: number): { lo: number; hi: number; level: number } | null {
-    let table = this.tables.views[this.root]!;
+    let id = this.root;
     for (let level = this.rootLevel; level >= PG_LEVEL_4K; level--) {
-      const i = spteIndex(gfn, level) * 2;
-      const lo = table[i]!;
-      const hi = table[i + 1]!;
+      const i = spteIndex(gfn, level);
+      const lo = this.tables.lo[id]![i]!;
+      const hi = this.tables.hi[id]![i]!;
       if (!isShadowPresent(lo)) return null;
       if (isLastSpte(lo, level)) return { lo, hi, level };
-      table = this.tables.views[pfnOf(lo, hi)]!;
+      id = pfnOf(lo, hi);
     }
     return null;
   }
