@@ -59,12 +59,8 @@ export const WALK_MISCONFIG = -1;
 
 /** fast_page_fault gives up after this many lost cmpxchg races. */
 const FAST_PF_MAX_RETRIES = 4;
-/** clearDirtyPtMasked queues masks with at most this many bits (denser ones walk SPTEs in order). */
-const SPARSE_MASK_BITS = 2;
 /** 4K pages per 1 GiB region (PAGES_PER_LEVEL[PG_LEVEL_1G], as a constant for the harvest's hot loop). */
 const PAGES_PER_1G = 1 << 18;
-/** Queued clears applied at once. */
-const CLEAR_QUEUE = 1024;
 
 /** What the MMU needs from the VM around it. */
 export interface MmuHost {
@@ -112,15 +108,9 @@ export class TdpMmu {
   /** Likewise the 1 GiB region (512 × 512 GFNs) last descended through and its level-2 table (-1: none). */
   private dirBase = -1;
   private dirTable = -1;
-  /** clearDirtyPtMasked's queue of sparse clears: table chunk, SPTE index in it, GFN; and its mode. */
-  private readonly queueChunk = new Int32Array(CLEAR_QUEUE);
-  private readonly queueIndex = new Int32Array(CLEAR_QUEUE);
-  private readonly queueGfn = new Float64Array(CLEAR_QUEUE);
-  private queued = 0;
-  /** The GFN of the previous mask (scattered masks are the ones worth queueing). */
-  private lastMaskGfn = -PT_ENTRIES;
-  private queueWrprot = true;
-  private queueMark: ((gfn: number) => void) | null = null;
+  /** The current clearDirtyPtMasked call's mode: clear W (else D), and what to tell of each GFN cleared. */
+  private maskWrprot = true;
+  private maskMark: ((gfn: number) => void) | null = null;
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
@@ -572,12 +562,8 @@ export class TdpMmu {
    * clear bits are skipped; no flush, no dirty logging. KVM walks from the root once per call
    * and then steps over the mask's bits; here the level-1 table of the last 512-GFN run is kept
    * while the table structure is unchanged, so a harvest walks once per page table, not per call.
-   *
-   * Scattered sparse masks are queued, not applied: a scattered harvest's SPTEs are cache
-   * misses, and one tight loop over many queued SPTEs (commitClearDirty) lets the CPU overlap
-   * them, where one miss per call would wait for each in turn. Callers commit before the flush
-   * that ends their harvest, and before anything between two calls that changes the table
-   * structure (the VM's INITIALLY_SET split); queued entries name tables by id and index.
+   * (Queueing scattered masks' clears to overlap their cache misses was tried and measured: with
+   * lo words apart, a harvest's SPTEs are mostly in cache, and the queue only cost time.)
    */
   clearDirtyPtMasked(
     gfn: number,
@@ -587,41 +573,32 @@ export class TdpMmu {
     markGfn: ((gfn: number) => void) | null,
   ): void {
     if (this.leafGeneration !== this.structureGeneration) {
-      this.commitClearDirty();
       this.leafBase = -1;
       this.dirBase = -1;
       this.leafGeneration = this.structureGeneration;
     }
-    if (wrprot !== this.queueWrprot || markGfn !== this.queueMark) {
-      this.commitClearDirty();
-      this.queueWrprot = wrprot;
-      this.queueMark = markGfn;
-    }
-    // Queue only scattered masks: few bits, and not right after another mask. Runs of adjacent
-    // masks are a stream the CPU prefetches; their SPTEs would be gone by the time the queue drains.
-    const queue = gfn - this.lastMaskGfn > 64 && popcount32(lo) + popcount32(hi) <= SPARSE_MASK_BITS;
-    this.lastMaskGfn = gfn;
+    this.maskWrprot = wrprot;
+    this.maskMark = markGfn;
     // As int32: bitmap words arrive as uint32, and a full word must compare equal to -1.
-    if (lo !== 0) this.clearDirtyPtWord(gfn, lo | 0, queue);
-    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi | 0, queue);
+    if (lo !== 0) this.clearDirtyPtWord(gfn, lo | 0);
+    if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi | 0);
   }
 
   /**
-   * clearDirtyPtMasked for one 32-bit word of the mask: each SPTE queued (a sparse mask) or
-   * cleared now. A word whose 32 GFNs share one leaf table (always, for a 32-aligned slot)
-   * looks the table up once and walks its SPTEs in order.
+   * clearDirtyPtMasked for one 32-bit word of the mask. A word whose 32 GFNs share one leaf
+   * table (always, for a 32-aligned slot) looks the table up once and walks its SPTEs in order.
    */
-  private clearDirtyPtWord(gfn: number, bits: number, queue: boolean): void {
+  private clearDirtyPtWord(gfn: number, bits: number): void {
     const first = gfn & (PT_ENTRIES - 1);
-    if (queue || first > PT_ENTRIES - 32) {
-      this.clearDirtyPtBits(gfn, bits, queue);
+    if (first > PT_ENTRIES - 32) {
+      this.clearDirtyPtBits(gfn, bits);
       return;
     }
     const id = this.leafTableFor(gfn - first);
     if (id < 0) return;
     const chunk = this.tables.chunkIndexOf(id);
     const index = this.tables.offsetOf(id) + first;
-    if (this.queueWrprot && this.queueMark === null) {
+    if (this.maskWrprot && this.maskMark === null) {
       // The common harvest: write-protect, nothing to mark. One test per SPTE, in address order.
       const table = this.tables.loChunks[chunk]!;
       const presentWritable = SPTE_MMU_PRESENT | SPTE_W;
@@ -648,7 +625,7 @@ export class TdpMmu {
   }
 
   /** clearDirtyPtWord one bit at a time, each looking up its own leaf table. */
-  private clearDirtyPtBits(gfn: number, bits: number, queue: boolean): void {
+  private clearDirtyPtBits(gfn: number, bits: number): void {
     const tables = this.tables;
     while (bits !== 0) {
       const bit = 31 - Math.clz32(bits & -bits);
@@ -658,16 +635,7 @@ export class TdpMmu {
       const offset = g & (PT_ENTRIES - 1);
       const id = this.leafTableFor(g - offset);
       if (id < 0) continue;
-      const index = tables.offsetOf(id) + offset;
-      if (!queue) {
-        this.clearDirtySpte(tables.chunkIndexOf(id), index, g);
-      } else {
-        const n = this.queued++;
-        this.queueChunk[n] = tables.chunkIndexOf(id);
-        this.queueIndex[n] = index;
-        this.queueGfn[n] = g;
-        if (n + 1 === CLEAR_QUEUE) this.commitClearDirty();
-      }
+      this.clearDirtySpte(tables.chunkIndexOf(id), tables.offsetOf(id) + offset, g);
     }
   }
 
@@ -680,24 +648,15 @@ export class TdpMmu {
     return this.leafTable;
   }
 
-  /** Apply every queued clear: one pass whose loads do not depend on each other. */
-  commitClearDirty(): void {
-    const n = this.queued;
-    if (n === 0) return;
-    this.queued = 0;
-    for (let k = 0; k < n; k++)
-      this.clearDirtySpte(this.queueChunk[k]!, this.queueIndex[k]!, this.queueGfn[k]!);
-  }
-
   /** Clear W (wrprot, or an A/D-disabled SPTE) or D of the present leaf at `index` of chunk `chunk`. */
   private clearDirtySpte(chunk: number, index: number, gfn: number): void {
     const table = this.tables.loChunks[chunk]!;
     const spteLo = table[index]!;
     if (!isShadowPresent(spteLo)) return;
-    const dbit = this.queueWrprot || isAdDisabledSpte(this.tables.hiChunks[chunk]![index]!) ? SPTE_W : SPTE_D;
+    const dbit = this.maskWrprot || isAdDisabledSpte(this.tables.hiChunks[chunk]![index]!) ? SPTE_W : SPTE_D;
     if ((spteLo & dbit) === 0) return;
     table[index] = spteLo & ~dbit;
-    if (this.queueMark !== null) this.queueMark(gfn);
+    if (this.maskMark !== null) this.maskMark(gfn);
   }
 
   /**
@@ -797,13 +756,6 @@ export class TdpMmu {
 
 /** Scratch result of makeSpte / firstLeafBelow (no allocation on the fault path). */
 const SPTE = { lo: 0, hi: 0 };
-
-/** Set bits of a 32-bit word (SWAR). */
-function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-}
 
 function isAdDisabledSpte(hi: number): boolean {
   return (hi & HI_AD_DISABLED) !== 0;

@@ -324,7 +324,6 @@ export class KvmVm implements Vm {
       this.enableLogDirtyPtMasked(slot, i * 32, lo, hi, mark);
       flush = true;
     }
-    this.mmu.commitClearDirty();
     if (flush) this.flushBeforeConsume();
   }
 
@@ -368,7 +367,6 @@ export class KvmVm implements Vm {
       this.enableLogDirtyPtMasked(slot, i * 32, lo, hi, mark);
       flush = true;
     }
-    this.mmu.commitClearDirty();
     if (flush) this.flushBeforeConsume();
   }
 
@@ -386,8 +384,6 @@ export class KvmVm implements Vm {
   ): void {
     const gfn = slot.baseGfn + offset;
     if (this.manualProtect && this.initiallySet) {
-      // Splitting changes the table structure under the queued clears: apply them first.
-      this.mmu.commitClearDirty();
       const start = gfn + ffs64(lo, hi);
       const end = gfn + fls64(lo, hi);
       if (this.eagerSplit) this.mmu.splitHugePages(start, end + 1, PG_LEVEL_4K);
@@ -408,7 +404,6 @@ export class KvmVm implements Vm {
         this.enableLogDirtyPtMasked(slot, offset, lo, hi, null);
       });
     }
-    this.mmu.commitClearDirty();
     if (cleared > 0) this.flushBeforeConsume();
     for (const vcpu of this.vcpus) vcpu.ringReset();
     return cleared;

@@ -1,7 +1,7 @@
 /**
- * clear_dirty_pt_masked's three ways through a harvest: sparse masks queued and applied in
- * batches (more than one batch here), dense masks walked in address order, full masks in one
- * sweep; and a slot whose base is not 32-aligned, where a mask word straddles two leaf tables.
+ * clear_dirty_pt_masked's three ways through a harvest: sparse masks (scattered over many leaf
+ * tables), dense masks walked in address order, full masks in one sweep; and a slot whose base
+ * is not 32-aligned, where a mask word straddles two leaf tables.
  * Each way must reprotect exactly the harvested pages: the next write to each faults once and
  * is logged again, and no other page is reported.
  */
@@ -13,7 +13,7 @@ const PAGES = 256 * 1024;
 /** Pages of the slot: sparse (1 bit per mask), dense (every other page), full (every page). */
 function pattern(): number[] {
   const pages: number[] = [];
-  for (let p = 0; p < 96 * 1024; p += 61) pages.push(p); // ~1600 single-bit masks: two queue batches
+  for (let p = 0; p < 96 * 1024; p += 61) pages.push(p); // ~1600 single-bit masks
   for (let p = 96 * 1024; p < 128 * 1024; p += 2) pages.push(p);
   for (let p = 128 * 1024; p < 160 * 1024; p++) pages.push(p);
   return pages;
@@ -64,7 +64,7 @@ describe.each([
   });
 });
 
-it('with INITIALLY_SET, queued clears are applied before a later mask splits a huge page', () => {
+it('with INITIALLY_SET, each mask clears the 4K leaves its own split made, after earlier masks', () => {
   const s = setup(8 * 512, {
     hostLevel: 2,
     manual: KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET,
@@ -80,7 +80,8 @@ it('with INITIALLY_SET, queued clears are applied before a later mask splits a h
     hostMappingLevel: 2,
   });
   const all = new Uint32Array(s.pages / 32).fill(0xffffffff);
-  // One sparse page per 2M region: each CLEAR splits its region after earlier masks were queued.
+  // One sparse page per 2M region: each CLEAR splits its region after earlier masks were applied,
+  // so the leaf-table cache must not outlive the split.
   const clear = new Uint32Array(s.pages / 32);
   const cleared: number[] = [];
   for (let region = 0; region < 8; region++) {
