@@ -21,7 +21,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { NODE_ENV, NODE_FLAGS } from '../src/cli/node-flags';
+import { NODE_ENV_VARS, NODE_FLAGS } from '../src/cli/node-flags';
 import { startDestinationServer } from '../src/dest/server';
 import { frameChecksum } from '../src/wire/checksum';
 import { SparseMemory } from '../src/guest/sparse-memory';
@@ -35,7 +35,7 @@ import { Rng } from '../src/util/rng';
  * received, which halved the net baseline; ts-node's large heap happened to hide that.)
  */
 const PROCESS_ARGS = [...NODE_FLAGS, '-r', require.resolve('sucrase/register/ts')];
-const PROCESS_ENV = { ...process.env, ...NODE_ENV };
+const PROCESS_ENV = { ...process.env, ...NODE_ENV_VARS };
 const PAGES = 16384; // 64 MiB per round
 const REPEATS = 8;
 const SETS = 3;

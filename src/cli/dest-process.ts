@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { NODE_ENV, NODE_FLAGS } from './node-flags';
+import { NODE_ENV_VARS, NODE_FLAGS } from './node-flags';
 
 export interface DestinationProcess {
   url: string;
@@ -25,7 +25,7 @@ export function startDestinationProcess(): Promise<DestinationProcess> {
   // Started as the shebang would start it (node flags and environment), by path to this node.
   const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'dest', '--port', '0', '--token', token], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...NODE_ENV },
+    env: { ...process.env, ...NODE_ENV_VARS },
   });
   const lines: string[] = [];
   let stderr = '';

@@ -21,12 +21,12 @@ export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
  * half its rate and cost the destination 15-25 % of its throughput. The price: a process keeps
  * up to 256 MiB it freed.
  */
-export const NODE_ENV: Readonly<Record<string, string>> = {
+export const NODE_ENV_VARS: Readonly<Record<string, string>> = {
   GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432',
 };
 
 /** bin/precopy.js's first line. */
 export function shebang(): string {
-  const env = Object.entries(NODE_ENV).map(([name, value]) => `${name}=${value}`);
+  const env = Object.entries(NODE_ENV_VARS).map(([name, value]) => `${name}=${value}`);
   return `#!/usr/bin/env -S ${[...env, 'node', ...NODE_FLAGS].join(' ')}`;
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDestinationProcess } from '../../src/cli/dest-process';
-import { NODE_ENV, NODE_FLAGS, shebang } from '../../src/cli/node-flags';
+import { NODE_ENV_VARS, NODE_FLAGS, shebang } from '../../src/cli/node-flags';
 import { VERSION as WIRE_VERSION } from '../../src/wire/constants';
 
 const ROOT = join(__dirname, '..', '..');
@@ -22,11 +22,12 @@ function environOf(pid: number): Record<string, string> {
   return Object.fromEntries(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 }
 
-describe('every precopy process runs node with NODE_FLAGS and NODE_ENV', () => {
+describe('every precopy process runs node with NODE_FLAGS and NODE_ENV_VARS', () => {
   it('bin/precopy.js starts node through its shebang with them, and the shebang works here', () => {
     expect(readFileSync(BIN, 'utf8').split('\n')[0]).toBe(shebang());
     expect(shebang()).toContain(`node ${NODE_FLAGS.join(' ')}`);
-    for (const [name, value] of Object.entries(NODE_ENV)) expect(shebang()).toContain(`${name}=${value} `);
+    for (const [name, value] of Object.entries(NODE_ENV_VARS))
+      expect(shebang()).toContain(`${name}=${value} `);
     // Run through the shebang itself, as `npm start` and `npx precopy` do: env -S must split it.
     // --version also says which wire protocol this build speaks.
     expect(execFileSync(BIN, ['--version'], { encoding: 'utf8' })).toBe(
@@ -45,7 +46,7 @@ describe('every precopy process runs node with NODE_FLAGS and NODE_ENV', () => {
       const bin = args.findIndex((a) => a.endsWith(join('bin', 'precopy.js')));
       expect(bin).toBeGreaterThan(0);
       expect(args.slice(1, bin)).toEqual([...NODE_FLAGS]);
-      expect(environOf(dest.child.pid!)).toMatchObject(NODE_ENV);
+      expect(environOf(dest.child.pid!)).toMatchObject(NODE_ENV_VARS);
     } finally {
       await dest.stop();
     }
