@@ -4,17 +4,23 @@
  * I/O, never does it.
  *
  *   idle → setup → active (round, decide, round, ...) → [preSwitchover] → switchover (vCPUs
- *   paused, last dirty set sent) → device (vCPU state) → awaitingAck → completed
+ *   paused, last dirty set sent) → device (vCPU state) → prepare (PREPARE → READY)
+ *   → commit (GO → RESUMED) → verifying (VERIFY → VERDICT) → completed
  *
- * Cancel is accepted in every running state and goes through `cancelling`; any actor error
- * goes through `failing`. Both run `rollback` (abandon the destination, resume the vCPUs, stop
- * throttling), so `cancelled` and `failed` always end with the source guest running.
+ * The switchover is a commit protocol (src/wire/README.md). Up to `prepare` a cancel goes
+ * through `cancelling` and any actor error or lost link through `failing`; both run `rollback`
+ * (abandon the destination, resume the vCPUs, stop throttling), so `cancelled` and `failed`
+ * end with the source guest running and the destination discarding. Entering `commit` sends GO,
+ * the commit point: from there a CANCEL is refused (recorded, the migration completes) and the
+ * source never resumes its guest. A failure while waiting for RESUMED leaves the outcome unknown
+ * (the destination may be running the guest): `orphaning` settles without resuming and ends
+ * `orphaned` (QEMU status failed), saying so. After RESUMED the guest runs on the destination: `verifying` ends
+ * `completed` whatever the verdict says (a failed or missing verdict is reported, not undone).
  *
  * Transitions are compare-and-swap: an event is taken only by the state it was meant for, and
  * the actor's done event and CANCEL are processed one at a time in arrival order. So a cancel
- * racing a completion resolves deterministically: whichever arrives first wins; a CANCEL after
- * `completed` is ignored (the destination owns the guest), a completion after CANCEL is dropped
- * with the actor that produced it.
+ * racing the switchover resolves deterministically: a CANCEL taken before `commit` is entered
+ * rolls back (GO is never sent), one after it is refused.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { MigrationStatus } from '../src/migration/result';
@@ -34,6 +40,9 @@ export interface DestinationVerdict {
   reason?: string;
 }
 
+/** Which side runs the guest when the migration has ended. */
+export type GuestSide = 'source' | 'destination' | 'unknown';
+
 export interface SourceInput {
   maxRounds: number;
   timeout: number;
@@ -49,6 +58,10 @@ export interface SourceContext extends SourceInput {
   verdict: DestinationVerdict | null;
   /** Why the migration was cancelled or failed. */
   reason: string | null;
+  /** A cancel that came after GO, refused (the migration completed). */
+  refusedCancel: string | null;
+  /** Why the verification after the resume did not finish. */
+  verificationError: string | null;
 }
 
 export type SourceEvent =
@@ -95,11 +108,22 @@ export const sourceMachine = setup({
     sendDeviceState: fromPromise<void>(async () => {
       throw notProvided('sendDeviceState');
     }),
-    awaitDestination: fromPromise<DestinationVerdict>(async () => {
-      throw notProvided('awaitDestination');
+    prepareDestination: fromPromise<void>(async () => {
+      throw notProvided('prepareDestination');
+    }),
+    /** Sends GO (the commit point) and waits for RESUMED. */
+    commitSwitchover: fromPromise<void>(async () => {
+      throw notProvided('commitSwitchover');
+    }),
+    verifyDestination: fromPromise<DestinationVerdict>(async () => {
+      throw notProvided('verifyDestination');
     }),
     rollback: fromPromise<void, { reason: string }>(async () => {
       throw notProvided('rollback');
+    }),
+    /** After GO with the outcome unknown: let the link go and stop tracking, never resume. */
+    settleOrphaned: fromPromise<void, { reason: string }>(async () => {
+      throw notProvided('settleOrphaned');
     }),
   },
   guards: {
@@ -110,7 +134,6 @@ export const sourceMachine = setup({
       (context.lastRound?.elapsed ?? 0) >= context.timeout && context.onTimeout === 'force',
     roundCapReached: ({ context }) => (context.lastRound?.rounds ?? 0) >= context.maxRounds,
     holdBeforeSwitchover: ({ context }) => context.pauseBeforeSwitchover,
-    verified: ({ context }) => context.verdict?.passed === true,
   },
   actions: {
     recordCancel: assign({
@@ -118,6 +141,16 @@ export const sourceMachine = setup({
     }),
     recordError: assign({ reason: ({ event }) => errorText((event as { error?: unknown }).error) }),
     recordLinkLoss: assign({ reason: ({ event }) => (event.type === 'LINK_LOST' ? event.reason : null) }),
+    refuseCancel: assign({
+      refusedCancel: ({ context, event }) =>
+        context.refusedCancel ?? (event.type === 'CANCEL' ? (event.reason ?? 'cancelled by user') : null),
+    }),
+    recordOrphaned: assign({
+      reason: ({ event }) =>
+        `the link failed after GO, before RESUMED (${
+          event.type === 'LINK_LOST' ? event.reason : errorText((event as { error?: unknown }).error)
+        }): the source guest stays paused; the destination may be running it`,
+    }),
   },
 }).createMachine({
   id: 'source',
@@ -127,6 +160,8 @@ export const sourceMachine = setup({
     switchoverReason: null,
     verdict: null,
     reason: null,
+    refusedCancel: null,
+    verificationError: null,
   }),
   initial: 'idle',
   states: {
@@ -210,34 +245,53 @@ export const sourceMachine = setup({
       invoke: {
         id: 'sendDeviceState',
         src: 'sendDeviceState',
-        onDone: 'awaitingAck',
+        onDone: 'prepare',
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
         ...ABORTS,
       },
     },
-    awaitingAck: {
+    prepare: {
       invoke: {
-        id: 'awaitDestination',
-        src: 'awaitDestination',
-        onDone: { target: 'checkVerdict', actions: assign({ verdict: ({ event }) => event.output }) },
+        id: 'prepareDestination',
+        src: 'prepareDestination',
+        onDone: 'commit',
         onError: { target: 'failing', actions: 'recordError' },
       },
       on: {
         ...ABORTS,
       },
     },
-    checkVerdict: {
-      always: [
-        { guard: 'verified', target: 'completed' },
-        {
-          target: 'failing',
+    // GO is sent on entry: the commit point. A cancel is refused from here on.
+    commit: {
+      invoke: {
+        id: 'commitSwitchover',
+        src: 'commitSwitchover',
+        onDone: 'verifying',
+        onError: { target: 'orphaning', actions: 'recordOrphaned' },
+      },
+      on: {
+        CANCEL: { actions: 'refuseCancel' },
+        LINK_LOST: { target: 'orphaning', actions: 'recordOrphaned' },
+      },
+    },
+    // The guest runs on the destination: whatever happens now, the migration completed.
+    verifying: {
+      invoke: {
+        id: 'verifyDestination',
+        src: 'verifyDestination',
+        onDone: { target: 'completed', actions: assign({ verdict: ({ event }) => event.output }) },
+        onError: {
+          target: 'completed',
           actions: assign({
-            reason: ({ context }) => `verification failed: ${context.verdict?.reason ?? 'image differs'}`,
+            verificationError: ({ event }) => `no verdict: ${errorText(event.error)}`,
           }),
         },
-      ],
+      },
+      on: {
+        CANCEL: { actions: 'refuseCancel' },
+      },
     },
     completed: { type: 'final' },
     cancelling: {
@@ -260,8 +314,30 @@ export const sourceMachine = setup({
       },
     },
     failed: { type: 'final' },
+    orphaning: {
+      invoke: {
+        id: 'settleOrphaned',
+        src: 'settleOrphaned',
+        input: ({ context }) => ({ reason: context.reason ?? 'outcome unknown' }),
+        onDone: 'orphaned',
+        onError: 'orphaned',
+      },
+      on: {
+        CANCEL: { actions: 'refuseCancel' },
+      },
+    },
+    /** Failed after GO with RESUMED never seen: the source guest paused, the destination's unknown. */
+    orphaned: { type: 'final' },
   },
 });
+
+/** Which side runs the guest once the machine has ended in `state`. */
+export function guestSide(state: unknown): GuestSide {
+  const name = typeof state === 'string' ? state : Object.keys(state as object)[0]!;
+  if (name === 'completed') return 'destination';
+  if (name === 'cancelled' || name === 'failed') return 'source';
+  return 'unknown'; // orphaned
+}
 
 /** The source machine's states, as `value` paths (for tests and the state list in results). */
 export type SourceStateValue =
@@ -271,13 +347,16 @@ export type SourceStateValue =
   | 'preSwitchover'
   | 'switchover'
   | 'device'
-  | 'awaitingAck'
-  | 'checkVerdict'
+  | 'prepare'
+  | 'commit'
+  | 'verifying'
   | 'completed'
   | 'cancelling'
   | 'cancelled'
   | 'failing'
-  | 'failed';
+  | 'failed'
+  | 'orphaning'
+  | 'orphaned';
 
 /**
  * QEMU's MigrationStatus for a source state. Without pause-before-switchover QEMU reports
@@ -296,9 +375,11 @@ export function migrationStatus(value: unknown, pauseBeforeSwitchover: boolean):
       return 'pre-switchover';
     case 'switchover':
     case 'device':
-    case 'awaitingAck':
-    case 'checkVerdict':
+    case 'prepare':
+    case 'commit':
       return pauseBeforeSwitchover ? 'device' : 'active';
+    // RESUMED: the guest runs on the destination (QEMU's downtime ends); verification follows.
+    case 'verifying':
     case 'completed':
       return 'completed';
     case 'cancelling':
@@ -307,6 +388,8 @@ export function migrationStatus(value: unknown, pauseBeforeSwitchover: boolean):
       return 'cancelled';
     case 'failing':
     case 'failed':
+    case 'orphaning':
+    case 'orphaned':
       return 'failed';
     default:
       throw new Error(`migrationStatus: unknown source state ${name}`);

@@ -30,7 +30,11 @@ function describe(event: DestinationEvent): string | undefined {
   if (event.type !== 'ended') return undefined;
   if (event.kind === 'discarded') return `discarded: ${event.reason}`;
   const v = event.verdict;
-  return `${v.passed ? 'verified' : 'FAILED verification'}: ${v.rounds} rounds, ${v.pagesReceived} pages, destination downtime ${v.destinationDowntimeMs.toFixed(1)} ms, hash ${v.destinationHash.slice(0, 16)}…${v.reason ? ` (${v.reason})` : ''}`;
+  if (!v) return `resumed, not verified: ${event.reason ?? 'the source left before the verdict'}`;
+  const post = v.postRun
+    ? `, post-run ${v.postRun.ms.toFixed(0)} ms ${v.postRun.writes} writes check ${v.postRun.check}`
+    : '';
+  return `resumed, ${v.passed ? 'verified' : 'FAILED verification'}: ${v.rounds} rounds, ${v.pagesReceived} pages, destination downtime ${v.destinationDowntimeMs.toFixed(1)} ms${post}, hash ${v.destinationHash.slice(0, 16)}…${v.reason ? ` (${v.reason})` : ''}`;
 }
 
 export function destCommand(): Command {

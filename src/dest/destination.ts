@@ -1,8 +1,10 @@
 /**
  * The destination simulator: serves one migration at a time over any Transport (in-process
  * or WebSocket). A transport that arrives while another migration runs gets an ERROR frame
- * with PRECOPY_ERR_BUSY and close code 1013. Whatever way a migration ends, its image is
- * dropped and the destination is ready for the next one.
+ * with PRECOPY_ERR_BUSY and close code 1013. A migration ends discarded (before GO: the source
+ * keeps its guest) or resumed (after GO: the guest ran here, with its verdict when the source
+ * stayed for it); either way its image is then dropped and the destination is ready for the
+ * next one.
  */
 import type { Transport } from '../link/index';
 import { wallClock, type Clock } from '../util/clock';
@@ -22,8 +24,9 @@ export interface DestinationOptions {
   /** QEMU's edge rule for the incrementer region. Default: the guest's checkEdgeRule. */
   edgeChecker?: EdgeChecker;
   onEvent?: (event: DestinationEvent) => void;
-  /** Fault switch for negative tests (see ReceiverOptions). */
+  /** Fault switches for negative tests (see ReceiverOptions). */
   faultCorruptAppliedPage?: boolean;
+  faultDropFinalPage?: boolean;
 }
 
 export type DestinationEvent =
@@ -73,6 +76,7 @@ export class Destination {
         maxGuestPages: this.options.maxGuestPages ?? 2 ** 24,
         edgeChecker: this.options.edgeChecker ?? guestEdgeChecker,
         faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
+        faultDropFinalPage: this.options.faultDropFinalPage,
       },
       (outcome) => this.ended(receiver, outcome),
     );

@@ -254,14 +254,19 @@ export class Guest {
     return this.subscription !== null;
   }
 
-  /** Subscribe the workload stream on the clock; the vCPUs start running now. */
-  start(): void {
+  /**
+   * Subscribe the workload stream on the clock; the vCPUs run from `at` (default now). An
+   * earlier `at` (a destination that resumed the guest, then verified its image before the first
+   * tick) counts the run time since then, and the first tick makes the writes it owes.
+   */
+  start(at = this.clock.now()): void {
     if (this.subscription) return;
-    this.startedAt = this.clock.now();
+    const from = Math.min(at, this.clock.now());
+    this.startedAt = from;
     this.subscription = writeBatches(this.clock, this.tickMs, (now) => this.produce(now)).subscribe((batch) =>
       this.apply(batch),
     );
-    if (!this.pausedByUser) this.cpu.resume(this.clock.now());
+    if (!this.pausedByUser) this.cpu.resume(from);
   }
 
   /** Make the writes owed up to now, then stop the stream. */

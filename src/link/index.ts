@@ -5,11 +5,17 @@
  * Lifecycle, one migration per session:
  *
  *   const s = await connectSource({ transport: 'ws', url, token, encodings: ['zero', 'lz4'] });
- *   await s.hello({ pages, pageSize: 4096, edgeRegion });
+ *   await s.hello({ pages, pageSize: 4096, edgeRegion }, config);
  *   for each round n: await s.startRound(n); await s.sendPages(gfns, count, memory); await s.endRound(n);
  *   stop-and-copy:    await s.startRound(n, { final: true }); ...sendPages...; await s.endRound(n);
- *                     await s.sendVcpuState(blob); const verdict = await s.complete(memory.imageHash());
+ *                     await s.sendVcpuState(blob);
+ *   switchover:       await s.prepare();                 // READY: the destination can resume
+ *                     await s.go();                      // RESUMED: the guest runs there (commit point)
+ *   verification:     const verdict = await s.verify(memory.imageHash());
  *   await s.close();
+ *
+ * Control frames carry the session clock's now() as their timestamp; in virtual time that is the
+ * run's simulated clock, which the destination reports its figures in.
  *
  * Every method rejects with a `WireError` (code + message + closeCode) once the link has failed:
  * link lost, keepalive timeout, an ERROR frame from the destination, a malformed frame. The
@@ -27,6 +33,7 @@ import type { SparseMemory } from '../guest/sparse-memory';
 import type { Clock } from '../util/clock';
 import type { Destination } from '../dest/destination';
 import type { WireError } from '../wire/errors';
+import type { LinkConfig } from '../wire/config';
 import type { DestinationVerdict } from '../wire/verdict';
 
 import type { BatchStats } from '../wire/batch';
@@ -114,15 +121,19 @@ export interface RoundAck {
   runningHash: number;
 }
 
-export type { DestinationVerdict, EdgeCheck } from '../wire/verdict';
+export type { DestinationBreakdown, DestinationVerdict, EdgeCheck, PostRun } from '../wire/verdict';
+export { BARE_CONFIG, type LinkConfig } from '../wire/config';
 
 export interface SourceSession {
   /** The encodings in force, after defaults. */
   readonly encodings: readonly EncodingName[];
   /** The first failure, once there is one. */
   readonly failure: WireError | undefined;
-  /** Send HELLO and wait for the destination to accept the layout. */
-  hello(layout: GuestLayout): Promise<void>;
+  /**
+   * Send HELLO, wait for the destination to accept the layout, then send CONFIG (the run's clock,
+   * latency, the guest to resume and its post-run; default BARE_CONFIG: no guest).
+   */
+  hello(layout: GuestLayout, config?: LinkConfig): Promise<void>;
   /** Rounds are numbered 0, 1, 2, ... without gaps; `final` marks stop-and-copy (vCPUs paused). */
   startRound(round: number, options?: { final?: boolean }): Promise<void>;
   /**
@@ -135,10 +146,23 @@ export interface SourceSession {
   endRound(round: number): Promise<RoundAck>;
   /** The device state captured at switchover, sent after the final round. */
   sendVcpuState(blob: Uint8Array): Promise<void>;
-  /** Ask the destination to verify against the paused source image's hash and resume. */
-  complete(sourceHash: string): Promise<DestinationVerdict>;
-  /** Tell the destination to discard everything, then close. The source guest keeps running. */
+  /**
+   * PREPARE → READY: the destination has every round and the vCPU state and can resume. Rejects
+   * (an ERROR from the destination, a lost link) leave the source free to roll back.
+   */
+  prepare(): Promise<{ readyAt: number }>;
+  /**
+   * GO → RESUMED: the commit point. Once GO is sent the migration can only complete: cancel()
+   * does nothing, and a rejection here means the outcome is unknown (the destination may run
+   * the guest), so the source must not resume its own.
+   */
+  go(): Promise<{ resumedAt: number }>;
+  /** After RESUMED: send the paused source image's hash, wait for the verdict (image, post-run). */
+  verify(sourceHash: string): Promise<DestinationVerdict>;
+  /** Before GO: tell the destination to discard everything, then close. After GO: nothing. */
   cancel(reason: string): Promise<void>;
+  /** GO has been sent (the commit point is behind us). */
+  readonly committed: boolean;
   /** Close the link (normal closure). Idempotent. */
   close(): Promise<void>;
   /** Called once with the first failure. Returns an unsubscribe function. */

@@ -4,9 +4,10 @@
  * exactly as the real session batches them (the same frame size for the default destination);
  * each page costs its content state's entry (metadata-sizes.ts) and each frame its header, so the
  * engine's SendStats and its virtual time per send come out as the real link's (exact or
- * estimated per state, as the size table says). There is no destination: complete() reports the
- * destination's downtime as the real receiver measures it (final ROUND_START to COMPLETE) and a
- * verdict that says the image was not verified.
+ * estimated per state, as the size table says). There is no destination: the handshake answers
+ * at once, and verify() reports the destination's downtime as the real receiver measures it
+ * (the last live round's end to GO, from the same timestamps) and a verdict that says the image
+ * was not verified and no guest resumed (no post-run).
  */
 import type { GuestSamples, PageStates } from '../guest/page-states';
 import type { SparseMemory } from '../guest/sparse-memory';
@@ -21,6 +22,7 @@ import {
   PAGE_SIZE,
 } from '../wire/constants';
 import { WireError } from '../wire/errors';
+import { BARE_CONFIG, type LinkConfig } from '../wire/config';
 import type {
   DestinationVerdict,
   EncodingName,
@@ -57,7 +59,11 @@ export class MetadataSession implements SourceSession {
   private round = -1;
   private roundPages = 0;
   private pagesSent = 0;
-  private finalStart = 0;
+  private final = false;
+  private latencyMs = 0;
+  /** The timestamps the real destination would see (ROUND_END of the last live round, ...). */
+  private readonly at = { lastLiveEnd: 0, finalStart: 0, finalEnd: 0, prepare: 0, go: 0 };
+  private goSent = false;
 
   constructor(private readonly options: MetadataSessionOptions) {
     if (options.encodings.includes('xbzrle'))
@@ -69,9 +75,14 @@ export class MetadataSession implements SourceSession {
     );
   }
 
-  async hello(layout: GuestLayout): Promise<void> {
+  get committed(): boolean {
+    return this.goSent;
+  }
+
+  async hello(layout: GuestLayout, config: LinkConfig = BARE_CONFIG): Promise<void> {
     if (layout.pages !== this.options.states.pages)
       throw usage(`hello: layout has ${layout.pages} pages, the page states ${this.options.states.pages}`);
+    this.latencyMs = config.latencyMs;
   }
 
   async startRound(round: number, options: { final?: boolean } = {}): Promise<void> {
@@ -79,8 +90,8 @@ export class MetadataSession implements SourceSession {
       throw usage(`startRound: round ${round} out of order, expected ${this.round + 1}`);
     this.round = round;
     this.roundPages = 0;
-    // The receiver's downtime starts at the first frame of stop-and-copy.
-    if (options.final) this.finalStart = this.options.clock.now();
+    this.final = options.final === true;
+    if (this.final) this.at.finalStart = this.options.clock.now();
   }
 
   async sendPages(gfns: ArrayLike<number>, count: number, _memory: SparseMemory): Promise<SendStats> {
@@ -110,19 +121,43 @@ export class MetadataSession implements SourceSession {
 
   async endRound(round: number): Promise<RoundAck> {
     if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
+    this.at[this.final ? 'finalEnd' : 'lastLiveEnd'] = this.options.clock.now();
     return { round, pages: this.roundPages, runningHash: 0 };
   }
 
   async sendVcpuState(): Promise<void> {}
 
-  async complete(sourceHash: string): Promise<DestinationVerdict> {
+  async prepare(): Promise<{ readyAt: number }> {
+    this.at.prepare = this.options.clock.now();
+    return { readyAt: this.at.prepare + this.latencyMs };
+  }
+
+  async go(): Promise<{ resumedAt: number }> {
+    this.goSent = true;
+    this.at.go = this.options.clock.now();
+    return { resumedAt: this.at.go + this.latencyMs };
+  }
+
+  async verify(sourceHash: string): Promise<DestinationVerdict> {
+    const at = this.at;
     return {
       // Nothing was checked; the engine reports the result as metadata-only, not as verified.
       passed: true,
       destinationHash: sourceHash,
-      destinationDowntimeMs: this.options.clock.now() - this.finalStart,
+      destinationDowntimeMs: at.go - at.lastLiveEnd,
+      downtimeBreakdown: {
+        stop: at.finalStart - at.lastLiveEnd,
+        finalRound: at.finalEnd - at.finalStart,
+        vcpuState: at.prepare - at.finalEnd,
+        prepare: 0,
+        commit: at.go - at.prepare,
+        resume: 0,
+      },
+      resumedAt: at.go + this.latencyMs,
+      verifyMs: 0,
       rounds: this.round + 1,
       pagesReceived: this.pagesSent,
+      postRun: null,
       reason: NOT_VERIFIED,
     };
   }

@@ -1,9 +1,11 @@
 /**
  * The source's end of one migration over any Transport. State lives here and only here:
  * where in the protocol we are, the one request awaiting its reply, and the first failure.
- * Replies (HELLO_ACK, ROUND_ACK, VERDICT) are matched to the single outstanding request; any
- * other frame from the destination, an ERROR frame, a malformed frame or a lost link fails the
- * session once: the outstanding request rejects, listeners hear it, later calls reject with it.
+ * Replies (HELLO_ACK, ROUND_ACK, READY, RESUMED, VERDICT) are matched to the single outstanding
+ * request; any other frame from the destination, an ERROR frame, a malformed frame or a lost link
+ * fails the session once: the outstanding request rejects, listeners hear it, later calls reject
+ * with it. Once GO is sent (the commit point) cancel() sends nothing: the migration can only
+ * complete.
  */
 import { z } from 'zod';
 import type { SparseMemory } from '../guest/sparse-memory';
@@ -22,15 +24,18 @@ import {
   MAX_GUEST_PAGES,
   decodeFrame,
   encodeCancel,
-  encodeComplete,
+  encodeConfig,
   encodeError,
+  encodeHandshake,
   encodeHello,
   encodeRoundEnd,
   encodeRoundStart,
   encodeVcpuState,
+  encodeVerify,
   type Frame,
   type FrameName,
 } from '../wire/frames';
+import { BARE_CONFIG, type LinkConfig } from '../wire/config';
 import { encodingBit } from '../wire/validation';
 import { XbzrleCache } from '../wire/xbzrle';
 import { RateMeter, TokenBucket } from './bandwidth';
@@ -44,7 +49,17 @@ import type {
   Transport,
 } from './index';
 
-type Phase = 'connected' | 'ready' | 'round' | 'after-final' | 'state-sent' | 'completed' | 'closed';
+type Phase =
+  | 'connected'
+  | 'ready'
+  | 'round'
+  | 'after-final'
+  | 'state-sent'
+  | 'prepared'
+  | 'committed'
+  | 'resumed'
+  | 'completed'
+  | 'closed';
 
 export interface SessionOptions {
   /** Carried in HELLO (the ws link also sends it in the upgrade request). */
@@ -114,6 +129,8 @@ export class Session implements SourceSession {
   private maxBatchPages: number;
   private pending: Pending | undefined;
   private failed: WireError | undefined;
+  /** GO has left: from here the migration only completes. */
+  private goSent = false;
   private readonly listeners = new Set<(e: WireError) => void>();
   private readonly encoder: PageEncoder;
   private readonly bucket: TokenBucket;
@@ -140,7 +157,11 @@ export class Session implements SourceSession {
     return this.failed;
   }
 
-  async hello(layout: GuestLayout): Promise<void> {
+  get committed(): boolean {
+    return this.goSent;
+  }
+
+  async hello(layout: GuestLayout, config: LinkConfig = BARE_CONFIG): Promise<void> {
     this.expectPhase('hello', 'connected');
     const parsed = layoutSchema.safeParse(layout);
     if (!parsed.success) throw usage(`hello: layout ${z.prettifyError(parsed.error)}`);
@@ -170,6 +191,13 @@ export class Session implements SourceSession {
         true,
       );
     this.maxBatchPages = fit;
+    const configFrame = encodeConfig(config);
+    if (configFrame.length > ack.maxPayload)
+      throw this.fail(
+        usage(`hello: CONFIG is ${configFrame.length} bytes, the destination accepts ${ack.maxPayload}`),
+        true,
+      );
+    await this.send(configFrame);
     this.phase = 'ready';
   }
 
@@ -181,7 +209,7 @@ export class Session implements SourceSession {
     this.final = options.final === true;
     this.encoder.startRound(round, this.final);
     this.phase = 'round';
-    await this.send(encodeRoundStart(round, this.final));
+    await this.send(encodeRoundStart(round, this.final, this.now()));
   }
 
   async sendPages(gfns: ArrayLike<number>, count: number, memory: SparseMemory): Promise<SendStats> {
@@ -213,7 +241,7 @@ export class Session implements SourceSession {
     if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
     const pages = this.encoder.roundPages;
     const hash = this.encoder.runningHash;
-    const ack = await this.request(encodeRoundEnd(round, pages, hash), 'ROUND_ACK');
+    const ack = await this.request(encodeRoundEnd(round, pages, hash, this.now()), 'ROUND_ACK');
     if (ack.type !== 'ROUND_ACK') throw this.failed!;
     if (ack.round !== round || ack.pages !== pages || ack.runningHash !== hash)
       throw this.fail(
@@ -235,15 +263,35 @@ export class Session implements SourceSession {
     await this.send(frame);
   }
 
-  async complete(sourceHash: string): Promise<DestinationVerdict> {
-    this.expectPhase('complete', 'state-sent');
-    const reply = await this.request(encodeComplete(sourceHash), 'VERDICT');
+  async prepare(): Promise<{ readyAt: number }> {
+    this.expectPhase('prepare', 'state-sent');
+    const reply = await this.request(encodeHandshake('PREPARE', this.now()), 'READY');
+    if (reply.type !== 'READY') throw this.failed!;
+    this.phase = 'prepared';
+    return { readyAt: reply.at };
+  }
+
+  async go(): Promise<{ resumedAt: number }> {
+    this.expectPhase('go', 'prepared');
+    // Committed before the first byte leaves: a cancel racing this call sends nothing.
+    this.goSent = true;
+    this.phase = 'committed';
+    const reply = await this.request(encodeHandshake('GO', this.now()), 'RESUMED');
+    if (reply.type !== 'RESUMED') throw this.failed!;
+    this.phase = 'resumed';
+    return { resumedAt: reply.at };
+  }
+
+  async verify(sourceHash: string): Promise<DestinationVerdict> {
+    this.expectPhase('verify', 'resumed');
+    const reply = await this.request(encodeVerify(sourceHash, this.now()), 'VERDICT');
     if (reply.type !== 'VERDICT') throw this.failed!;
     return reply.verdict;
   }
 
   async cancel(reason: string): Promise<void> {
-    if (this.failed || this.phase === 'closed') return;
+    // After GO the destination may already run the guest: nothing can take it back.
+    if (this.goSent || this.failed || this.phase === 'closed') return;
     const error = new WireError(
       'PRECOPY_ERR_CANCELLED',
       `cancelled by the source: ${reason}`,
@@ -277,6 +325,11 @@ export class Session implements SourceSession {
   }
 
   ////     internals     ////
+
+  /** The timestamp control frames carry: the session clock's now (the run's clock). */
+  private now(): number {
+    return Math.max(0, this.options.clock.now());
+  }
 
   private expectPhase(call: string, phase: Phase): void {
     if (this.failed) throw this.failed;
@@ -333,7 +386,7 @@ export class Session implements SourceSession {
     }
     this.pending = undefined;
     // The verdict ends the protocol the moment it arrives: the destination may close right
-    // behind it, before the awaiting complete() resumes, and that close is a normal end.
+    // behind it, before the awaiting verify() resumes, and that close is a normal end.
     if (frame.type === 'VERDICT') this.phase = 'completed';
     pending.resolve(frame);
   }

@@ -7,15 +7,25 @@
  * the guest writes exactly the writes of that simulated interval; sleeps jump the clock. In
  * wall time the same code runs against the real clock and the link's own speed.
  */
+import { readFileSync } from 'node:fs';
 import { createActor, fromPromise } from 'xstate';
 import {
+  guestSide,
   migrationStatus,
   sourceMachine,
   stateName,
   type DestinationVerdict as MachineVerdict,
+  type GuestSide,
   type RoundOutcome,
 } from '../../machines/source.machine';
-import { emptySendStats, type DestinationVerdict, type SendStats, type SourceSession } from '../link/index';
+import {
+  emptySendStats,
+  type DestinationVerdict,
+  type LinkConfig,
+  type SendStats,
+  type SourceSession,
+} from '../link/index';
+import { MAX_CONFIG } from '../wire/constants';
 import type { MemoryRegion, Vm } from '../mmu/api';
 import type { SparseMemory } from '../guest/sparse-memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
@@ -139,6 +149,19 @@ function addSend(into: SendStats, s: SendStats): void {
   for (const key of Object.keys(into) as (keyof SendStats)[]) into[key] += s[key];
 }
 
+/**
+ * The guest spec as CONFIG carries it: a replay trace goes inline (a destination reads no file a
+ * peer names).
+ */
+function resumableGuest(spec: Scenario['guest']): Record<string, unknown> {
+  const workload = spec.workload;
+  if (workload.kind === 'replay' && workload.file !== undefined) {
+    const { file, ...rest } = workload;
+    return { ...spec, workload: { ...rest, trace: readFileSync(file, 'utf8') } };
+  }
+  return { ...spec } as Record<string, unknown>;
+}
+
 class Aborted extends Error {
   constructor() {
     super('migration step abandoned (cancelled)');
@@ -173,6 +196,8 @@ export class Migration {
   private downtimeBytes = 0;
   private stateBytes = 0;
   private sourceHashTime = 0;
+  /** The source's verification after RESUMED: hashing its paused image, VERIFY → VERDICT. */
+  private verificationTime = 0;
   private sourceHash: string | undefined;
   private started = false;
   private dirtyBytesLastSync = 0;
@@ -184,8 +209,18 @@ export class Migration {
   private lastProgress = -Infinity;
   private downtimeStart = 0;
   private downtime = 0;
+  /**
+   * Source downtime, part by part: each part runs from the mark the previous one ended at, so
+   * they add up to `downtime` exactly (whatever runs between the machine's states included).
+   */
   private readonly breakdown = { finalHarvest: 0, finalSend: 0, vcpuState: 0, destinationResume: 0 };
+  private lastMark = 0;
+  /** The migration's clock when RESUMED arrived: QEMU's total-time ends there. */
+  private completedAt: number | undefined;
+  private resumedAt: number | undefined;
   private verdict: DestinationVerdict | undefined;
+  /** Why the CONFIG carried no guest (post-run cannot happen at the destination). */
+  private postRunSkipped: string | undefined;
   private readonly states: MigrationStatus[] = [];
   /** MMU figures when dirty logging started and when the current round opened. */
   private mmuStart: MmuSnapshot | undefined;
@@ -212,8 +247,11 @@ export class Migration {
           runRound: fromPromise<RoundOutcome>(({ signal }) => this.step(() => this.runRound(signal))),
           switchover: fromPromise<void>(({ signal }) => this.step(() => this.switchover(signal))),
           sendDeviceState: fromPromise<void>(() => this.step(() => this.sendDeviceState())),
-          awaitDestination: fromPromise<MachineVerdict>(() => this.step(() => this.awaitDestination())),
+          prepareDestination: fromPromise<void>(() => this.step(() => this.prepareDestination())),
+          commitSwitchover: fromPromise<void>(() => this.step(() => this.commitSwitchover())),
+          verifyDestination: fromPromise<MachineVerdict>(() => this.step(() => this.verifyDestination())),
           rollback: fromPromise<void, { reason: string }>(({ input }) => this.rollback(input.reason)),
+          settleOrphaned: fromPromise<void, { reason: string }>(() => this.settleOrphaned()),
         },
       }),
       {
@@ -258,8 +296,13 @@ export class Migration {
       migrationStatus(snapshot.value, p['pause-before-switchover']),
       snapshot.context.reason,
       switchover === 'converged' && CONVERGED_REASONS.has(this.stopReason ?? ''),
+      {
+        guestRunsOn: guestSide(snapshot.value),
+        refusedCancel: snapshot.context.refusedCancel,
+        verificationError: snapshot.context.verificationError,
+      },
     );
-    this.emit({ type: 'done', time: this.elapsed(), result });
+    this.emit({ type: 'done', time: result['total-time'], result });
     return result;
   }
 
@@ -282,7 +325,10 @@ export class Migration {
       if (!this.stepRunning) this.notifyLinkLoss(e.message);
     });
     this.checkAbort(signal);
-    await this.session.hello({ pages: guest.pages, pageSize: PAGE_SIZE, edgeRegion: guest.edgeRegion });
+    await this.session.hello(
+      { pages: guest.pages, pageSize: PAGE_SIZE, edgeRegion: guest.edgeRegion },
+      this.linkConfig(),
+    );
     this.checkAbort(signal);
     this.tracker = new DirtyTracker(
       guest.vm,
@@ -358,56 +404,119 @@ export class Migration {
     if (this.rateSampledMs === 0) this.sampleGuestRate(true);
     guest.pauseAll();
     this.downtimeStart = this.clock.now();
+    this.lastMark = this.downtimeStart;
     // The final sync (ram_save_complete): what the guest wrote since the deciding sync.
     this.syncBitmap();
-    this.breakdown.finalHarvest = this.clock.now() - this.downtimeStart;
+    this.mark('finalHarvest');
     this.window.lift();
-    const sendStart = this.clock.now();
     await this.openRound(true);
     while (this.tracker.dirtyPages > 0) {
       this.checkAbort(signal);
       await this.sendBatch(MAX_BATCH_PAGES, true);
     }
     await this.endRound();
-    this.breakdown.finalSend = this.clock.now() - sendStart;
+    this.mark('finalSend');
     this.recordRound(true);
   }
 
   private async sendDeviceState(): Promise<void> {
-    const start = this.clock.now();
     const blob = this.options.guest.vcpuState();
     await this.session!.sendVcpuState(blob);
     await this.elapse(blob.length, 0);
     this.stateBytes = blob.length;
     this.downtimeBytes += blob.length;
-    this.breakdown.vcpuState = this.clock.now() - start;
+    this.mark('vcpuState');
   }
 
-  private async awaitDestination(): Promise<MachineVerdict> {
-    const hashStart = this.clock.now();
+  /** PREPARE → READY: the destination has everything and can resume (or says why not). */
+  private async prepareDestination(): Promise<void> {
+    await this.session!.prepare();
+    await this.elapse(0, 2);
+  }
+
+  /** GO → RESUMED: the commit point; the downtime ends when the destination says it runs. */
+  private async commitSwitchover(): Promise<void> {
+    const { resumedAt } = await this.session!.go();
+    await this.elapse(0, 2);
+    this.mark('destinationResume');
+    this.resumedAt = resumedAt;
+    this.downtime = this.clock.now() - this.downtimeStart;
+    this.completedAt = this.elapsed();
+    // The guest runs on the destination: dirty logging is over here.
+    this.tracker.disable();
+  }
+
+  /** After the resume, off the downtime: hash the paused image, get the destination's verdict. */
+  private async verifyDestination(): Promise<MachineVerdict> {
+    // Hash after the chart has told everyone the guest resumed, not inside that transition.
+    await Promise.resolve();
+    const start = this.clock.now();
     const sourceHash = this.options.metadataOnly ? '' : this.options.guest.memory.imageHash();
     this.sourceHash = sourceHash;
-    const start = this.clock.now();
-    this.sourceHashTime = start - hashStart;
-    this.verdict = await this.session!.complete(sourceHash);
-    await this.elapse(0, 2);
-    this.breakdown.destinationResume = this.clock.now() - start;
-    this.downtime = this.clock.now() - this.downtimeStart - this.sourceHashTime;
-    if (this.verdict.passed) this.tracker.disable();
-    await this.session!.close().catch(() => undefined);
+    this.sourceHashTime = this.clock.now() - start;
+    try {
+      this.verdict = await this.session!.verify(sourceHash);
+      await this.elapse(0, 2);
+    } finally {
+      this.verificationTime = this.clock.now() - start;
+      await this.session!.close().catch(() => undefined);
+    }
     return { passed: this.verdict.passed, reason: this.verdict.reason };
+  }
+
+  /**
+   * After GO with no RESUMED: the destination may run the guest, so the source must not. Let
+   * the link go and stop tracking; the guest stays paused.
+   */
+  private async settleOrphaned(): Promise<void> {
+    await this.inFlight;
+    await this.session?.close().catch(() => undefined);
+    this.liftAids();
+  }
+
+  /** Stop throttling, dirty-limit penalties and dirty logging (the migration is over here). */
+  private liftAids(): void {
+    this.options.guest.setThrottle(0);
+    this.liftDirtyLimit();
+    this.tracker?.disable();
+  }
+
+  /** End a downtime part now: it ran from the previous part's end. */
+  private mark(part: keyof Migration['breakdown']): void {
+    const now = this.clock.now();
+    this.breakdown[part] = now - this.lastMark;
+    this.lastMark = now;
+  }
+
+  /** CONFIG: the run's clock and latency, and the guest the destination resumes (post-run). */
+  private linkConfig(): LinkConfig {
+    const { scenario } = this.options;
+    const config: LinkConfig = {
+      clock: this.virtual ? 'virtual' : 'wall',
+      latencyMs: scenario.run.latency,
+      postRunMs: scenario.run['post-run'],
+      guest: resumableGuest(scenario.guest),
+    };
+    if (this.options.metadataOnly) {
+      this.postRunSkipped = 'fast (metadata-only) mode has no destination: nothing resumes there';
+      return { ...config, guest: null };
+    }
+    if (JSON.stringify(config).length > MAX_CONFIG) {
+      this.postRunSkipped = `the guest description is longer than CONFIG's ${MAX_CONFIG} bytes`;
+      return { ...config, guest: null };
+    }
+    return config;
   }
 
   /** Cancel or failure: abandon the destination, give the guest back its vCPUs, untracked. */
   private async rollback(reason: string): Promise<void> {
     await this.inFlight;
     const { guest } = this.options;
+    // Rollback is only reachable before GO (the chart's commit point): the destination discards.
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
-    guest.setThrottle(0);
-    this.liftDirtyLimit();
+    this.liftAids();
     if (guest.paused && !this.options.faults?.noResumeOnRollback) guest.resumeAll();
-    if (this.tracker) this.tracker.disable();
   }
 
   // ////     rounds, windows and batches     ////
@@ -662,8 +771,14 @@ export class Migration {
     });
   }
 
-  private result(status: MigrationStatus, reason: string | null, converged: boolean): MigrationResult {
-    const totalTime = this.elapsed();
+  private result(
+    status: MigrationStatus,
+    reason: string | null,
+    converged: boolean,
+    end: { guestRunsOn: GuestSide; refusedCancel: string | null; verificationError: string | null },
+  ): MigrationResult {
+    // QEMU's total-time ends when the migration completes: RESUMED, before the verification.
+    const totalTime = status === 'completed' ? (this.completedAt ?? this.elapsed()) : this.elapsed();
     const liveTime = Math.max(1, totalTime - this.setupTime);
     const v = this.verdict;
     const xbzrle = this.params.xbzrle;
@@ -716,7 +831,20 @@ export class Migration {
         converged,
         guestDirtyPagesRate: this.rateSampledMs > 0 ? (this.rateSampledPages * 1000) / this.rateSampledMs : 0,
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
+        ...(v ? { destinationDowntimeBreakdown: { ...v.downtimeBreakdown } } : {}),
+        guestRunsOn: end.guestRunsOn,
+        resumed: this.resumedAt !== undefined && !this.options.metadataOnly,
+        postRun: v?.postRun ?? null,
+        ...(this.postRunSkipped || (v && !v.postRun)
+          ? {
+              postRunSkipped:
+                this.postRunSkipped ?? 'the destination resumed the image without a guest to run',
+            }
+          : {}),
         sourceHashTime: this.sourceHashTime,
+        verificationTime: { source: this.verificationTime, destination: v?.verifyMs ?? 0 },
+        ...(end.verificationError ? { verificationError: end.verificationError } : {}),
+        ...(end.refusedCancel ? { refusedCancel: end.refusedCancel } : {}),
         downtimeBreakdown: { ...this.breakdown },
         verification:
           v && !this.options.metadataOnly

@@ -87,7 +87,9 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
   };
   if (run.transport === 'inproc') {
     const token = randomBytes(8).toString('hex');
-    const destination = new Destination({ token, clock });
+    // Its own clock, as a destination process has: in virtual time it reports the source's
+    // timestamps (CONFIG says so), never a clock it shares with the source.
+    const destination = new Destination({ token });
     return {
       destination,
       connect: () => connectSource({ ...common, transport: 'inproc', token, destination }),

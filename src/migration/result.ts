@@ -4,6 +4,7 @@
  * against QEMU's output. This is the contract between the round engine (producer) and the
  * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
  */
+import type { DestinationBreakdown, PostRun } from '../wire/verdict';
 
 /** QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no postcopy, colo, wait-unplug). */
 export const MIGRATION_STATUSES = [
@@ -120,10 +121,18 @@ export interface XbzrleCacheStats {
   overflow: number;
 }
 
+/**
+ * The source's downtime (QEMU's `downtime`: vCPUs stopped → the destination's RESUMED), part
+ * by part; each part starts where the previous one ended, so they add up to it.
+ */
 export interface DowntimeBreakdown {
+  /** The final dirty-bitmap sync on the paused guest. */
   finalHarvest: number;
+  /** The stop-and-copy round: its pages and the ROUND_END → ROUND_ACK round trip. */
   finalSend: number;
+  /** The vCPU state. */
   vcpuState: number;
+  /** PREPARE → READY → GO → RESUMED: the destination loading the state and resuming. */
   destinationResume: number;
 }
 
@@ -156,12 +165,38 @@ export interface MigrationResult {
     converged: boolean;
     /** Guest's own dirty rate (pages/s) over the migration, beside QEMU's dirty-pages-rate. */
     guestDirtyPagesRate: number;
-    destinationDowntime: number;
     /**
-     * Wall time the source spent hashing its paused image for verification (ms; 0 in virtual
-     * time). A lab cost, not part of a migration: left out of `downtime`.
+     * Destination downtime (ms): from the last page of the last live round to the guest running
+     * again there (RESUMED), measured on the destination in the run's clock. This and the fields
+     * down to `postRunSkipped` are always set by precopy's engine (absent in imported results).
+     */
+    destinationDowntime: number;
+    /** Its parts, which add up to it (src/wire/verdict.ts). */
+    destinationDowntimeBreakdown?: DestinationBreakdown;
+    /** Which side runs the guest now: the source (cancelled, failed before GO), the destination (completed), or unknown (the link failed after GO). */
+    guestRunsOn?: 'source' | 'destination' | 'unknown';
+    /** The destination resumed the guest (RESUMED arrived). */
+    resumed?: boolean;
+    /** The resumed guest's run at the destination and the workload's check on what it read. */
+    postRun?: PostRun | null;
+    /** Why there was no post-run (fast mode, no guest description sent). */
+    postRunSkipped?: string;
+    /**
+     * Time the source spent hashing its paused image for verification (ms; 0 in virtual
+     * time). A lab cost, not part of a migration: after RESUMED, left out of `downtime`.
      */
     sourceHashTime?: number;
+    /**
+     * Verification, after the resume and off both downtimes (ms of the run's clock, 0 in virtual
+     * time apart from the link): the source's hash + VERIFY → VERDICT, and the destination's
+     * hashing and edge rule at resume.
+     */
+    verificationTime?: { source: number; destination: number };
+    /** Why the verification after the resume did not finish (the guest runs on the destination). */
+    verificationError?: string;
+    /** A cancel that came after GO, the commit point: refused, the migration completed. */
+    refusedCancel?: string;
+    /** Source downtime's parts; they add up to `downtime`. */
     downtimeBreakdown: DowntimeBreakdown;
     verification: Verification | null;
     /** Pages per region in `RoundStats.dirtyByRegion`. */

@@ -157,6 +157,11 @@ export const runSchema = z
     /** The link: modelled in virtual time (default 10 Gbit/s); an optional cap in wall time. */
     bandwidth: within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').optional(),
     latency: within(durationSchema, 0, 60_000, '[0, 60s]').default(0),
+    /**
+     * How long the resumed guest runs at the destination (its own clock) before the workload's
+     * check on what it reads; 0 resumes it and checks at once. Off the downtime and total time.
+     */
+    'post-run': within(durationSchema, 0, 3_600_000, '[0, 1h]').default(300),
   })
   .strict();
 

@@ -104,6 +104,27 @@ function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {
     },
     { label: 'dirty-sync-count', value: String(result.ram['dirty-sync-count']) },
   ];
+  const d = p.destinationDowntimeBreakdown;
+  if (d)
+    items.push({
+      label: 'dest. breakdown',
+      value:
+        `stop ${fmtMs(d.stop)}, final round ${fmtMs(d.finalRound)}, vCPU state ${fmtMs(d.vcpuState)}, ` +
+        `prepare ${fmtMs(d.prepare)}, commit ${fmtMs(d.commit)}, resume ${fmtMs(d.resume)}`,
+    });
+  if (p.resumed !== undefined)
+    items.push({
+      label: 'resumed at dest.',
+      value: p.postRun
+        ? `yes; post-run ${fmtMs(p.postRun.ms)}, ${p.postRun.writes} writes, check ${p.postRun.check} ${p.postRun.passed ? 'passed' : 'FAILED'}`
+        : `${p.resumed ? 'yes' : 'no'}${p.postRunSkipped ? ` (no post-run: ${p.postRunSkipped})` : ''}`,
+      tone: p.postRun && !p.postRun.passed ? 'bad' : undefined,
+    });
+  if (p.verificationTime)
+    items.push({
+      label: 'verification',
+      value: `after the resume, not in downtime: source ${fmtMs(p.verificationTime.source)}, destination ${fmtMs(p.verificationTime.destination)}`,
+    });
   const edge = p.verification?.edgeCheck;
   if (edge)
     items.push({

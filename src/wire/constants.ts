@@ -1,16 +1,18 @@
 /**
- * precopy's wire format, version 2. Every frame is one WebSocket message (or one in-process
+ * precopy's wire format, version 3. Every frame is one WebSocket message (or one in-process
  * message): a 16-byte header, like Cloud Hypervisor's request header, then a body.
  *
  *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh32(body)
  *
  * All integers little-endian. The XXH32 (seed 0, see checksum.ts) is the per-batch checksum the
  * issue asks for; it covers every frame so a flipped bit anywhere is caught before the body is
- * parsed. Version 1 used CRC-32 there.
+ * parsed. Version 1 used CRC-32 there. Version 3 added the switchover handshake (PREPARE /
+ * READY / GO / RESUMED, then VERIFY / VERDICT after the resume), CONFIG, and the source's
+ * timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md here.
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 2;
+export const VERSION = 3;
 export const HEADER_SIZE = 16;
 export const PAGE_SIZE = 4096;
 
@@ -25,14 +27,26 @@ export const FrameType = {
   /** destination → source */
   ROUND_ACK: 6,
   VCPU_STATE: 7,
-  COMPLETE: 8,
-  /** destination → source */
+  /** After RESUMED: the sha256 of the source's paused image, to verify against. */
+  VERIFY: 8,
+  /** destination → source: verification and post-run, after the guest resumed there. */
   VERDICT: 9,
   CANCEL: 10,
   /** either direction */
   ERROR: 11,
+  /** Right after HELLO_ACK: the run's clock, the link latency, the guest to resume, post-run. */
+  CONFIG: 12,
+  /** All rounds acked and the vCPU state sent: load it and get ready to resume. */
+  PREPARE: 13,
+  /** destination → source: the guest is loaded and can resume. */
+  READY: 14,
+  /** The commit point: resume the guest. The source never resumes its own after sending it. */
+  GO: 15,
+  /** destination → source: the guest runs on the destination now. */
+  RESUMED: 16,
 } as const;
 export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
+export const MAX_FRAME_TYPE = 16;
 
 /** Page encodings inside a PAGES frame. */
 export const Encoding = {
@@ -78,3 +92,5 @@ export const MAX_BATCH_PAGES = 240;
 export const DEFAULT_BATCH_PAGES = 64;
 export const MAX_VCPU_STATE = 1 << 19;
 export const MAX_TEXT = 1024;
+/** CONFIG's JSON body: fits the smallest max payload a destination may set (64 KiB). */
+export const MAX_CONFIG = 60 * 1024;

@@ -3,6 +3,7 @@
  * magic, version, type, flags, body length, checksum, then the body's own fields. The first check
  * that fails throws a WireError naming the field; nothing past it is read.
  * PAGES bodies are only framed here; their entries are checked by batch.ts as they are applied.
+ * Control frames carry `at`: the sender's time in the run's clock (ms, a finite f64 ≥ 0).
  */
 import { z } from 'zod';
 import {
@@ -10,6 +11,8 @@ import {
   FrameType,
   HEADER_SIZE,
   MAGIC,
+  MAX_CONFIG,
+  MAX_FRAME_TYPE,
   MAX_TEXT,
   MAX_VCPU_STATE,
   PAGES_BODY_HEADER,
@@ -19,8 +22,12 @@ import {
 } from './constants';
 import { frameChecksum } from './checksum';
 import { WireError, wireError, type WireErrorCode } from './errors';
+import { configSchema, type LinkConfig } from './config';
 import { ALL_ENCODINGS_MASK, isHex256 } from './validation';
 import { verdictSchema, type DestinationVerdict } from './verdict';
+
+/** VERDICT's JSON body at most (reasons are capped at 1 KiB each). */
+const MAX_VERDICT = 8192;
 
 /** The largest guest a HELLO may announce: 2^31-1 pages, SparseMemory's own limit. */
 export const MAX_GUEST_PAGES = 2 ** 31 - 1;
@@ -38,7 +45,8 @@ export type Frame =
       token: string;
     }
   | { type: 'HELLO_ACK'; maxPayload: number }
-  | { type: 'ROUND_START'; round: number; final: boolean }
+  | { type: 'CONFIG'; config: LinkConfig }
+  | { type: 'ROUND_START'; round: number; final: boolean; at: number }
   | {
       type: 'PAGES';
       round: number;
@@ -48,10 +56,14 @@ export type Frame =
       /** The header's checksum, which the running hash chains. */
       checksum: number;
     }
-  | { type: 'ROUND_END'; round: number; pages: number; runningHash: number }
+  | { type: 'ROUND_END'; round: number; pages: number; runningHash: number; at: number }
   | { type: 'ROUND_ACK'; round: number; pages: number; runningHash: number }
   | { type: 'VCPU_STATE'; blob: Buffer }
-  | { type: 'COMPLETE'; sourceHash: string }
+  | { type: 'PREPARE'; at: number }
+  | { type: 'READY'; at: number }
+  | { type: 'GO'; at: number }
+  | { type: 'RESUMED'; at: number }
+  | { type: 'VERIFY'; sourceHash: string; at: number }
   | { type: 'VERDICT'; verdict: DestinationVerdict }
   | { type: 'CANCEL'; reason: string }
   | { type: 'ERROR'; closeCode: number; code: string; message: string };
@@ -119,7 +131,8 @@ export function readHeader(
     fail('PRECOPY_ERR_BAD_VERSION', `version ${version} is not supported (only ${VERSION})`);
   const typeId = frame.readUInt8(5);
   const type = NAMES[typeId];
-  if (type === undefined) fail('PRECOPY_ERR_BAD_TYPE', `frame type ${typeId} is not in [1, 11]`);
+  if (type === undefined)
+    fail('PRECOPY_ERR_BAD_TYPE', `frame type ${typeId} is not in [1, ${MAX_FRAME_TYPE}]`);
   const flags = frame.readUInt16LE(6);
   if (flags !== 0)
     fail('PRECOPY_ERR_BAD_FLAGS', `flags 0x${flags.toString(16)} must be 0 in version ${VERSION}`);
@@ -165,6 +178,28 @@ function flag(type: FrameName, field: string, value: number): boolean {
   return value === 1;
 }
 
+/** A timestamp: ms of the run's clock, finite and ≥ 0. */
+function stamp(type: FrameName, body: Buffer, offset: number): number {
+  const at = body.readDoubleLE(offset);
+  if (!Number.isFinite(at) || at < 0)
+    fail('PRECOPY_ERR_BAD_FIELD', `${type}.at must be a finite time ≥ 0 ms, got ${at}`);
+  return at;
+}
+
+/** A zod-validated JSON body (VERDICT, CONFIG). */
+function json<T>(type: FrameName, body: Buffer, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text(type, 'json', body));
+  } catch (e) {
+    if (e instanceof WireError) throw e;
+    return fail('PRECOPY_ERR_BAD_FIELD', `${type}: body is not JSON`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) fail('PRECOPY_ERR_BAD_FIELD', `${type}: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
 /** Decode and validate one frame; throws WireError. */
 export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
   const { type, body, checksum } = readHeader(bytes, options);
@@ -202,9 +237,18 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       needLength(type, body, 4);
       return { type, maxPayload: body.readUInt32LE(0) };
     }
+    case 'CONFIG': {
+      needLength(type, body, 2, MAX_CONFIG);
+      return { type, config: json(type, body, configSchema) };
+    }
     case 'ROUND_START': {
-      needLength(type, body, 5);
-      return { type, round: body.readUInt32LE(0), final: flag(type, 'final', body.readUInt8(4)) };
+      needLength(type, body, 13);
+      return {
+        type,
+        round: body.readUInt32LE(0),
+        final: flag(type, 'final', body.readUInt8(4)),
+        at: stamp(type, body, 5),
+      };
     }
     case 'PAGES': {
       if (body.length < PAGES_BODY_HEADER)
@@ -214,7 +258,16 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
         );
       return { type, round: body.readUInt32LE(0), count: body.readUInt32LE(4), body, checksum };
     }
-    case 'ROUND_END':
+    case 'ROUND_END': {
+      needLength(type, body, 20);
+      return {
+        type,
+        round: body.readUInt32LE(0),
+        pages: body.readUInt32LE(4),
+        runningHash: body.readUInt32LE(8),
+        at: stamp(type, body, 12),
+      };
+    }
     case 'ROUND_ACK': {
       needLength(type, body, 12);
       return {
@@ -228,22 +281,20 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       needLength(type, body, 1, MAX_VCPU_STATE);
       return { type, blob: body };
     }
-    case 'COMPLETE': {
-      needLength(type, body, 32);
-      return { type, sourceHash: body.toString('hex') };
+    case 'PREPARE':
+    case 'READY':
+    case 'GO':
+    case 'RESUMED': {
+      needLength(type, body, 8);
+      return { type, at: stamp(type, body, 0) };
+    }
+    case 'VERIFY': {
+      needLength(type, body, 40);
+      return { type, sourceHash: body.toString('hex', 0, 32), at: stamp(type, body, 32) };
     }
     case 'VERDICT': {
-      needLength(type, body, 2, 4096);
-      let json: unknown;
-      try {
-        json = JSON.parse(text(type, 'json', body));
-      } catch (e) {
-        if (e instanceof WireError) throw e;
-        return fail('PRECOPY_ERR_BAD_FIELD', `VERDICT: body is not JSON`);
-      }
-      const parsed = verdictSchema.safeParse(json);
-      if (!parsed.success) fail('PRECOPY_ERR_BAD_FIELD', `VERDICT: ${z.prettifyError(parsed.error)}`);
-      return { type, verdict: parsed.data };
+      needLength(type, body, 2, MAX_VERDICT);
+      return { type, verdict: json(type, body, verdictSchema) };
     }
     case 'CANCEL': {
       needLength(type, body, 0, MAX_TEXT);
@@ -295,26 +346,54 @@ export function encodeHelloAck(maxPayload: number): Buffer {
   return seal(frame);
 }
 
-export function encodeRoundStart(round: number, final: boolean): Buffer {
-  const frame = allocFrame(FrameType.ROUND_START, 5);
-  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
-  frame.writeUInt8(final ? 1 : 0, HEADER_SIZE + 4);
+function time(value: number): number {
+  if (!Number.isFinite(value) || value < 0)
+    throw new WireError('PRECOPY_ERR_USAGE', `at must be a finite time ≥ 0 ms, got ${value}`);
+  return value;
+}
+
+export function encodeConfig(config: LinkConfig): Buffer {
+  const body = Buffer.from(JSON.stringify(configSchema.parse(config)), 'utf8');
+  if (body.length > MAX_CONFIG)
+    throw new WireError('PRECOPY_ERR_USAGE', `CONFIG is ${body.length} bytes, at most ${MAX_CONFIG}`);
+  const frame = allocFrame(FrameType.CONFIG, body.length);
+  body.copy(frame, HEADER_SIZE);
   return seal(frame);
 }
 
-function encodeRoundCount(type: FrameTypeId, round: number, pages: number, runningHash: number): Buffer {
-  const frame = allocFrame(type, 12);
+export function encodeRoundStart(round: number, final: boolean, at: number): Buffer {
+  const frame = allocFrame(FrameType.ROUND_START, 13);
+  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
+  frame.writeUInt8(final ? 1 : 0, HEADER_SIZE + 4);
+  frame.writeDoubleLE(time(at), HEADER_SIZE + 5);
+  return seal(frame);
+}
+
+export function encodeRoundEnd(round: number, pages: number, runningHash: number, at: number): Buffer {
+  const frame = allocFrame(FrameType.ROUND_END, 20);
+  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
+  frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
+  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
+  frame.writeDoubleLE(time(at), HEADER_SIZE + 12);
+  return seal(frame);
+}
+
+export function encodeRoundAck(round: number, pages: number, runningHash: number): Buffer {
+  const frame = allocFrame(FrameType.ROUND_ACK, 12);
   frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
   frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
   frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
   return seal(frame);
 }
 
-export const encodeRoundEnd = (round: number, pages: number, runningHash: number): Buffer =>
-  encodeRoundCount(FrameType.ROUND_END, round, pages, runningHash);
+/** The switchover handshake's frames, each just a timestamp (README.md: the handshake). */
+export type HandshakeFrame = 'PREPARE' | 'READY' | 'GO' | 'RESUMED';
 
-export const encodeRoundAck = (round: number, pages: number, runningHash: number): Buffer =>
-  encodeRoundCount(FrameType.ROUND_ACK, round, pages, runningHash);
+export function encodeHandshake(type: HandshakeFrame, at: number): Buffer {
+  const frame = allocFrame(FrameType[type], 8);
+  frame.writeDoubleLE(time(at), HEADER_SIZE);
+  return seal(frame);
+}
 
 export function encodeVcpuState(blob: Uint8Array): Buffer {
   if (blob.length < 1 || blob.length > MAX_VCPU_STATE)
@@ -327,11 +406,12 @@ export function encodeVcpuState(blob: Uint8Array): Buffer {
   return seal(frame);
 }
 
-export function encodeComplete(sourceHash: string): Buffer {
+export function encodeVerify(sourceHash: string, at: number): Buffer {
   if (!isHex256(sourceHash))
     throw new WireError('PRECOPY_ERR_USAGE', `sourceHash must be 64 lowercase hex digits (sha256)`);
-  const frame = allocFrame(FrameType.COMPLETE, 32);
+  const frame = allocFrame(FrameType.VERIFY, 40);
   frame.write(sourceHash, HEADER_SIZE, 'hex');
+  frame.writeDoubleLE(time(at), HEADER_SIZE + 32);
   return seal(frame);
 }
 

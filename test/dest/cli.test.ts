@@ -32,7 +32,7 @@ test('prints its URL first, survives a bad client, verifies a migration, exits 0
     const verdict = await migrate(session, makeGuest(100, 5), 2);
     await session.close();
     expect(verdict.passed).toBe(true);
-    expect((await lines.next()).value).toMatch(/^verified: 4 rounds, \d+ pages/);
+    expect((await lines.next()).value).toMatch(/^resumed, verified: 4 rounds, \d+ pages/);
   } finally {
     child.kill('SIGTERM');
   }

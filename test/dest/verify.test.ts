@@ -1,7 +1,7 @@
 import { Destination } from '../../src/dest/destination';
 import { SparseMemory } from '../../src/guest/sparse-memory';
 import { connectSource } from '../../src/link/index';
-import { TOKEN } from '../link/helpers';
+import { TOKEN, switchover } from '../link/helpers';
 
 const PAGES = 64;
 const EDGE = { firstPage: 8, pages: 48 };
@@ -35,7 +35,7 @@ async function migrateIncrementer(lose: number | undefined) {
   await session.sendPages(dirty, dirty.length, memory);
   await session.endRound(1);
   await session.sendVcpuState(Uint8Array.of(1));
-  return session.complete(memory.imageHash());
+  return switchover(session, memory);
 }
 
 test('the edge rule passes over a faithful copy and reports where the incrementer stopped', async () => {

@@ -31,7 +31,7 @@ export function allPages(memory: SparseMemory): Uint32Array {
   return Uint32Array.from({ length: memory.pages }, (_, i) => i);
 }
 
-/** Bulk round, `liveRounds` dirty rounds, stop-and-copy, vCPU state, complete. */
+/** Bulk round, `liveRounds` dirty rounds, stop-and-copy, vCPU state, the handshake, verify. */
 export async function migrate(
   session: SourceSession,
   memory: SparseMemory,
@@ -49,5 +49,12 @@ export async function migrate(
     if (!final) gfns = dirty(memory, 20, rng);
   }
   await session.sendVcpuState(Uint8Array.from([1, 2, 3, 4]));
-  return session.complete(memory.imageHash());
+  return switchover(session, memory);
+}
+
+/** PREPARE → READY, GO → RESUMED, VERIFY → VERDICT. */
+export async function switchover(session: SourceSession, memory: SparseMemory): Promise<DestinationVerdict> {
+  await session.prepare();
+  await session.go();
+  return session.verify(memory.imageHash());
 }

@@ -11,7 +11,7 @@ import { Session } from '../../src/link/session';
 import { Rng } from '../../src/util/rng';
 import { VirtualClock } from '../../src/util/clock';
 import { FrameType, HEADER_SIZE, PAGES_BODY_HEADER, PAGE_ENTRY_HEADER } from '../../src/wire/constants';
-import { TOKEN, allPages, dirty, makeGuest, migrate } from './helpers';
+import { TOKEN, allPages, dirty, makeGuest, migrate, switchover } from './helpers';
 
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -52,7 +52,7 @@ describe('a migration over the in-process link', () => {
           });
           await session.close();
           await destination.whenIdle();
-          expect(destination.lastOutcome?.kind).toBe('verified');
+          expect(destination.lastOutcome).toMatchObject({ kind: 'resumed', verdict: { passed: true } });
         },
       ),
       { seed: 7, numRuns: 40 },
@@ -74,8 +74,8 @@ describe('a migration over the in-process link', () => {
   test('negative: a link lost before the verdict arrives is still a failure', async () => {
     const destination = new Destination({ token: TOKEN });
     const [sourceEnd, destinationEnd] = inprocPair();
-    // The destination crashes on COMPLETE: it closes without a verdict.
-    const crashOnComplete: Transport = {
+    // The destination crashes on VERIFY: it closes without a verdict.
+    const crashOnVerify: Transport = {
       bufferedAmount: 0,
       send: (frame, onWritten) => destinationEnd.send(frame, onWritten),
       close: (code, reason) => destinationEnd.close(code, reason),
@@ -83,10 +83,10 @@ describe('a migration over the in-process link', () => {
         destinationEnd.setHandlers({
           ...handlers,
           message: (frame) =>
-            frame[5] === FrameType.COMPLETE ? destinationEnd.close(1011, 'crashed') : handlers.message(frame),
+            frame[5] === FrameType.VERIFY ? destinationEnd.close(1011, 'crashed') : handlers.message(frame),
         }),
     };
-    destination.attach(crashOnComplete);
+    destination.attach(crashOnVerify);
     const session = new Session(sourceEnd, sessionOptions());
     const errors: string[] = [];
     session.onError((e) => errors.push(e.code));
@@ -94,28 +94,50 @@ describe('a migration over the in-process link', () => {
       code: 'PRECOPY_ERR_LINK_LOST',
     });
     expect(errors).toEqual(['PRECOPY_ERR_LINK_LOST']);
+    // GO went out before the crash: the guest resumed there, and that is what the destination says.
+    await destination.whenIdle();
+    expect(destination.lastOutcome).toMatchObject({ kind: 'resumed', verdict: undefined });
   });
 
-  test('measures destination downtime from the first stop-and-copy frame to COMPLETE, on its clock', async () => {
+  test('measures destination downtime in the run clock: the source timestamps plus latency', async () => {
     const clock = new VirtualClock();
-    const destination = new Destination({ token: TOKEN, clock });
+    // The destination keeps its own (wall) clock: in virtual time it must not read it.
+    const destination = new Destination({ token: TOKEN });
     const session = await connectSource({ transport: 'inproc', token: TOKEN, destination, clock });
     const memory = makeGuest(10, 1);
-    await session.hello({ pages: 10, pageSize: 4096 });
+    await session.hello(
+      { pages: 10, pageSize: 4096 },
+      { clock: 'virtual', latencyMs: 5, postRunMs: 0, guest: null },
+    );
     await session.startRound(0);
     await session.sendPages(allPages(memory), 10, memory);
-    await session.endRound(0);
+    clock.advanceTo(10);
+    await session.endRound(0); // the last live page: 10 + 5
     clock.advanceTo(1000);
-    await session.startRound(1, { final: true });
+    await session.startRound(1, { final: true }); // 1005
     await settle();
     clock.advanceTo(1042);
-    await session.endRound(1);
+    await session.endRound(1); // 1047
     await session.sendVcpuState(Uint8Array.of(1));
     clock.advanceTo(1100);
-    const verdict = await session.complete(memory.imageHash());
-    expect(verdict.destinationDowntimeMs).toBe(100);
+    expect(await session.prepare()).toEqual({ readyAt: 1105 });
+    clock.advanceTo(1110);
+    expect(await session.go()).toEqual({ resumedAt: 1115 });
+    clock.advanceTo(1300);
+    const verdict = await session.verify(memory.imageHash());
+    expect(verdict).toMatchObject({
+      passed: true,
+      destinationDowntimeMs: 1100,
+      downtimeBreakdown: { stop: 990, finalRound: 42, vcpuState: 58, prepare: 0, commit: 10, resume: 0 },
+      resumedAt: 1115,
+      verifyMs: 0,
+      postRun: null,
+    });
+    const parts = Object.values(verdict.downtimeBreakdown).reduce((a, b) => a + b, 0);
+    expect(parts).toBe(verdict.destinationDowntimeMs);
+    await destination.whenIdle();
     expect(destination.lastOutcome).toMatchObject({
-      kind: 'verified',
+      kind: 'resumed',
       vcpuStateBytes: 1,
       pagesPerRound: [10, 0],
     });
@@ -171,7 +193,7 @@ describe('a migration over the in-process link', () => {
     await session.sendPages(allPages(memory), 40, memory);
     await session.endRound(0);
     await session.sendVcpuState(Uint8Array.of(0));
-    const verdict = await session.complete(memory.imageHash());
+    const verdict = await switchover(session, memory);
     expect(verdict).toMatchObject({ passed: true, edgeCheck: { passed: true, badPages: 0 } });
   });
 });
@@ -312,7 +334,7 @@ describe('failures end the migration cleanly', () => {
     await first.sendPages(allPages(memory), 8, memory);
     await first.endRound(0);
     await first.sendVcpuState(Uint8Array.of(1));
-    expect((await first.complete(memory.imageHash())).passed).toBe(true);
+    expect((await switchover(first, memory)).passed).toBe(true);
   });
 
   test('batches shrink to fit the destination maxPayload', async () => {
@@ -377,6 +399,6 @@ describe('failures end the migration cleanly', () => {
     expect(stats.unchangedPages).toBe(60 - stats.xbzrlePages);
     await session.endRound(3);
     await session.sendVcpuState(Uint8Array.of(1));
-    expect((await session.complete(memory.imageHash())).passed).toBe(true);
+    expect((await switchover(session, memory)).passed).toBe(true);
   });
 });

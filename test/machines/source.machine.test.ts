@@ -1,6 +1,7 @@
 import { getShortestPaths } from '@xstate/graph';
 import { createActor, fromPromise, initialTransition, transition, type AnyEventObject } from 'xstate';
 import {
+  guestSide,
   migrationStatus,
   sourceMachine,
   stateName,
@@ -42,11 +43,26 @@ const ACTOR_EVENTS: AnyEventObject[] = [
   done('runRound', round({ rounds: 5 })),
   done('switchover'),
   done('sendDeviceState'),
-  done('awaitDestination', { passed: true }),
-  done('awaitDestination', { passed: false, reason: 'hash differs' }),
+  done('prepareDestination'),
+  done('commitSwitchover'),
+  done('verifyDestination', { passed: true }),
+  done('verifyDestination', { passed: false, reason: 'hash differs' }),
   done('rollback'),
-  ...['setupMigration', 'runRound', 'switchover', 'sendDeviceState', 'awaitDestination'].map(error),
+  done('settleOrphaned'),
+  ...[
+    'setupMigration',
+    'runRound',
+    'switchover',
+    'sendDeviceState',
+    'prepareDestination',
+    'commitSwitchover',
+    'verifyDestination',
+  ].map(error),
 ];
+
+/** The states before GO (rollback possible) and after it (the migration only completes). */
+const BEFORE_GO = /^(idle|setup|active|preSwitchover|switchover|device|prepare)/;
+const AFTER_GO = /^(commit|verifying|orphaning)$/;
 
 function paths(machineInput: SourceInput = input) {
   return getShortestPaths(sourceMachine, {
@@ -79,18 +95,18 @@ describe('source machine', () => {
   const reachedNames = new Set(reached.map((p) => stateName(p.state.value)));
 
   it('reaches every state it defines except the transient decision points', () => {
-    const transient = new Set(['active.decide', 'active.ready', 'checkVerdict']);
+    const transient = new Set(['active.decide', 'active.ready']);
     for (const name of definedStates()) {
       if (transient.has(name)) continue;
       expect([name, reachedNames.has(name)]).toEqual([name, true]);
     }
   });
 
-  it('turns CANCEL in every running state into cancelling → cancelled through rollback', () => {
+  it('turns CANCEL in every running state before GO into cancelling → cancelled through rollback', () => {
     const running = reached.filter(
-      (p) => p.state.status === 'active' && !/cancelling|failing/.test(stateName(p.state.value)),
+      (p) => p.state.status === 'active' && BEFORE_GO.test(stateName(p.state.value)),
     );
-    expect(running.length).toBeGreaterThanOrEqual(7);
+    expect(running.length).toBeGreaterThanOrEqual(8);
     for (const p of running) {
       const [afterCancel] = transition(sourceMachine, p.state, { type: 'CANCEL', reason: 'test' });
       expect([stateName(p.state.value), stateName(afterCancel.value)]).toEqual([
@@ -104,11 +120,30 @@ describe('source machine', () => {
     }
   });
 
-  it('turns LINK_LOST in every running state after idle into failing → failed', () => {
-    const running = reached.filter(
-      (p) => p.state.status === 'active' && !/idle|cancelling|failing/.test(stateName(p.state.value)),
+  it('refuses CANCEL after GO: no rollback, the cancel is recorded, the migration goes on', () => {
+    const committed = reached.filter((p) => AFTER_GO.test(stateName(p.state.value)));
+    expect(new Set(committed.map((p) => stateName(p.state.value)))).toEqual(
+      new Set(['commit', 'verifying', 'orphaning']),
     );
-    expect(running.length).toBeGreaterThanOrEqual(6);
+    for (const p of committed) {
+      const [after] = transition(sourceMachine, p.state, { type: 'CANCEL', reason: 'late' });
+      expect([stateName(p.state.value), stateName(after.value), after.context.refusedCancel]).toEqual([
+        stateName(p.state.value),
+        stateName(p.state.value),
+        'late',
+      ]);
+      expect(Object.keys(after.children)).not.toContain('rollback');
+    }
+  });
+
+  it('turns LINK_LOST in every running state before GO (after idle) into failing → failed', () => {
+    const running = reached.filter(
+      (p) =>
+        p.state.status === 'active' &&
+        BEFORE_GO.test(stateName(p.state.value)) &&
+        stateName(p.state.value) !== 'idle',
+    );
+    expect(running.length).toBeGreaterThanOrEqual(7);
     for (const p of running) {
       const [lost] = transition(sourceMachine, p.state, { type: 'LINK_LOST', reason: 'gone' });
       expect([stateName(p.state.value), lost.value, lost.context.reason]).toEqual([
@@ -120,14 +155,56 @@ describe('source machine', () => {
   });
 
   it('ignores CANCEL once a final state is reached', () => {
-    for (const final of ['completed', 'cancelled', 'failed']) {
+    for (const final of ['completed', 'cancelled', 'failed', 'orphaned']) {
       const p = reached.find((q) => stateName(q.state.value) === final)!;
       const [after] = transition(sourceMachine, p.state, { type: 'CANCEL' });
       expect(after.value).toBe(final);
     }
   });
 
-  it.each(['setupMigration', 'runRound', 'switchover', 'sendDeviceState', 'awaitDestination'])(
+  it('after GO, a lost link before RESUMED is an unknown outcome: orphaned, never rolled back', () => {
+    const commit = reached.find((p) => stateName(p.state.value) === 'commit')!;
+    for (const e of [error('commitSwitchover'), { type: 'LINK_LOST', reason: 'gone' }]) {
+      const [orphaned] = transition(sourceMachine, commit.state, e as never);
+      expect(orphaned.value).toBe('orphaning');
+      expect(orphaned.context.reason).toMatch(/after GO, before RESUMED .*source guest stays paused/);
+      expect(Object.keys(orphaned.children)).toEqual(['settleOrphaned']);
+      const [end] = transition(sourceMachine, orphaned, done('settleOrphaned') as never);
+      expect([end.value, migrationStatus(end.value, false), guestSide(end.value)]).toEqual([
+        'orphaned',
+        'failed',
+        'unknown',
+      ]);
+    }
+  });
+
+  it('after RESUMED the migration completes, verdict or not', () => {
+    const verifying = reached.find((p) => stateName(p.state.value) === 'verifying')!;
+    const [failedVerdict] = transition(
+      sourceMachine,
+      verifying.state,
+      done('verifyDestination', { passed: false, reason: 'x' }) as never,
+    );
+    expect([failedVerdict.value, failedVerdict.context.verdict]).toEqual([
+      'completed',
+      { passed: false, reason: 'x' },
+    ]);
+    const [noVerdict] = transition(sourceMachine, verifying.state, error('verifyDestination') as never);
+    expect([noVerdict.value, noVerdict.context.verificationError]).toEqual([
+      'completed',
+      'no verdict: verifyDestination broke',
+    ]);
+    expect(migrationStatus('verifying', false)).toBe('completed');
+  });
+
+  it('says which side runs the guest at the end', () => {
+    expect(guestSide('completed')).toBe('destination');
+    expect(guestSide('cancelled')).toBe('source');
+    expect(guestSide('failed')).toBe('source');
+    expect(guestSide('orphaned')).toBe('unknown');
+  });
+
+  it.each(['setupMigration', 'runRound', 'switchover', 'sendDeviceState', 'prepareDestination'])(
     'sends an error of %s through failing (rollback) to failed with its reason',
     (id) => {
       const at = reached.find((p) => p.state.children[id] !== undefined)!;
@@ -162,17 +239,6 @@ describe('source machine', () => {
     );
   });
 
-  it('fails a completed transfer whose destination verdict did not pass', () => {
-    const at = reached.find((p) => stateName(p.state.value) === 'awaitingAck')!;
-    const [s] = transition(
-      sourceMachine,
-      at.state,
-      done('awaitDestination', { passed: false, reason: 'x' }) as never,
-    );
-    expect(s.value).toBe('failing');
-    expect(s.context.reason).toBe('verification failed: x');
-  });
-
   it('reports QEMU MigrationStatus names, with device only after pre-switchover', () => {
     expect(migrationStatus('idle', false)).toBe('none');
     expect(migrationStatus({ active: 'round' }, false)).toBe('active');
@@ -182,10 +248,12 @@ describe('source machine', () => {
     expect(migrationStatus('failing', true)).toBe('failed');
   });
 
-  describe('a cancel racing the destination acknowledgement', () => {
-    function runToAwaitingAck() {
-      let resolveAck!: (v: { passed: boolean }) => void;
+  describe('a cancel racing the commit point', () => {
+    function runToPrepare() {
+      let resolveReady!: () => void;
+      let resolveResumed!: () => void;
       let rollbacks = 0;
+      let goSent = false;
       const actor = createActor(
         sourceMachine.provide({
           actors: {
@@ -193,7 +261,12 @@ describe('source machine', () => {
             runRound: fromPromise(async () => round({ converged: true })),
             switchover: fromPromise<void>(async () => {}),
             sendDeviceState: fromPromise<void>(async () => {}),
-            awaitDestination: fromPromise(() => new Promise<{ passed: boolean }>((r) => (resolveAck = r))),
+            prepareDestination: fromPromise(() => new Promise<void>((r) => (resolveReady = r))),
+            commitSwitchover: fromPromise(() => {
+              goSent = true;
+              return new Promise<void>((r) => (resolveResumed = r));
+            }),
+            verifyDestination: fromPromise(async () => ({ passed: true as boolean })),
             rollback: fromPromise(async () => {
               rollbacks++;
             }),
@@ -203,30 +276,42 @@ describe('source machine', () => {
       );
       actor.start();
       actor.send({ type: 'START' });
-      return { actor, ack: () => resolveAck({ passed: true }), rollbacks: () => rollbacks };
+      return {
+        actor,
+        ready: () => resolveReady(),
+        resumed: () => resolveResumed(),
+        rollbacks: () => rollbacks,
+        goSent: () => goSent,
+      };
     }
     const settle = () => new Promise((r) => setImmediate(r));
+    const reach = async (run: ReturnType<typeof runToPrepare>, state: string) => {
+      for (let i = 0; i < 10 && !run.actor.getSnapshot().matches(state as never); i++) await settle();
+      expect(stateName(run.actor.getSnapshot().value)).toBe(state);
+    };
 
-    it('completes when the acknowledgement arrives first; the late CANCEL changes nothing', async () => {
-      const run = runToAwaitingAck();
-      for (let i = 0; i < 10 && !run.actor.getSnapshot().matches('awaitingAck'); i++) await settle();
-      run.ack();
-      await settle();
-      run.actor.send({ type: 'CANCEL' });
-      await settle();
-      expect(run.actor.getSnapshot().value).toBe('completed');
+    it('completes when READY comes first: GO goes out, the late CANCEL is refused', async () => {
+      const run = runToPrepare();
+      await reach(run, 'prepare');
+      run.ready();
+      await reach(run, 'commit');
+      run.actor.send({ type: 'CANCEL', reason: 'too late' });
+      run.resumed();
+      await reach(run, 'completed');
       expect(run.rollbacks()).toBe(0);
+      expect(run.actor.getSnapshot().context.refusedCancel).toBe('too late');
     });
 
-    it('cancels when CANCEL arrives first; the late acknowledgement is dropped', async () => {
-      const run = runToAwaitingAck();
-      for (let i = 0; i < 10 && !run.actor.getSnapshot().matches('awaitingAck'); i++) await settle();
+    it('cancels when CANCEL comes first: GO is never sent, the late READY is dropped', async () => {
+      const run = runToPrepare();
+      await reach(run, 'prepare');
       run.actor.send({ type: 'CANCEL' });
-      run.ack();
+      run.ready();
       await settle();
       await settle();
       expect(run.actor.getSnapshot().value).toBe('cancelled');
       expect(run.rollbacks()).toBe(1);
+      expect(run.goSent()).toBe(false);
     });
   });
 });

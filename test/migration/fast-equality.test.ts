@@ -7,9 +7,19 @@
 import { runScenario } from '../../src/migration/index';
 import type { MigrationResult } from '../../src/migration/result';
 
-/** Everything a sweep reads, without what only full mode has (the verification) or the marker. */
+/**
+ * Everything a sweep reads, without what only full mode has (the verification, the resumed
+ * guest's post-run) or the markers saying it is missing.
+ */
 function statistics(r: MigrationResult) {
-  const { verification: _v, metadataOnly: _m, ...precopy } = r.precopy;
+  const {
+    verification: _v,
+    metadataOnly: _m,
+    resumed: _r,
+    postRun: _p,
+    postRunSkipped: _s,
+    ...precopy
+  } = r.precopy;
   return { ...r, precopy };
 }
 
@@ -96,6 +106,9 @@ describe('fast mode gives full mode’s round statistics where sizes are exact',
     expect(full.precopy.verification?.passed).toBe(true);
     expect(fast.precopy.metadataOnly).toBe(true);
     expect(fast.precopy.verification).toBeNull();
+    expect([fast.precopy.resumed, fast.precopy.postRun]).toEqual([false, null]);
+    expect(fast.precopy.postRunSkipped).toMatch(/fast .* no destination/);
+    expect(full.precopy.resumed).toBe(true);
     // Scenarios that say something: several rounds, pages and bytes moved.
     expect(full.precopy.rounds.length).toBeGreaterThan(2);
     expect(statistics(fast)).toEqual(statistics(full));

@@ -1,8 +1,10 @@
 /**
  * Cancel, link loss and destination crash injected in every state of the source machine
- * (enumerated from the chart with @xstate/graph): each ends cancelled or failed with the source
- * guest running, its memory intact (QEMU's edge rule over the incrementer), and a retry to a
- * fresh destination completes and verifies.
+ * (enumerated from the chart with @xstate/graph). Before GO (the commit point) each ends
+ * cancelled or failed with the source guest running, its memory intact (QEMU's edge rule over
+ * the incrementer), the destination discarded, and a retry to a fresh destination completes and
+ * verifies. From GO on a cancel is refused and the migration completes: the guest runs on the
+ * destination and the source's stays paused. Never do both sides run it (issue 16, item 1).
  */
 import { getShortestPaths } from '@xstate/graph';
 import fc from 'fast-check';
@@ -28,11 +30,26 @@ const scenario = parseScenario({
 
 /** The resting states of the source machine, from the chart itself. */
 function restingStates(): string[] {
-  const ids = ['setupMigration', 'runRound', 'switchover', 'sendDeviceState', 'awaitDestination', 'rollback'];
+  const ids = [
+    'setupMigration',
+    'runRound',
+    'switchover',
+    'sendDeviceState',
+    'prepareDestination',
+    'commitSwitchover',
+    'verifyDestination',
+    'rollback',
+    'settleOrphaned',
+  ];
   const outcomes: AnyEventObject[] = ids.flatMap((id) => [
     {
       type: `xstate.done.actor.${id}`,
-      output: id === 'runRound' ? { converged: true, rounds: 1, elapsed: 1 } : { passed: true },
+      output:
+        id === 'runRound'
+          ? { converged: true, rounds: 1, elapsed: 1 }
+          : id === 'verifyDestination'
+            ? { passed: true }
+            : undefined,
     },
   ]);
   const paths = getShortestPaths(sourceMachine, {
@@ -75,6 +92,7 @@ function faultyLink(clock: VirtualClock) {
   const inject = (f: (e: InprocEndpoint) => void) => (endpoint ? f(endpoint) : (fault = f));
   return {
     link,
+    destination,
     dropLink: () => inject((e) => e.drop()),
     crashDestination: () => inject((e) => e.close(1011, 'destination crashed')),
   };
@@ -98,6 +116,8 @@ async function expectSourceHealthyAndRetryVerifies(source: ReturnType<typeof cre
 }
 
 const states = restingStates();
+/** States where GO has been sent: the migration can only complete (or, link lost, end unknown). */
+const COMMITTED = new Set(['commit', 'verifying']);
 
 describe('rollback from every state', () => {
   it('enumerates the resting states from the chart', () => {
@@ -108,11 +128,13 @@ describe('rollback from every state', () => {
       'preSwitchover',
       'switchover',
       'device',
-      'awaitingAck',
+      'prepare',
+      'commit',
+      'verifying',
     ]);
   });
 
-  it.each(states)('cancel in %s → cancelled, source running and intact, retry verifies', async (state) => {
+  it.each(states)('cancel in %s: exactly one guest runs, and the result says which', async (state) => {
     const source = createSource(scenario);
     const controller = new AbortController();
     const link = await openDestination(scenario, source.clock);
@@ -122,10 +144,26 @@ describe('rollback from every state', () => {
         if (e.type === 'state' && e.machineState === state) controller.abort('user cancel');
       },
     });
-    expect(r.status).toBe('cancelled');
-    expect(r.precopy.states.slice(-2)).toEqual(['cancelling', 'cancelled']);
-    expect(r['error-desc']).toBe('user cancel');
-    await expectSourceHealthyAndRetryVerifies(source);
+    await link.destination!.whenIdle();
+    const destination = link.destination!.lastOutcome;
+    if (COMMITTED.has(state)) {
+      // Refused: the guest runs on the destination, the source's stays paused.
+      expect(r.status).toBe('completed');
+      expect(r.precopy.refusedCancel).toBe('user cancel');
+      expect(r.precopy.guestRunsOn).toBe('destination');
+      expect(r.precopy.verification?.passed).toBe(true);
+      expect(destination?.kind).toBe('resumed');
+      expect(source.guest.paused).toBe(true);
+    } else {
+      expect(r.status).toBe('cancelled');
+      expect(r.precopy.states.slice(-2)).toEqual(['cancelling', 'cancelled']);
+      expect(r['error-desc']).toBe('user cancel');
+      expect(r.precopy.guestRunsOn).toBe('source');
+      expect(r.precopy.resumed).toBe(false);
+      // The destination never ran it (idle: it never even attached).
+      if (state !== 'idle') expect(destination?.kind).toBe('discarded');
+      await expectSourceHealthyAndRetryVerifies(source);
+    }
     source.stop();
   });
 
@@ -133,21 +171,46 @@ describe('rollback from every state', () => {
     states
       .filter((s) => s !== 'idle')
       .flatMap((s) => [[s, 'link loss'] as const, [s, 'destination crash'] as const]),
-  )('%s + %s → failed with the reason, source running and intact, retry verifies', async (state, kind) => {
-    const source = createSource(scenario);
-    const faulty = faultyLink(source.clock as VirtualClock);
-    const r = await migrate(scenario, source, faulty.link, {
-      onEvent: (e) => {
-        if (e.type === 'state' && e.machineState === state)
-          (kind === 'link loss' ? faulty.dropLink : faulty.crashDestination)();
-      },
-    });
-    expect(r.status).toBe('failed');
-    expect(r['error-desc']).toMatch(kind === 'link loss' ? /dropped|lost|closed/ : /1011|crash/);
-    expect(r.precopy.verification).toBeNull();
-    await expectSourceHealthyAndRetryVerifies(source);
-    source.stop();
-  });
+  )(
+    '%s + %s → never two running guests; before GO the source runs it and a retry verifies',
+    async (state, kind) => {
+      const source = createSource(scenario);
+      const faulty = faultyLink(source.clock as VirtualClock);
+      const r = await migrate(scenario, source, faulty.link, {
+        onEvent: (e) => {
+          if (e.type === 'state' && e.machineState === state)
+            (kind === 'link loss' ? faulty.dropLink : faulty.crashDestination)();
+        },
+      });
+      await faulty.destination.whenIdle();
+      const destination = faulty.destination.lastOutcome;
+      if (state === 'verifying') {
+        // RESUMED came: the guest runs on the destination; only its verdict was lost.
+        expect(r.status).toBe('completed');
+        expect(r.precopy.guestRunsOn).toBe('destination');
+        expect(r.precopy.verification).toBeNull();
+        expect(r.precopy.verificationError).toMatch(/no verdict/);
+        expect(destination).toMatchObject({ kind: 'resumed', verdict: undefined });
+        expect(source.guest.paused).toBe(true);
+      } else if (state === 'commit') {
+        // GO was sent, RESUMED never came: the source cannot know, so it must not resume.
+        expect(r.status).toBe('failed');
+        expect(r.precopy.guestRunsOn).toBe('unknown');
+        expect(r['error-desc']).toMatch(/after GO, before RESUMED.*stays paused.*may be running/);
+        expect(source.guest.paused).toBe(true);
+        // Here the link died before GO was delivered: the destination discarded. At most one runs.
+        expect(destination?.kind).toBe('discarded');
+      } else {
+        expect(r.status).toBe('failed');
+        expect(r['error-desc']).toMatch(kind === 'link loss' ? /dropped|lost|closed/ : /1011|crash/);
+        expect(r.precopy.verification).toBeNull();
+        expect(r.precopy.guestRunsOn).toBe('source');
+        expect(destination?.kind).toBe('discarded');
+        await expectSourceHealthyAndRetryVerifies(source);
+      }
+      source.stop();
+    },
+  );
 
   it('NEGATIVE: a rollback that does not resume the vCPUs is caught (guest left paused)', async () => {
     const source = createSource(scenario);
@@ -176,6 +239,12 @@ describe('rollback from every state', () => {
         const r = await migrate(scenario, source, link, { signal: controller.signal });
         expect(['cancelled', 'completed']).toContain(r.status);
         seen.add(r.status);
+        await link.destination!.whenIdle();
+        // Exactly one guest runs: the destination's after a completion, the source's after a cancel.
+        expect(link.destination!.lastOutcome?.kind ?? 'discarded').toBe(
+          r.status === 'completed' ? 'resumed' : 'discarded',
+        );
+        expect(source.guest.paused).toBe(r.status === 'completed');
         if (r.status === 'completed') expect(r.precopy.verification?.passed).toBe(true);
         else await expectSourceHealthyAndRetryVerifies(source);
         source.stop();

@@ -6,8 +6,9 @@ import {
   allocFrame,
   decodeFrame,
   encodeCancel,
-  encodeComplete,
+  encodeConfig,
   encodeError,
+  encodeHandshake,
   encodeHello,
   encodeHelloAck,
   encodeRoundAck,
@@ -15,10 +16,12 @@ import {
   encodeRoundStart,
   encodeVcpuState,
   encodeVerdict,
+  encodeVerify,
   seal,
 } from '../../src/wire/frames';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const at = fc.double({ min: 0, max: 1e12, noNaN: true, noDefaultInfinity: true });
 const hex256 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const run = { seed: 5, numRuns: 200 };
 
@@ -67,14 +70,20 @@ describe('frame round trips', () => {
 
   test('counters and acks', () => {
     fc.assert(
-      fc.property(u32, u32, u32, fc.boolean(), (round, pages, hash, final) => {
+      fc.property(u32, u32, u32, fc.boolean(), at, (round, pages, hash, final, time) => {
         expect(decodeFrame(encodeHelloAck(pages))).toEqual({ type: 'HELLO_ACK', maxPayload: pages });
-        expect(decodeFrame(encodeRoundStart(round, final))).toEqual({ type: 'ROUND_START', round, final });
-        expect(decodeFrame(encodeRoundEnd(round, pages, hash))).toEqual({
+        expect(decodeFrame(encodeRoundStart(round, final, time))).toEqual({
+          type: 'ROUND_START',
+          round,
+          final,
+          at: time,
+        });
+        expect(decodeFrame(encodeRoundEnd(round, pages, hash, time))).toEqual({
           type: 'ROUND_END',
           round,
           pages,
           runningHash: hash,
+          at: time,
         });
         expect(decodeFrame(encodeRoundAck(round, pages, hash))).toEqual({
           type: 'ROUND_ACK',
@@ -87,7 +96,30 @@ describe('frame round trips', () => {
     );
   });
 
-  test('vCPU state, complete, cancel, error, verdict', () => {
+  test('the switchover handshake: PREPARE, READY, GO, RESUMED carry their time', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('PREPARE', 'READY', 'GO', 'RESUMED' as const), at, (type, time) => {
+        expect(decodeFrame(encodeHandshake(type, time))).toEqual({ type, at: time });
+      }),
+      run,
+    );
+  });
+
+  test('CONFIG carries the clock, latency, post-run and the guest', () => {
+    const config = {
+      clock: 'virtual' as const,
+      latencyMs: 2.5,
+      postRunMs: 300,
+      guest: { memory: 4096 * 16, vcpus: 1, workload: { kind: 'idle' } },
+    };
+    expect(decodeFrame(encodeConfig(config))).toEqual({ type: 'CONFIG', config });
+    expect(decodeFrame(encodeConfig({ ...config, guest: null }))).toEqual({
+      type: 'CONFIG',
+      config: { ...config, guest: null },
+    });
+  });
+
+  test('vCPU state, verify, cancel, error, verdict', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 1, maxLength: 3000 }),
@@ -97,10 +129,15 @@ describe('frame round trips', () => {
         fc.integer({ min: 1000, max: 4999 }),
         fc.boolean(),
         fc.double({ min: 0, max: 1e6, noNaN: true }),
-        (blob, hash, text, code, closeCode, passed, downtime) => {
+        at,
+        (blob, hash, text, code, closeCode, passed, downtime, time) => {
           const state = decodeFrame(encodeVcpuState(blob));
           expect(state.type === 'VCPU_STATE' && Buffer.from(state.blob).equals(Buffer.from(blob))).toBe(true);
-          expect(decodeFrame(encodeComplete(hash))).toEqual({ type: 'COMPLETE', sourceHash: hash });
+          expect(decodeFrame(encodeVerify(hash, time))).toEqual({
+            type: 'VERIFY',
+            sourceHash: hash,
+            at: time,
+          });
           expect(decodeFrame(encodeCancel(text))).toEqual({ type: 'CANCEL', reason: text });
           expect(decodeFrame(encodeError({ code, message: text, closeCode }))).toEqual({
             type: 'ERROR',
@@ -112,8 +149,19 @@ describe('frame round trips', () => {
             passed,
             destinationHash: hash,
             destinationDowntimeMs: downtime,
+            downtimeBreakdown: {
+              stop: 1,
+              finalRound: downtime,
+              vcpuState: 0,
+              prepare: 0,
+              commit: 2,
+              resume: 0,
+            },
+            resumedAt: time,
+            verifyMs: 0,
             rounds: 3,
             pagesReceived: 10,
+            postRun: passed ? null : { ms: 300, writes: 5, check: 'edge-rule' as const, passed },
             edgeCheck: {
               passed,
               badPages: passed ? 0 : 2,
@@ -135,7 +183,7 @@ describe('frame round trips', () => {
 });
 
 describe('header validation', () => {
-  const good = () => encodeRoundStart(3, false);
+  const good = () => encodeRoundStart(3, false, 0);
 
   test.each([
     ['shorter than the header', 'PRECOPY_ERR_TRUNCATED', (f: Buffer) => f.subarray(0, 10)],
@@ -193,7 +241,7 @@ describe('body validation names the field', () => {
   });
 
   test('ROUND_START final flag must be 0 or 1', () => {
-    const frame = encodeRoundStart(1, true);
+    const frame = encodeRoundStart(1, true, 0);
     frame.writeUInt8(2, HEADER_SIZE + 4);
     expect(() => decodeFrame(resealed(frame))).toThrow(/final must be 0 or 1/);
   });
@@ -203,7 +251,11 @@ describe('body validation names the field', () => {
       FrameType.HELLO_ACK,
       FrameType.ROUND_START,
       FrameType.ROUND_END,
-      FrameType.COMPLETE,
+      FrameType.VERIFY,
+      FrameType.PREPARE,
+      FrameType.READY,
+      FrameType.GO,
+      FrameType.RESUMED,
     ]) {
       expect(codeOf(() => decodeFrame(seal(allocFrame(type, 3).fill(0, HEADER_SIZE))))).toBe(
         'PRECOPY_ERR_BAD_LENGTH',
@@ -220,6 +272,22 @@ describe('body validation names the field', () => {
         decodeFrame(seal(allocFrame(FrameType.VCPU_STATE, MAX_VCPU_STATE + 1).fill(1, HEADER_SIZE))),
       ),
     ).toBe('PRECOPY_ERR_BAD_LENGTH');
+  });
+
+  test.each([NaN, -1, Infinity])('a timestamp of %s is refused, naming the frame', (value) => {
+    const frame = encodeHandshake('GO', 0);
+    frame.writeDoubleLE(value, HEADER_SIZE);
+    expect(() => decodeFrame(resealed(frame))).toThrow(/GO\.at must be a finite time ≥ 0 ms/);
+    expect(() => encodeHandshake('GO', value)).toThrow(/at must be a finite time/);
+  });
+
+  test('a CONFIG that breaks its schema, or is no JSON', () => {
+    for (const body of ['{"clock":"sundial","latencyMs":0,"postRunMs":0,"guest":null}', '{"clock":', '[]']) {
+      const json = Buffer.from(body);
+      const frame = allocFrame(FrameType.CONFIG, json.length);
+      json.copy(frame, HEADER_SIZE);
+      expect(codeOf(() => decodeFrame(seal(frame)))).toBe('PRECOPY_ERR_BAD_FIELD');
+    }
   });
 
   test('text that is not UTF-8', () => {
@@ -245,13 +313,13 @@ describe('body validation names the field', () => {
   });
 
   test('encoders refuse values the wire cannot carry', () => {
-    expect(() => encodeRoundStart(-1, false)).toThrow(/round must be an integer/);
-    expect(() => encodeComplete('abc')).toThrow(/64 lowercase hex/);
+    expect(() => encodeRoundStart(-1, false, 0)).toThrow(/round must be an integer/);
+    expect(() => encodeVerify('abc', 0)).toThrow(/64 lowercase hex/);
     expect(() => encodeVcpuState(new Uint8Array(0))).toThrow(/vCPU state must be/);
   });
 
   test('the header checksum is XXH32 (seed 0) of the body', () => {
-    const frame = encodeRoundEnd(1, 2, 3);
+    const frame = encodeRoundEnd(1, 2, 3, 4);
     expect(frame.readUInt32LE(12)).toBe(frameChecksum(frame.subarray(HEADER_SIZE)));
   });
 });
