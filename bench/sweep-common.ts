@@ -1,6 +1,6 @@
 /** What the sweep benchmarks share: their points, a timed pass over them, one model evaluation. */
 import { performance } from 'node:perf_hooks';
-import { predict } from '../src/migration/model';
+import { analyticModel as predict } from '../src/model/analytic';
 import type { SweepRun } from '../src/sweep/points';
 import { WorkerPool } from '../src/sweep/pool';
 import { ENGINE_RUNNER } from '../src/sweep/runner';
@@ -58,7 +58,7 @@ export type Throughput = Awaited<ReturnType<typeof throughput>>;
 /** The faster of two passes: the machine is shared, and load drifts. */
 export const faster = (a: Throughput, b: Throughput) => (a.pointsPerMinute >= b.pointsPerMinute ? a : b);
 
-/** Milliseconds per evaluation of the §5.2 model (src/migration/model.ts predict). */
+/** Milliseconds per evaluation of the §5.2 model (src/model/analytic.ts). */
 export function modelEvaluationMs(): number {
   const n = 200_000;
   const start = performance.now();

@@ -3,7 +3,7 @@
  * two worker threads (the baseline is full mode, measured in the same run, alternating full,
  * fast, full, fast and keeping each side's best), the CPU cost of one simulated round in each
  * mode, and fast mode's cost per round against one evaluation of the analytic model (§5.2,
- * src/migration/model.ts predict) as a ratio. Points: the default scenario's content (half the
+ * src/model/analytic.ts) as a ratio. Points: the default scenario's content (half the
  * memory text, zero pages + lz4), so fast mode's sizes are the estimated kind, not just exact.
  */
 import { loadavg } from 'node:os';

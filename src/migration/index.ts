@@ -19,7 +19,7 @@ import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scena
 import { createSourceGuest, type SourceGuest } from './source-guest';
 
 export { ScenarioError, parseScenario, type Scenario } from './scenario';
-export { predict } from './model';
+export { analyticModel, predictScenario, predictionResult } from '../model/index';
 export type { MigrationEvent, MigrationResult, RoundStats } from './result';
 export type { MigratableGuest } from './engine';
 

@@ -5,7 +5,7 @@
  * the time to completion; null when the model says the migration cannot converge.
  * The result reports each prediction's error once the real figures are known.
  */
-import { roundsToGo } from './model';
+import { roundsToGo } from '../model/analytic';
 
 export interface PredictorInput {
   /** Bytes dirty now (after the sync that closed the round). */

@@ -1,4 +1,4 @@
-import { predict } from '../../src/migration/model';
+import { analyticModel as predict } from '../../src/model/analytic';
 import { runScenario } from '../../src/migration/index';
 import { example, MiB, within } from './load';
 

@@ -1,4 +1,4 @@
-import { predict } from '../../src/migration/model';
+import { analyticModel as predict } from '../../src/model/analytic';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

@@ -1,17 +1,18 @@
 /**
- * The analytic model of pre-copy (Liu, Xu, Jin et al., HPDC'11; Akoush'10; research §5.2),
- * corrected for real workloads by the writable working set (WWS): a round re-sends only the
- * distinct pages written during the previous one, which saturate at the WWS.
+ * The textbook model of pre-copy (Liu, Xu, Jin et al., HPDC'11; Akoush'10; research §5.2),
+ * corrected by the writable working set (WWS): a round re-sends only the distinct pages written
+ * during the previous one, which saturate at the WWS.
  *
  *   V₀ = V_mem, T_i = V_i / R, V_i = min(D·T_{i−1}, WWS)    (without a WWS: V_mem·λ^i, λ = D/R)
  *   stop-and-copy with V_n once V_n < V_thd = R × downtime-limit (or the round cap is reached)
  *   downtime = V_n / R_final + T_resume, data = Σ V_i, time = Σ T_i + downtime
  *
- * `predict` is the whole model (instant, `precopy predict`); `roundsToGo` is the same recurrence
- * started from a migration's current state, used by the predictor after every round.
+ * precopy's model (index.ts) is the scenario model; this closed recurrence stays for what the
+ * literature reports (the golden case of research §5.2) and as the baseline the accuracy
+ * benchmark measures the scenario model against.
  */
 
-export interface ModelInput {
+export interface AnalyticInput {
   /** Guest memory V_mem (bytes). */
   memory: number;
   /** Transfer rate R of the live rounds (bytes/s). */
@@ -30,7 +31,7 @@ export interface ModelInput {
   resume?: number;
 }
 
-export interface ModelRound {
+export interface AnalyticRound {
   round: number;
   /** Bytes sent in the round. */
   bytes: number;
@@ -38,7 +39,7 @@ export interface ModelRound {
   duration: number;
 }
 
-export interface ModelOutput {
+export interface AnalyticOutput {
   /** λ = D / R. */
   lambda: number;
   /** V_thd (bytes). */
@@ -48,7 +49,7 @@ export interface ModelOutput {
   /** True when V_n fell below V_thd; false when the round cap forced the switchover. */
   converges: boolean;
   /** Every round, the bulk first and stop-and-copy last. */
-  perRound: ModelRound[];
+  perRound: AnalyticRound[];
   /** T_down (ms). */
   downtime: number;
   /** V_mig (bytes). */
@@ -67,11 +68,11 @@ function check(name: string, value: number, min: number): void {
 /** The recurrence from a dirty set of `volume` bytes: live rounds until it fits, then stop-and-copy. */
 export function roundsToGo(
   volume: number,
-  input: Omit<ModelInput, 'memory'> & { maxRounds: number },
-): { rounds: ModelRound[]; converges: boolean } {
+  input: Omit<AnalyticInput, 'memory'> & { maxRounds: number },
+): { rounds: AnalyticRound[]; converges: boolean } {
   const threshold = (input.rate * input.downtimeLimit) / 1000;
   const cap = input.workingSet ?? Infinity;
-  const rounds: ModelRound[] = [];
+  const rounds: AnalyticRound[] = [];
   let v = volume;
   for (let i = 0; v >= threshold && v > 0 && i < input.maxRounds; i++) {
     const duration = (v / input.rate) * 1000;
@@ -84,7 +85,7 @@ export function roundsToGo(
   return { rounds, converges };
 }
 
-export function predict(input: ModelInput): ModelOutput {
+export function analyticModel(input: AnalyticInput): AnalyticOutput {
   check('memory', input.memory, 1);
   check('rate', input.rate, Number.MIN_VALUE);
   check('dirtyRate', input.dirtyRate, 0);
@@ -93,7 +94,7 @@ export function predict(input: ModelInput): ModelOutput {
   const lambda = input.dirtyRate / input.rate;
   const threshold = (input.rate * input.downtimeLimit) / 1000;
   // The bulk round always runs, whatever the threshold: it is what moves the memory at all.
-  const bulk: ModelRound = { round: 0, bytes: input.memory, duration: (input.memory / input.rate) * 1000 };
+  const bulk: AnalyticRound = { round: 0, bytes: input.memory, duration: (input.memory / input.rate) * 1000 };
   const afterBulk = Math.min(
     (input.dirtyRate * bulk.duration) / 1000,
     input.workingSet ?? Infinity,
