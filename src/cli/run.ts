@@ -5,35 +5,17 @@
  * Exit: 0 completed and verified; 1 cancelled, failed or not verified (reason on stderr);
  * 2 bad usage (the scenario error names the field).
  */
-import { Command, CommanderError } from 'commander';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import { runScenario } from '../migration/index';
 import type { MigrationResult } from '../migration/result';
 import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
 import { startDestinationProcess, type DestinationProcess } from './dest-process';
 import { addScenarioOptions, scenarioFlags } from './scenario-options';
+import { readScenarioFile, usageError } from './usage';
 import { roundsCsv, startDashboard, TerminalView, type Dashboard } from '../viz/index';
 
-/** Bad usage: commander's exit code 2 path, with the message already written. */
-export function usageError(message: string): CommanderError {
-  process.stderr.write(`precopy: ${message}\n`);
-  return new CommanderError(2, 'precopy.usage', message);
-}
-
-export function readScenarioFile(file: string | undefined): unknown {
-  if (file === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw usageError(`cannot read scenario ${file}: ${(e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw usageError(`scenario ${file} is not JSON: ${(e as Error).message}`);
-  }
-}
+export { readScenarioFile, usageError } from './usage';
 
 /** Why a result does not count as success, or null when it does. */
 export function failureReason(result: MigrationResult): string | null {

@@ -34,33 +34,45 @@ beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-cli-'))));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('precopy predict', () => {
-  it('prints the golden case from flags, instantly', async () => {
+  it("prints the verdict first, the rounds, then downtime, data and time; --json in run's shape", async () => {
     const r = await precopy(
       'predict',
-      '--memory',
-      '4GiB',
-      '--workload',
-      'sequential',
-      '--rate',
-      '200MiB/s',
-      '--max-bandwidth',
-      '1GiB/s',
-      '--bandwidth',
-      '1GiB/s',
+      join(EXAMPLES, 'golden', 'golden-round.json'),
       '--json',
       join(dir, 'p.json'),
     );
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/rounds\s+2 after the bulk round/);
-    expect(r.out).toMatch(/downtime\s+152\.6 ms/);
-    expect(r.out).toMatch(/data\s+5052\.25 MiB/);
-    expect(JSON.parse(readFileSync(join(dir, 'p.json'), 'utf8')).rounds).toBe(2);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toBe('converges in 3 rounds');
+    expect(r.out).toMatch(/downtime\s+153 ms/);
+    expect(r.out).toMatch(/total time\s+4\.9\d s/);
+    const json = JSON.parse(readFileSync(join(dir, 'p.json'), 'utf8')) as MigrationResult;
+    expect(json.status).toBe('completed');
+    expect(json.precopy.rounds.map((x) => x.final)).toEqual([false, false, true]);
+    expect(Math.abs(json.ram.transferred / 2 ** 20 / 5052 - 1)).toBeLessThan(0.01);
+    expect(json.precopy.stopReason).toBe('threshold');
   });
 
-  it('reads the same scenario file as run', async () => {
-    const r = await precopy('predict', join(EXAMPLES, 'golden', 'golden-round.json'));
+  it('says a migration that cannot converge is cancelled at its timeout, and what it would need', async () => {
+    const r = await precopy(
+      'predict',
+      ...['--memory', '256MiB', '--populated', '130MiB', '--content', 'random', '--encodings', 'zero'],
+      ...['--workload', 'uniform', '--offset', '0', '--size', '64MiB', '--rate', '31000pages/s'],
+      ...['--max-bandwidth', '16MiB/s', '--timeout', '60s'],
+    );
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/total time\s+4\.934 s/);
+    const lines = r.out.split('\n');
+    expect(lines[0]).toMatch(/^cancelled at 60\.\d s \(timeout\)$/);
+    expect(lines[1]).toMatch(/^does not converge: λ = 1\.\d\d ≥ 1, needs ≥ \d+\.\d MiB\/s or auto-converge$/);
+    // The table is capped: the first and last rounds, the ones between summed up in one line.
+    expect(lines.filter((l) => /^\s+\d+\s/.test(l)).length).toBeLessThanOrEqual(11);
+    expect(r.out).toMatch(/… \d+ more rounds/);
+  });
+
+  it('names a bad flag and exits 2', async () => {
+    const r = await precopy('predict', '--memory', 'lots');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/guest\.memory/);
   });
 });
 
