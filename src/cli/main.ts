@@ -3,41 +3,46 @@
  * Exit codes: 0 success, 1 a migration that did not complete and verify, 2 bad usage.
  */
 import { Command, CommanderError } from 'commander';
-import { predictCommand } from './predict';
-import { runCommand } from './run';
-import { sweepCommand } from './sweep';
-import { workerCommand } from './worker';
-import { destCommand } from './dest';
-import { viewCommand } from './view';
-import { reportCommand } from './report';
-import { importQmpCommand } from './import-qmp';
 import { VERSION as WIRE_VERSION } from '../wire/constants';
 import { version } from '../../package.json';
 
 /** `precopy --version`: the package and the wire protocol it speaks (source and destination must agree). */
 export const VERSION_LINE = `precopy ${version} (wire protocol v${WIRE_VERSION})`;
 
-export function buildProgram(): Command {
+/**
+ * Each subcommand's module, loaded on demand: a command line that names one loads only that
+ * one (`precopy predict` does not pay for the engine, the dashboard or BullMQ).
+ */
+/* eslint-disable @typescript-eslint/no-require-imports -- loaded on demand, typed by `typeof import` */
+const COMMANDS: Record<string, () => Command> = {
+  sweep: () => (require('./sweep') as typeof import('./sweep')).sweepCommand(),
+  worker: () => (require('./worker') as typeof import('./worker')).workerCommand(),
+  dest: () => (require('./dest') as typeof import('./dest')).destCommand(),
+  run: () => (require('./run') as typeof import('./run')).runCommand(),
+  predict: () => (require('./predict') as typeof import('./predict')).predictCommand(),
+  view: () => (require('./view') as typeof import('./view')).viewCommand(),
+  report: () => (require('./report') as typeof import('./report')).reportCommand(),
+  'import-qmp': () => (require('./import-qmp') as typeof import('./import-qmp')).importQmpCommand(),
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** The program with every subcommand, or only `only`'s. */
+export function buildProgram(only?: string): Command {
   const program = new Command('precopy')
     .description('A lab for pre-copy live migration over a simulated KVM TDP MMU')
     .version(VERSION_LINE, '-V, --version', 'print the version and the wire protocol version')
     .exitOverride()
     .showHelpAfterError();
-  // Subcommands register here, one line each.
-  program.addCommand(sweepCommand());
-  program.addCommand(workerCommand());
-  program.addCommand(destCommand());
-  program.addCommand(runCommand());
-  program.addCommand(predictCommand());
-  program.addCommand(viewCommand());
-  program.addCommand(reportCommand());
-  program.addCommand(importQmpCommand());
+  // Subcommands register in COMMANDS, one line each.
+  for (const [name, load] of Object.entries(COMMANDS))
+    if (only === undefined || only === name) program.addCommand(load());
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const named = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? argv[0] : undefined;
   try {
+    const program = buildProgram(named);
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
