@@ -472,6 +472,8 @@ export class ModelMigration {
     this.stateBytes = vcpuStateBytes(this.scenario);
     this.downtimeBytes += this.stateBytes;
     this.advance((this.stateBytes / this.link) * 1000);
+    // PREPARE → READY, then GO → RESUMED (the commit point): the downtime ends at RESUMED.
+    this.advance(2 * this.latency);
     this.advance(2 * this.latency);
     this.downtime = this.t - this.downtimeStart;
   }
