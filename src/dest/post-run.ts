@@ -102,8 +102,8 @@ function selfCheck(guest: Guest): Pick<PostRun, 'check' | 'passed' | 'edgeCheck'
     ...(result.firstBadPage !== undefined
       ? {
           firstBadPage: result.firstBadPage,
-          value: guest.memory.read(result.firstBadPage)[0]!,
-          previousValue: guest.memory.read(result.firstBadPage - 1)[0]!,
+          value: guest.memory.byte0(result.firstBadPage),
+          previousValue: guest.memory.byte0(result.firstBadPage - 1),
           values: result.values?.slice(0, 10),
         }
       : {}),

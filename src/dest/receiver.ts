@@ -18,7 +18,6 @@ import {
   type DestinationEvent,
   type Failure,
 } from '../../machines/destination.machine';
-import { SparseMemory } from '../guest/sparse-memory';
 import type { GuestSpec } from '../guest/index';
 import type { Transport } from '../link/index';
 import type { Clock } from '../util/clock';
@@ -40,6 +39,7 @@ import { tokensEqual } from '../wire/validation';
 import type { DestinationVerdict, PostRun } from '../wire/verdict';
 import { loadGuest, resumableSpec, runResumedGuest, type LoadedGuest } from './post-run';
 import { RunClock } from './run-clock';
+import { createImage, type DestinationImage } from './image';
 import { inspectImage, judgeImage, type EdgeChecker, type ImageInspection } from './verify';
 
 export interface ReceiverOptions {
@@ -83,7 +83,7 @@ function failureOf(error: WireError): Failure {
 export class MigrationReceiver {
   private readonly actor: Actor<typeof destinationMachine>;
   private readonly runClock: RunClock;
-  private memory: SparseMemory | undefined;
+  private memory: DestinationImage | undefined;
   private apply: PageApplyContext | undefined;
   private edge: { firstPage: number; pages: number } | undefined;
   private config: LinkConfig | undefined;
@@ -120,7 +120,7 @@ export class MigrationReceiver {
   }
 
   /** The image being rebuilt (undefined before HELLO and after the migration ended). */
-  get image(): SparseMemory | undefined {
+  get image(): DestinationImage | undefined {
     return this.memory;
   }
 
@@ -264,14 +264,15 @@ export class MigrationReceiver {
         'PRECOPY_ERR_BAD_FIELD',
         `HELLO.pages ${hello.pages} exceeds this destination's limit of ${this.options.maxGuestPages} pages`,
       );
-    this.memory = new SparseMemory(hello.pages);
-    this.apply = { memory: this.memory, encodings: hello.encodings };
     this.edge = hello.edgePages > 0 ? { firstPage: hello.edgeFirstPage, pages: hello.edgePages } : undefined;
+    this.memory = createImage(hello.image, hello.pages, this.edge);
+    this.apply = { memory: this.memory, encodings: hello.encodings };
     this.reply(encodeHelloAck(this.options.maxPayload));
   }
 
   private acceptConfig(config: LinkConfig): void {
-    this.spec = config.guest ? resumableSpec(config.guest, this.memory!.pages) : null;
+    // A digests-only image (a generated guest's) holds no memory a guest could run on.
+    this.spec = config.guest && this.memory!.bytes ? resumableSpec(config.guest, this.memory!.pages) : null;
     this.config = config;
     this.runClock.configure(config);
   }
@@ -279,14 +280,12 @@ export class MigrationReceiver {
   private applyPages(pages: Extract<Frame, { type: 'PAGES' }>): void {
     const round = this.pagesPerRound.length - 1;
     const dropping = this.options.faultDropFinalPage && this.actor.getSnapshot().context.final;
-    const dropped =
-      dropping && this.pagesPerRound[round] === 0
-        ? this.memory!.read(pages.body.readUInt32LE(8)).slice()
-        : undefined;
+    const restore =
+      dropping && this.pagesPerRound[round] === 0 ? this.memory!.keepPage(pages.body.readUInt32LE(8)) : undefined;
     applyPages(pages.body, pages.count, this.apply!);
-    if (dropped) this.memory!.writePage(pages.body.readUInt32LE(8), dropped);
+    restore?.();
     this.runningHash = chainFrame(this.runningHash, pages.checksum);
-    if (this.options.faultCorruptAppliedPage) this.memory!.writable(pages.body.readUInt32LE(8))[1] ^= 0xff;
+    if (this.options.faultCorruptAppliedPage) this.memory!.corruptPage(pages.body.readUInt32LE(8));
     this.pagesPerRound[round] = this.pagesPerRound[round]! + pages.count;
   }
 
@@ -304,7 +303,7 @@ export class MigrationReceiver {
   private prepare(): number {
     if (this.spec) {
       const { options } = this;
-      this.loaded = loadGuest(this.spec, this.memory!, this.vcpuState!, options.clock, this.runClock.virtual);
+      this.loaded = loadGuest(this.spec, this.memory!.bytes!, this.vcpuState!, options.clock, this.runClock.virtual);
     }
     this.vcpuState = undefined;
     return this.runClock.now();

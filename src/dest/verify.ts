@@ -5,11 +5,11 @@
  * exactly one place where it is one less, mod 256). The image is inspected right after the
  * guest resumed (before its first write), the source's hash compared once VERIFY brings it.
  */
-import { checkEdgeRule, type SparseMemory } from '../guest/index';
+import { checkEdgeRule, type CounterBytes } from '../guest/edge-rule';
 import type { EdgeCheck } from '../wire/verdict';
 
 /** Checks the edge rule over [firstPage, firstPage + pages). */
-export type EdgeChecker = (memory: SparseMemory, firstPage: number, pages: number) => EdgeCheck;
+export type EdgeChecker = (memory: CounterBytes, firstPage: number, pages: number) => EdgeCheck;
 
 /** The guest's checkEdgeRule, reported in the verdict's terms (with the bad page's neighbour). */
 export const guestEdgeChecker: EdgeChecker = (memory, firstPage, pages) => {
@@ -18,8 +18,8 @@ export const guestEdgeChecker: EdgeChecker = (memory, firstPage, pages) => {
   if (result.edgePage !== undefined) check.edgePage = result.edgePage;
   if (result.firstBadPage !== undefined) {
     check.firstBadPage = result.firstBadPage;
-    check.value = memory.read(result.firstBadPage)[0]!;
-    check.previousValue = memory.read(result.firstBadPage - 1)[0]!;
+    check.value = memory.byte0(result.firstBadPage);
+    check.previousValue = memory.byte0(result.firstBadPage - 1);
     check.values = result.values?.slice(0, 10);
   }
   return check;
@@ -37,7 +37,10 @@ export interface ImageInspection {
   edgeCheck?: EdgeCheck;
 }
 
-export function inspectImage(memory: SparseMemory, edge: EdgeRegion | undefined): ImageInspection {
+export function inspectImage(
+  memory: CounterBytes & { imageHash(): string },
+  edge: EdgeRegion | undefined,
+): ImageInspection {
   const destinationHash = memory.imageHash();
   return edge
     ? { destinationHash, edgeCheck: edge.check(memory, edge.firstPage, edge.pages) }
@@ -72,7 +75,7 @@ export function judgeImage(inspection: ImageInspection, sourceHash: string): Ima
 
 /** Inspect and judge in one go (tests, and an image checked without a resume). */
 export function verifyImage(
-  memory: SparseMemory,
+  memory: CounterBytes & { imageHash(): string },
   sourceHash: string,
   edge: EdgeRegion | undefined,
 ): ImageVerdict {

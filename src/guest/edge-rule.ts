@@ -5,7 +5,11 @@
  * before it were incremented once more. Anything else is a bad page — a lost dirty page or a
  * stale copy applied late — found without checksums. Run it with the guest stopped.
  */
-import type { SparseMemory } from './sparse-memory';
+/** What the rule reads: byte 0 of each page (a stored image, generated memory, a digest image's kept counters). */
+export interface CounterBytes {
+  readonly pages: number;
+  byte0(page: number): number;
+}
 
 export interface EdgeRuleResult {
   passed: boolean;
@@ -19,7 +23,7 @@ export interface EdgeRuleResult {
   edgePage?: number;
 }
 
-export function checkEdgeRule(memory: SparseMemory, firstPage: number, pages: number): EdgeRuleResult {
+export function checkEdgeRule(memory: CounterBytes, firstPage: number, pages: number): EdgeRuleResult {
   if (
     !Number.isInteger(firstPage) ||
     !Number.isInteger(pages) ||
@@ -30,13 +34,13 @@ export function checkEdgeRule(memory: SparseMemory, firstPage: number, pages: nu
     throw new RangeError(
       `checkEdgeRule: region [${firstPage}, ${firstPage + pages}) is outside [0, ${memory.pages})`,
     );
-  let last = memory.read(firstPage)[0]!;
+  let last = memory.byte0(firstPage);
   let edgePage: number | undefined;
   let bad = 0;
   let firstBadPage: number | undefined;
   const values: number[] = [];
   for (let page = firstPage + 1; page < firstPage + pages; page++) {
-    const b = memory.read(page)[0]!;
+    const b = memory.byte0(page);
     if (b !== last) {
       if ((b + 1) % 256 === last && edgePage === undefined) {
         // The guest stopped after incrementing the previous page but before this one.

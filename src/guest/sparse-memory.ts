@@ -4,7 +4,7 @@
  * number to its place in the pool, so a 64 GiB address space costs 64 MiB of index plus 4 KiB
  * per touched page. Both the source guest and the destination hold their image in one.
  */
-import { createHash } from 'node:crypto';
+import { digestsHash, isZeroPage, pageDigest } from '../util/digest';
 import { PAGE_SIZE } from '../util/units';
 
 const CHUNK_SHIFT = 10;
@@ -21,6 +21,8 @@ export class SparseMemory {
   /** The same chunks as 32-bit words (little-endian on every platform Node runs on). */
   private readonly words: Uint32Array[] = [];
   private allocated = 0;
+  /** A page to decode into when the target page has no storage yet. */
+  private scratch: Uint8Array | undefined;
 
   constructor(readonly pages: number) {
     if (!Number.isInteger(pages) || pages <= 0 || pages > 2 ** 31 - 1)
@@ -50,6 +52,14 @@ export class SparseMemory {
   /** The page's bytes (a shared zero page if never written). A live view: do not keep or mutate it. */
   read(page: number): Uint8Array {
     return this.peek(page) ?? ZERO_PAGE;
+  }
+
+  /** Byte 0 of the page (the incrementer's counter; 0 if never written). */
+  byte0(page: number): number {
+    const slot = this.index[page]!;
+    return slot === ABSENT
+      ? 0
+      : this.chunks[(slot / PAGES_PER_CHUNK) | 0]![(slot % PAGES_PER_CHUNK) * PAGE_SIZE]!;
   }
 
   /** The page's writable bytes, allocating it on first use. */
@@ -88,6 +98,31 @@ export class SparseMemory {
     this.writable(page).set(data);
   }
 
+  /**
+   * PageSink (the destination applying a page): the page now holds `data`. A zero page that
+   * never had storage stays without; `data` may be this page's own storage (decodeTarget).
+   */
+  storePage(page: number, data: Uint8Array): void {
+    if (data.length !== PAGE_SIZE) throw new RangeError(`SparseMemory.storePage: need ${PAGE_SIZE} bytes`);
+    const slot = this.index[page]!;
+    if (slot === ABSENT) {
+      if (!isZeroPage(data)) this.writable(page).set(data);
+      return;
+    }
+    const own = this.view(slot);
+    if (data.buffer !== own.buffer || data.byteOffset !== own.byteOffset) own.set(data);
+  }
+
+  /** PageSink: where to decode page `page` (its own storage when it has some, else a scratch page). */
+  decodeTarget(page: number): Uint8Array {
+    return this.peek(page) ?? (this.scratch ??= new Uint8Array(PAGE_SIZE));
+  }
+
+  /** PageSink: the page's bytes to edit in place (XBZRLE), allocating it on first use. */
+  editablePage(page: number): Uint8Array {
+    return this.writable(page);
+  }
+
   /** Make the page read as zero (keeps its storage if it had some). */
   zeroPage(page: number): void {
     this.check(page);
@@ -100,24 +135,22 @@ export class SparseMemory {
     for (let p = 0; p < this.pages; p++) if (this.index[p] !== ABSENT) yield p;
   }
 
-  /**
-   * A canonical hash of the image: sha256 over (page number, bytes) of every non-zero page in
-   * ascending order. Two memories with the same contents hash the same, whatever they allocated.
-   */
-  imageHash(): string {
-    const h = createHash('sha256');
-    const header = Buffer.alloc(8);
+  /** Every page's digest (util/digest.ts), page 0 first: one pass over the stored pages. */
+  digests(): Uint32Array {
+    const digests = new Uint32Array(this.pages);
     for (let p = 0; p < this.pages; p++) {
       const slot = this.index[p]!;
-      if (slot === ABSENT) continue;
-      const data = this.view(slot);
-      if (isZeroPage(data)) continue;
-      header.writeUInt32LE(p % 2 ** 32, 0);
-      header.writeUInt32LE(Math.floor(p / 2 ** 32), 4);
-      h.update(header);
-      h.update(data);
+      if (slot !== ABSENT) digests[p] = pageDigest(this.view(slot));
     }
-    return h.digest('hex');
+    return digests;
+  }
+
+  /**
+   * The image's hash (util/digest.ts: sha256 over the page digests). Two memories with the same
+   * contents hash the same, whatever they allocated; so does a digest-only image of them.
+   */
+  imageHash(): string {
+    return digestsHash(this.digests());
   }
 
   private check(page: number): void {
@@ -143,16 +176,4 @@ export class SparseMemory {
   }
 }
 
-/** True if every byte of the page is zero (QEMU's buffer_is_zero). */
-export function isZeroPage(data: Uint8Array): boolean {
-  // Compare 32 bits at a time when aligned; pages from SparseMemory always are.
-  if (data.byteOffset % 4 === 0 && data.length % 4 === 0) {
-    const words = new Uint32Array(data.buffer, data.byteOffset, data.length / 4);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
-    return true;
-  }
-  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
-}
-
-export { ZERO_PAGE };
+export { ZERO_PAGE, isZeroPage };

@@ -29,7 +29,8 @@
  * the link is token-checked and not meant for browsers or proxies. bufferutil (native) masks
  * the small control frames. See bench/wire-stream.bench.ts for both settings against raw `net`.
  */
-import type { SparseMemory } from '../guest/sparse-memory';
+import type { PageReader } from '../wire/pages';
+import type { ImageKind } from '../wire/frames';
 import type { Clock } from '../util/clock';
 import type { Destination } from '../dest/destination';
 import type { WireError } from '../wire/errors';
@@ -106,6 +107,8 @@ export interface GuestLayout {
   pageSize: 4096;
   /** The incrementer's pages, checked with QEMU's edge rule at completion (research §6). */
   edgeRegion?: { firstPage: number; pages: number };
+  /** What the destination keeps: the pages' bytes (default), or their digests only (a generated guest's). */
+  image?: ImageKind;
 }
 
 /** What one sendPages call put on the link (the wire encoder's counters). */
@@ -141,7 +144,7 @@ export interface SourceSession {
    * call: the engine must have cleared and re-protected the pages before calling. Resolves when
    * the last frame is accepted by the transport (not when it is acknowledged).
    */
-  sendPages(gfns: ArrayLike<number>, count: number, memory: SparseMemory): Promise<SendStats>;
+  sendPages(gfns: ArrayLike<number>, count: number, memory: PageReader): Promise<SendStats>;
   /** Send ROUND_END (count + running hash) and wait for the destination's matching ROUND_ACK. */
   endRound(round: number): Promise<RoundAck>;
   /** The device state captured at switchover, sent after the final round. */

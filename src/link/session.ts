@@ -8,9 +8,9 @@
  * complete.
  */
 import { z } from 'zod';
-import type { SparseMemory } from '../guest/sparse-memory';
 import type { Clock } from '../util/clock';
 import { PageEncoder, emptyStats } from '../wire/batch';
+import type { PageReader } from '../wire/pages';
 import {
   CloseCode,
   Encoding,
@@ -87,6 +87,7 @@ const layoutSchema = z.strictObject({
   edgeRegion: z
     .strictObject({ firstPage: z.number().int().min(0), pages: z.number().int().min(1) })
     .optional(),
+  image: z.enum(['bytes', 'digests']).optional(),
 });
 
 /** Pages per PAGES frame when the destination accepts `maxPayload` bytes: fit to it, at most `wanted`. */
@@ -178,6 +179,7 @@ export class Session implements SourceSession {
         edgeFirstPage: edge?.firstPage ?? 0,
         edgePages: edge?.pages ?? 0,
         encodings: encodingsMask(this.encodings),
+        image: layout.image ?? 'bytes',
         token: this.options.token,
       }),
       'HELLO_ACK',
@@ -212,7 +214,7 @@ export class Session implements SourceSession {
     await this.send(encodeRoundStart(round, this.final, this.now()));
   }
 
-  async sendPages(gfns: ArrayLike<number>, count: number, memory: SparseMemory): Promise<SendStats> {
+  async sendPages(gfns: ArrayLike<number>, count: number, memory: PageReader): Promise<SendStats> {
     this.expectPhase('sendPages', 'round');
     if (!Number.isInteger(count) || count < 0 || count > gfns.length)
       throw usage(`sendPages: count must be an integer in [0, ${gfns.length}], got ${count}`);

@@ -9,8 +9,7 @@
  */
 import { crc32 } from 'node:zlib';
 import * as lz4 from 'lz4';
-import type { SparseMemory } from '../guest/sparse-memory';
-import { ZERO_PAGE, isZeroPage } from '../guest/sparse-memory';
+import { isZeroPage } from '../util/digest';
 import {
   CloseCode,
   Encoding,
@@ -24,6 +23,7 @@ import {
 import { wireError } from './errors';
 import { seal, writeHeader } from './frames';
 import { FramePool } from './frame-pool';
+import type { PageReader, PageSink } from './pages';
 import { encodingBit, isEncodingId } from './validation';
 import { XBZRLE_OVERFLOW, XbzrleCache, xbzrleDecode, xbzrleEncode } from './xbzrle';
 
@@ -78,6 +78,8 @@ export interface PageEncoderOptions {
 }
 
 const ENTRY_MAX = PAGE_ENTRY_HEADER + PAGE_SIZE;
+/** What a page without storage reads as. */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /** The source's half: turns pages into PAGES frames and keeps the running hash. */
 export class PageEncoder {
@@ -110,7 +112,7 @@ export class PageEncoder {
     gfns: ArrayLike<number>,
     from: number,
     to: number,
-    memory: SparseMemory,
+    memory: PageReader,
     stats: BatchStats,
   ): Buffer | undefined {
     const needed = HEADER_SIZE + PAGES_BODY_HEADER + (to - from) * ENTRY_MAX;
@@ -155,7 +157,7 @@ export class PageEncoder {
   }
 
   /** Write one entry at `at`; returns its size, or 0 when XBZRLE found the page unchanged. */
-  private encodePage(gfn: number, memory: SparseMemory, out: Buffer, at: number, stats: BatchStats): number {
+  private encodePage(gfn: number, memory: PageReader, out: Buffer, at: number, stats: BatchStats): number {
     const stored = memory.peek(gfn);
     const page = stored ?? ZERO_PAGE;
     const cache = this.options.xbzrle;
@@ -205,7 +207,7 @@ function writeEntry(out: Buffer, at: number, gfn: number, encoding: number, leng
 ////     destination side     ////
 
 export interface PageApplyContext {
-  memory: SparseMemory;
+  memory: PageSink;
   /** HELLO's encodings mask. */
   encodings: number;
 }
@@ -227,14 +229,11 @@ export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): 
     const length = body.readUInt16LE(at + 5);
     const start = at + PAGE_ENTRY_HEADER;
     at = start + length;
-    if (encoding === Encoding.ZERO) {
-      if (memory.has(gfn)) memory.zeroPage(gfn);
-    } else if (encoding === Encoding.RAW) {
-      // A zero page never written stays unallocated (as SparseMemory.writePage keeps it).
-      if (memory.has(gfn) || !isZeroRange(body, start)) body.copy(memory.writable(gfn), 0, start, at);
-    } else if (encoding === Encoding.LZ4) {
+    if (encoding === Encoding.ZERO) memory.zeroPage(gfn);
+    else if (encoding === Encoding.RAW) memory.storePage(gfn, body.subarray(start, at));
+    else if (encoding === Encoding.LZ4) {
       // Decoded in place when the page has storage: a failure discards the whole image anyway.
-      const target = memory.has(gfn) ? memory.writable(gfn) : scratchPage();
+      const target = memory.decodeTarget(gfn);
       const size = lz4.decodeBlock(body, target, start, at);
       if (size !== PAGE_SIZE)
         throw wireError(
@@ -244,26 +243,20 @@ export function applyPages(body: Buffer, count: number, ctx: PageApplyContext): 
             : `PAGES: lz4 block for gfn ${gfn} decodes to ${size} bytes, not ${PAGE_SIZE}`,
           CloseCode.INVALID_DATA,
         );
-      if (target === scratch) memory.writePage(gfn, target);
+      memory.storePage(gfn, target);
     } else {
       // XBZRLE edits the destination's copy, which every delta is taken against.
-      xbzrleDecode(body, start, at, memory.writable(gfn));
+      if (!memory.editablePage)
+        throw wireError(
+          'PRECOPY_ERR_BAD_ENCODING',
+          `PAGES: xbzrle for gfn ${gfn}, but this image keeps digests, not the pages a delta applies to`,
+        );
+      const page = memory.editablePage(gfn);
+      xbzrleDecode(body, start, at, page);
+      memory.storePage(gfn, page);
     }
   }
   return count;
-}
-
-const ZERO_PAGE_BYTES = Buffer.alloc(PAGE_SIZE);
-let scratch: Buffer | undefined;
-
-/** One page of scratch for decoding a page that has no storage yet (applying is synchronous). */
-function scratchPage(): Buffer {
-  return (scratch ??= Buffer.alloc(PAGE_SIZE));
-}
-
-/** Whether body[start, start + PAGE_SIZE) is all zero: a native compare, no view allocated. */
-function isZeroRange(body: Buffer, start: number): boolean {
-  return body.compare(ZERO_PAGE_BYTES, 0, PAGE_SIZE, start, start + PAGE_SIZE) === 0;
 }
 
 function checkEntries(body: Buffer, count: number, ctx: PageApplyContext): void {

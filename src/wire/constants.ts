@@ -9,10 +9,11 @@
  * parsed. Version 1 used CRC-32 there. Version 3 added the switchover handshake (PREPARE /
  * READY / GO / RESUMED, then VERIFY / VERDICT after the resume), CONFIG, and the source's
  * timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md here.
+ * Version 4 added HELLO.image (the destination keeps the pages' bytes, or only their digests).
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 3;
+export const VERSION = 4;
 export const HEADER_SIZE = 16;
 export const PAGE_SIZE = 4096;
 

@@ -29,6 +29,10 @@ import { verdictSchema, type DestinationVerdict } from './verdict';
 /** VERDICT's JSON body at most (reasons are capped at 1 KiB each). */
 const MAX_VERDICT = 8192;
 
+/** HELLO.image: the destination keeps the pages' bytes, or only their digests (util/digest.ts). */
+export type ImageKind = 'bytes' | 'digests';
+const IMAGE_KINDS: readonly ImageKind[] = ['bytes', 'digests'];
+
 /** The largest guest a HELLO may announce: 2^31-1 pages, SparseMemory's own limit. */
 export const MAX_GUEST_PAGES = 2 ** 31 - 1;
 
@@ -42,6 +46,8 @@ export type Frame =
       edgePages: number;
       /** Bit i set: encoding id i may appear in PAGES. */
       encodings: number;
+      /** What the destination keeps of each page: its bytes, or only its digest (generated guests). */
+      image: ImageKind;
       token: string;
     }
   | { type: 'HELLO_ACK'; maxPayload: number }
@@ -205,14 +211,15 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
   const { type, body, checksum } = readHeader(bytes, options);
   switch (type) {
     case 'HELLO': {
-      needLength(type, body, 18, 18 + 255);
+      needLength(type, body, 19, 19 + 255);
       const pages = body.readUInt32LE(0);
       const pageSize = body.readUInt32LE(4);
       const edgeFirstPage = body.readUInt32LE(8);
       const edgePages = body.readUInt32LE(12);
       const encodings = body.readUInt8(16);
-      const tokenLength = body.readUInt8(17);
-      if (body.length !== 18 + tokenLength)
+      const imageId = body.readUInt8(17);
+      const tokenLength = body.readUInt8(18);
+      if (body.length !== 19 + tokenLength)
         fail('PRECOPY_ERR_BAD_LENGTH', `HELLO: token length ${tokenLength} does not match the body`);
       if (pages < 1 || pages > MAX_GUEST_PAGES)
         fail('PRECOPY_ERR_BAD_FIELD', `HELLO.pages must be in [1, ${MAX_GUEST_PAGES}], got ${pages}`);
@@ -230,8 +237,11 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
           'PRECOPY_ERR_BAD_FIELD',
           `HELLO.encodings 0x${encodings.toString(16)} must be within 0xf and include raw`,
         );
-      const token = text(type, 'token', body.subarray(18));
-      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, token };
+      const image = IMAGE_KINDS[imageId];
+      if (image === undefined)
+        fail('PRECOPY_ERR_BAD_FIELD', `HELLO.image ${imageId} must be 0 (bytes) or 1 (digests)`);
+      const token = text(type, 'token', body.subarray(19));
+      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, image, token };
     }
     case 'HELLO_ACK': {
       needLength(type, body, 4);
@@ -325,18 +335,21 @@ function u32(value: number, field: string): number {
   return value;
 }
 
-export function encodeHello(hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type'>): Buffer {
+export function encodeHello(
+  hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type' | 'image'> & { image?: ImageKind },
+): Buffer {
   const token = Buffer.from(hello.token, 'utf8');
   if (token.length > 255) throw new WireError('PRECOPY_ERR_USAGE', `token must be at most 255 bytes`);
-  const frame = allocFrame(FrameType.HELLO, 18 + token.length);
+  const frame = allocFrame(FrameType.HELLO, 19 + token.length);
   const b = frame.subarray(HEADER_SIZE);
   b.writeUInt32LE(u32(hello.pages, 'pages'), 0);
   b.writeUInt32LE(u32(hello.pageSize, 'pageSize'), 4);
   b.writeUInt32LE(u32(hello.edgeFirstPage, 'edgeRegion.firstPage'), 8);
   b.writeUInt32LE(u32(hello.edgePages, 'edgeRegion.pages'), 12);
   b.writeUInt8(hello.encodings & 0xff, 16);
-  b.writeUInt8(token.length, 17);
-  token.copy(b, 18);
+  b.writeUInt8(IMAGE_KINDS.indexOf(hello.image ?? 'bytes'), 17);
+  b.writeUInt8(token.length, 18);
+  token.copy(b, 19);
   return seal(frame);
 }
 

@@ -182,8 +182,7 @@ describe('a migration over the in-process link', () => {
       token: TOKEN,
       edgeChecker: (m, first, pages) => {
         let bad = 0;
-        for (let g = first + 1; g < first + pages; g++)
-          if (m.read(g)[0] !== m.read(g - 1)[0] && g !== 17) bad++;
+        for (let g = first + 1; g < first + pages; g++) if (m.byte0(g) !== m.byte0(g - 1) && g !== 17) bad++;
         return { passed: bad === 0, badPages: bad };
       },
     });
@@ -207,7 +206,7 @@ describe('failures end the migration cleanly', () => {
     await session.startRound(0);
     await session.sendPages(allPages(memory), 32, memory);
     await settle();
-    expect(destination.image?.allocatedPages).toBeGreaterThan(0);
+    expect(destination.image?.bytes?.allocatedPages).toBeGreaterThan(0);
     await session.cancel('operator asked');
     await destination.whenIdle();
     expect(destination.lastOutcome).toMatchObject({

@@ -11,7 +11,7 @@ import { XbzrleCache } from '../../src/wire/xbzrle';
 const PAGES = 256;
 
 /** The destination's side of these tests: the apply context plus the hash the receiver keeps. */
-type Receiving = PageApplyContext & { runningHash: number };
+type Receiving = Omit<PageApplyContext, 'memory'> & { memory: SparseMemory; runningHash: number };
 const ALL_MASK = 0b1111;
 
 type Kind = 'zero' | 'random' | 'text' | 'tweak';

@@ -50,7 +50,8 @@ describe('frame round trips', () => {
         fc.nat(),
         fc.integer({ min: 0, max: 15 }).map((m) => m | 0b10),
         fc.string({ maxLength: 60 }),
-        (pages, a, b, encodings, token) => {
+        fc.constantFrom('bytes' as const, 'digests' as const),
+        (pages, a, b, encodings, token, image) => {
           const edgeFirstPage = pages > 1 ? a % pages : 0;
           const edgePages = pages > 1 ? b % (pages - edgeFirstPage) : 0;
           const hello = {
@@ -59,6 +60,7 @@ describe('frame round trips', () => {
             edgeFirstPage: edgePages ? edgeFirstPage : 0,
             edgePages,
             encodings,
+            image,
             token,
           };
           expect(decodeFrame(encodeHello(hello))).toEqual({ type: 'HELLO', ...hello });
@@ -234,9 +236,15 @@ describe('body validation names the field', () => {
     expect(() => decodeFrame(frame)).toThrow(message);
   });
 
+  test('HELLO.image must name bytes or digests', () => {
+    const frame = encodeHello(hello);
+    frame.writeUInt8(2, HEADER_SIZE + 17);
+    expect(() => decodeFrame(resealed(frame))).toThrow(/HELLO.image 2 must be 0 \(bytes\) or 1 \(digests\)/);
+  });
+
   test('HELLO token length that disagrees with the body', () => {
     const frame = encodeHello(hello);
-    frame.writeUInt8(5, HEADER_SIZE + 17);
+    frame.writeUInt8(5, HEADER_SIZE + 18);
     expect(codeOf(() => decodeFrame(resealed(frame)))).toBe('PRECOPY_ERR_BAD_LENGTH');
   });
 
