@@ -27,12 +27,12 @@ gc();
 const usage = process.memoryUsage();
 const guestBytes = usage.rss - baseline;
 const hashStart = performance.now();
-guest.memory.imageHash();
+guest.bytes.imageHash();
 const hashMs = performance.now() - hashStart;
 process.stdout.write(
   JSON.stringify({
     benchmark: 'resident size of a 64 GiB guest with 1 GiB touched',
-    allocatedPages: guest.memory.allocatedPages,
+    allocatedPages: guest.bytes.allocatedPages,
     guestResidentGiB: Number((guestBytes / GiB).toFixed(3)),
     goalGiB: 1.2,
     baselineRssGiB: Number((baseline / GiB).toFixed(3)),

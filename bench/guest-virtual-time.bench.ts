@@ -56,7 +56,7 @@ function simulate(kind: string, record: boolean) {
   return {
     wallMs,
     writes: guest.writes,
-    freshPages: guest.memory.allocatedPages,
+    freshPages: guest.bytes.allocatedPages,
     gpas: Float64Array.from(gpas),
     harvestAt,
   };

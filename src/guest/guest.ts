@@ -23,10 +23,11 @@ import { ContentViews } from './content';
 import { CpuTime } from './cpu-time';
 import { DirtyMeter } from './dirty-meter';
 import { fillMemory } from './fill';
-import { NullHostMemory } from './null-memory';
-import { guestSamples, PageStates, type GuestSamples, type PageStateFaults } from './page-states';
+import { createGuestMemory } from './backings';
+import type { Backing, GuestMemory } from './memory';
+import { guestSamples, type GuestSamples, type PageStateFaults, type PageStates } from './page-states';
 import type { GuestSpec } from './spec';
-import { SparseMemory } from './sparse-memory';
+import type { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
 import { createWorkload, type WriteGenerator } from './workloads';
 
@@ -51,14 +52,13 @@ export interface GuestOptions {
   hostMappingLevel?: 1 | 2 | 3;
   /** Start from this image instead of the spec's fill (a destination resuming a migrated guest). */
   memory?: SparseMemory;
+  /** What holds the pages (memory.ts): stored bytes (default), generated contents, or metadata only (fast mode). */
+  backing?: Backing;
+  /** Page-state fault switches of the generated and metadata backings, for negative tests. */
+  pageStateFaults?: Partial<PageStateFaults>;
   /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
   tickMs?: number;
   faults?: Partial<GuestFaults>;
-  /**
-   * Metadata-only guest (sweeps' fast mode): the MMU runs over host memory that stores nothing,
-   * and `pageStates` records what each page would hold. `memory` stays empty.
-   */
-  metadata?: { faults?: Partial<PageStateFaults> };
 }
 
 export interface GuestStats {
@@ -130,33 +130,32 @@ export class Guest {
   private stoppedAt = 0;
   private pausedByUser = false;
   private readonly faults: GuestFaults;
-  /** Metadata-only guest: each page's content state, kept instead of its bytes. */
-  readonly pageStates: PageStates | undefined;
-  /** What the memslot maps: `memory`, or nothing at all for a metadata-only guest. */
+  /** What the memslot maps: the bytes, or nothing at all for generated and metadata guests. */
   private readonly host: HostMemory;
+  /** The backing keeps no bytes, so each write's content is recorded in it (memory.ts). */
+  private readonly records: boolean;
 
   private constructor(
     readonly spec: GuestSpec,
     readonly vm: Vm,
-    readonly memory: SparseMemory,
+    /** The guest's RAM (memory.ts): stored bytes, generated contents or metadata. */
+    readonly memory: GuestMemory,
     private readonly clock: Clock,
     private readonly tickMs: number,
     private readonly hostMappingLevel: 1 | 2 | 3,
     rng: Rng,
+    content: ContentViews,
     faults: GuestFaults,
     ringSize: number,
-    host: HostMemory,
-    pageStates: PageStates | undefined,
   ) {
-    this.host = host;
-    this.pageStates = pageStates;
+    this.host = memory.host;
+    this.records = memory.backing !== 'stored';
     this.pages = memory.pages;
     this.faults = faults;
     this.meter = new DirtyMeter(this.pages);
-    this.content = new ContentViews(rng.fork());
+    this.content = content;
+    this.edgeRegion = edgeRegionOf(spec);
     const w = spec.workload;
-    if (w.kind === 'incrementer')
-      this.edgeRegion = { firstPage: w.offset / PAGE_SIZE, pages: w.size / PAGE_SIZE };
     this.generators = createWorkload(w, { pages: this.pages, vcpus: spec.vcpus, rng, content: this.content });
     this.cpu = new CpuTime(clock.now());
     this.cpu.pause(clock.now());
@@ -177,11 +176,19 @@ export class Guest {
     const pages = spec.memory / PAGE_SIZE;
     if (options.memory && options.memory.pages !== pages)
       throw new RangeError(`Guest: the given memory has ${options.memory.pages} pages, the spec ${pages}`);
-    if (options.memory && options.metadata)
-      throw new RangeError('Guest: a metadata-only guest starts from its fill, not from a given memory');
-    const memory = options.memory ?? new SparseMemory(pages);
-    const pageStates = options.metadata ? new PageStates(pages, options.metadata.faults) : undefined;
-    const host = pageStates ? new NullHostMemory(pages) : memory;
+    const rng = new Rng(spec.seed);
+    const fillRng = rng.fork();
+    const content = new ContentViews(rng.fork());
+    const memory = createGuestMemory({
+      backing: options.backing ?? 'stored',
+      pages,
+      seed: spec.seed,
+      content,
+      edge: edgeRegionOf(spec),
+      bytes: options.memory,
+      faults: options.pageStateFaults,
+    });
+    const host = memory.host;
     const vm = createVm(options.vm);
     const hostMappingLevel = options.hostMappingLevel ?? DEFAULT_HOST_MAPPING_LEVEL;
     vm.setUserMemoryRegion({
@@ -194,8 +201,6 @@ export class Guest {
     });
     if (options.dirtyRing !== undefined) vm.enableDirtyRing(options.dirtyRing);
     for (let v = 0; v < spec.vcpus; v++) vm.createVcpu();
-    const rng = new Rng(spec.seed);
-    const fillRng = rng.fork();
     const guest = new Guest(
       spec,
       vm,
@@ -204,14 +209,13 @@ export class Guest {
       tickMs,
       hostMappingLevel,
       rng,
+      content,
       {
         sideDoor: false,
         dropOwedWrites: false,
         ...options.faults,
       },
       options.dirtyRing ?? DEFAULT_RING_FULL_WRITES,
-      host,
-      pageStates,
     );
     if (!options.memory)
       fillMemory(
@@ -221,7 +225,7 @@ export class Guest {
           content: spec.fill.content,
           pool: guest.content.pool(spec.fill.content),
           edge: guest.edgeRegion,
-          states: pageStates,
+          states: memory.states,
         },
         vm.vcpus[0]!,
         fillRng,
@@ -406,6 +410,18 @@ export class Guest {
     });
   }
 
+  /** The pages' bytes; only a stored guest has them (a destination resumes from them, tests look). */
+  get bytes(): SparseMemory {
+    const bytes = this.memory.bytes;
+    if (!bytes) throw new Error(`Guest: a ${this.memory.backing} guest keeps no page bytes`);
+    return bytes;
+  }
+
+  /** Each page's content state, when the backing keeps states (generated, metadata). */
+  get pageStates(): PageStates | undefined {
+    return this.memory.states;
+  }
+
   /** Metadata-only guest: what its size table's sample pages take from it (text pool, write sizes). */
   pageSamples(): GuestSamples {
     return guestSamples(this.content);
@@ -517,31 +533,43 @@ export class Guest {
       if (result === 'mmio') this.mmioWrites++;
     }
     this.meter.record(page, from, i);
-    if (this.pageStates) this.recordStates(batch, from, i);
+    if (this.records) this.recordWrites(batch, from, i);
     return i;
   }
 
-  /** Metadata-only guest: what writes [from, to) of `batch` did to their pages' content states. */
-  private recordStates(batch: WriteBatch, from: number, to: number): void {
-    const states = this.pageStates!;
+  /** A backing without bytes: what writes [from, to) of `batch` did to their pages (memory.ts). */
+  private recordWrites(batch: WriteBatch, from: number, to: number): void {
+    const memory = this.memory;
     const { kinds, wordCount } = this.content;
     for (let i = from; i < to; i++) {
       const src = batch.source[i]!;
-      if (src === INCREMENT) states.increment(batch.page[i]!);
-      else states.write(batch.page[i]!, batch.offset[i]!, wordCount[src]! * 4, kinds[src]!);
+      if (src === INCREMENT) memory.recordIncrement(batch.page[i]!);
+      else memory.recordWrite(batch.page[i]!, batch.offset[i]!, wordCount[src]! * 4, kinds[src]!);
     }
   }
 
-  /** The incrementer's `incb`: the page's first word with byte 0 plus one. */
+  /** The incrementer's `incb`: the page's first word with byte 0 plus one (what a stored page holds). */
   private incremented(gfn: number): number {
-    const bytes = this.memory.read(gfn);
+    const stored = this.memory.bytes;
+    if (!stored) return 0; // the host stores nothing; recordWrites keeps the counter
+    const bytes = stored.read(gfn);
     const word = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
     return (word & ~0xff) | ((word + 1) & 0xff); // signed: stays a small integer
   }
 
-  /** The fault: the same bytes, written behind the MMU's back. */
+  /** The fault: the same bytes, written behind the MMU's back (a backing without bytes records them in recordWrites). */
   private sideDoorWrite(gfn: number, offset: number, src: number): void {
-    if (src === INCREMENT) this.memory.writable(gfn)[0] = (this.memory.read(gfn)[0]! + 1) & 0xff;
-    else this.memory.write(gfn, offset, this.content.views[src]!);
+    const stored = this.memory.bytes;
+    if (!stored) return;
+    if (src === INCREMENT) stored.writable(gfn)[0] = (stored.read(gfn)[0]! + 1) & 0xff;
+    else stored.write(gfn, offset, this.content.views[src]!);
   }
+}
+
+/** The incrementer's pages, where the edge rule applies. */
+function edgeRegionOf(spec: GuestSpec): { firstPage: number; pages: number } | undefined {
+  const w = spec.workload;
+  return w.kind === 'incrementer'
+    ? { firstPage: w.offset / PAGE_SIZE, pages: w.size / PAGE_SIZE }
+    : undefined;
 }

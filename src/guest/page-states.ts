@@ -97,6 +97,11 @@ export class PageStates {
     }
   }
 
+  /** Byte 0 of a BYTE0 page (the incrementer's value on an otherwise zero page). */
+  byte0Of(gfn: number): number {
+    return this.byte0?.[gfn] ?? 0;
+  }
+
   /** The incrementer's `incb` on byte 0. */
   increment(gfn: number): void {
     const s = this.states[gfn]!;
@@ -151,7 +156,7 @@ function scatter(out: Uint8Array, pool: Uint8Array, units: number, size: number,
 }
 
 /** Random 8-byte units a text page takes before it is sampled as MIXED. */
-const MIXED_SAMPLE_UNITS = 32;
+export const MIXED_SAMPLE_UNITS = 32;
 
 /**
  * A page that `state` describes, built as the guest would build it (fill pages from the pools,

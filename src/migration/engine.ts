@@ -27,7 +27,7 @@ import {
 } from '../link/index';
 import { MAX_CONFIG } from '../wire/constants';
 import type { MemoryRegion, Vm } from '../mmu/api';
-import type { SparseMemory } from '../guest/sparse-memory';
+import type { GuestMemory } from '../guest/memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
 import { DirtyLimit } from './dirty-limit';
@@ -43,7 +43,7 @@ import type { Scenario } from './scenario';
 /** What the engine needs of the source guest (src/guest provides it). */
 export interface MigratableGuest {
   readonly vm: Vm;
-  readonly memory: SparseMemory;
+  readonly memory: GuestMemory;
   readonly pages: number;
   /** The memslot backing guest RAM. */
   readonly region: MemoryRegion;
@@ -326,7 +326,12 @@ export class Migration {
     });
     this.checkAbort(signal);
     await this.session.hello(
-      { pages: guest.pages, pageSize: PAGE_SIZE, edgeRegion: guest.edgeRegion },
+      {
+        pages: guest.pages,
+        pageSize: PAGE_SIZE,
+        edgeRegion: guest.edgeRegion,
+        image: guest.memory.destinationImage,
+      },
       this.linkConfig(),
     );
     this.checkAbort(signal);
@@ -451,7 +456,7 @@ export class Migration {
     // Hash after the chart has told everyone the guest resumed, not inside that transition.
     await Promise.resolve();
     const start = this.clock.now();
-    const sourceHash = this.options.metadataOnly ? '' : this.options.guest.memory.imageHash();
+    const sourceHash = this.options.guest.memory.imageHash() ?? '';
     this.sourceHash = sourceHash;
     this.sourceHashTime = this.clock.now() - start;
     try {

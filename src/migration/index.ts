@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Destination } from '../dest/destination';
 import { startDestinationServer } from '../dest/server';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
+import type { Backing } from '../guest/memory';
 import type { PageStateFaults } from '../guest/page-states';
 import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
@@ -59,10 +60,10 @@ export interface DestinationLink {
 export function createSource(
   scenario: Scenario,
   faults?: Partial<FaultSwitches>,
-  metadata?: { faults?: Partial<PageStateFaults> },
+  memory?: { backing?: Backing; faults?: Partial<PageStateFaults> },
 ): SourceSide {
   const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
-  const guest = createSourceGuest(scenario, clock, faults, metadata);
+  const guest = createSourceGuest(scenario, clock, faults, memory);
   return { clock, guest, stop: () => guest.stop() };
 }
 
@@ -145,8 +146,9 @@ export async function runScenario(
   options: RunScenarioOptions = {},
 ): Promise<MigrationResult> {
   const scenario = parseScenario(input);
-  if (options.mode === 'fast') return runMetadataOnly(scenario, options);
-  const source = createSource(scenario);
+  if ((options.mode ?? scenario.run.mode) === 'fast') return runMetadataOnly(scenario, options);
+  const backing = scenario.run.backing === 'generated' ? 'generated' : 'stored';
+  const source = createSource(scenario, undefined, { backing });
   let link: DestinationLink | undefined;
   try {
     link = await openDestination(scenario, source.clock);
@@ -160,7 +162,7 @@ export async function runScenario(
 /** Fast mode: the migration over a metadata-only guest and the counting link (no destination). */
 async function runMetadataOnly(scenario: Scenario, options: RunScenarioOptions): Promise<MigrationResult> {
   checkMetadataScenario(scenario);
-  const source = createSource(scenario, undefined, { faults: options.pageStateFaults });
+  const source = createSource(scenario, undefined, { backing: 'metadata', faults: options.pageStateFaults });
   const link: DestinationLink = {
     connect: async () => metadataSession(scenario, source.guest.guest, source.clock),
     close: async () => undefined,

@@ -162,6 +162,12 @@ export const runSchema = z
      * check on what it reads; 0 resumes it and checks at once. Off the downtime and total time.
      */
     'post-run': within(durationSchema, 0, 3_600_000, '[0, 1h]').default(300),
+    /** full: pages with contents, sent and verified; fast: metadata only (README "Modes and backings"). */
+    mode: z.enum(['full', 'fast'], { error: 'must be full or fast' }).default('full'),
+    /** Full mode's page backing: auto picks stored while the bytes fit comfortably, generated above. */
+    backing: z
+      .enum(['auto', 'stored', 'generated'], { error: 'must be auto, stored or generated' })
+      .default('auto'),
   })
   .strict();
 

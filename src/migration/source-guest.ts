@@ -4,6 +4,7 @@
  * running from the scenario's clock.
  */
 import { Guest } from '../guest';
+import type { Backing } from '../guest/memory';
 import type { PageStateFaults } from '../guest/page-states';
 import type { FaultSwitches } from '../mmu/api';
 import type { Clock } from '../util/clock';
@@ -20,13 +21,14 @@ export function createSourceGuest(
   scenario: Scenario,
   clock: Clock,
   faults?: Partial<FaultSwitches>,
-  /** Fast mode: a metadata-only guest (page states, no bytes). */
-  metadata?: { faults?: Partial<PageStateFaults> },
+  /** What holds the pages (guest/memory.ts); default stored. */
+  memory: { backing?: Backing; faults?: Partial<PageStateFaults> } = {},
 ): SourceGuest {
   const guest = Guest.create(scenario.guest, clock, {
     vm: { tracking: scenario.migration.tracking, faults },
     dirtyRing: scenario.migration['dirty-log'] === 'ring' ? DIRTY_RING_ENTRIES : undefined,
-    metadata,
+    backing: memory.backing,
+    pageStateFaults: memory.faults,
   });
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();

@@ -54,18 +54,18 @@ describe('checkEdgeRule (QEMU check_guests_ram)', () => {
     const region = guest.edgeRegion!;
     expect(region).toEqual({ firstPage: 256, pages: 256 });
     guest.start();
-    let older = copyMemory(guest.memory);
+    let older = copyMemory(guest.bytes);
     for (let t = 37; t < 3000; t += 211) {
       clock.advanceTo(t);
       guest.pauseAll();
-      expect(checkEdgeRule(guest.memory, region.firstPage, region.pages)).toMatchObject({ passed: true });
+      expect(checkEdgeRule(guest.bytes, region.firstPage, region.pages)).toMatchObject({ passed: true });
       guest.resumeAll();
-      older = t < 1500 ? copyMemory(guest.memory) : older;
+      older = t < 1500 ? copyMemory(guest.bytes) : older;
     }
     guest.stop();
     // A destination that applied a stale copy of one page fails the check.
     const page = region.firstPage + 100;
-    guest.memory.writePage(page, older.read(page));
-    expect(checkEdgeRule(guest.memory, region.firstPage, region.pages).passed).toBe(false);
+    guest.bytes.writePage(page, older.read(page));
+    expect(checkEdgeRule(guest.bytes, region.firstPage, region.pages).passed).toBe(false);
   });
 });

@@ -31,7 +31,7 @@ describe('fill: initial contents', () => {
     '%s: exactly the populated share is non-zero, with the content’s lz4 ratio',
     (content, lo, hi) => {
       const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '50%', content } });
-      const s = survey(guest.memory);
+      const s = survey(guest.bytes);
       expect(s.allocated).toBe(2048);
       expect(s.nonZero).toBe(2048);
       expect(s.ratio).toBeGreaterThan(lo);
@@ -41,22 +41,22 @@ describe('fill: initial contents', () => {
 
   it('zero: the pages are touched (allocated) but read as zero', () => {
     const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '25%', content: 'zero' } });
-    const s = survey(guest.memory);
+    const s = survey(guest.bytes);
     expect(s.allocated).toBe(1024);
     expect(s.nonZero).toBe(0);
   });
 
   it('a size populates that many bytes; pages are scattered, not a prefix', () => {
     const { guest } = makeGuest({ memory: '16MiB', fill: { populated: '1MiB' } });
-    expect(survey(guest.memory).nonZero).toBe(256);
-    const pages = [...guest.memory.allocatedPageNumbers()];
+    expect(survey(guest.bytes).nonZero).toBe(256);
+    const pages = [...guest.bytes.allocatedPageNumbers()];
     expect(pages[pages.length - 1]).toBeGreaterThan(2048);
   });
 
   it('same seed → same image; another seed → another image', () => {
-    const a = makeGuest({ memory: '16MiB', seed: 5 }).guest.memory.imageHash();
-    const b = makeGuest({ memory: '16MiB', seed: 5 }).guest.memory.imageHash();
-    const c = makeGuest({ memory: '16MiB', seed: 6 }).guest.memory.imageHash();
+    const a = makeGuest({ memory: '16MiB', seed: 5 }).guest.bytes.imageHash();
+    const b = makeGuest({ memory: '16MiB', seed: 5 }).guest.bytes.imageHash();
+    const c = makeGuest({ memory: '16MiB', seed: 6 }).guest.bytes.imageHash();
     expect(b).toBe(a);
     expect(c).not.toBe(a);
   });
@@ -66,7 +66,7 @@ describe('fill: initial contents', () => {
     expect(small.vm.stats().pages4k).toBe(2048);
     // With huge-page backing a fault maps the 2 MiB around the page.
     const huge = makeGuest({ memory: '16MiB', fill: { populated: '1%' } }, { hostMappingLevel: 2 }).guest;
-    const regions = new Set([...huge.memory.allocatedPageNumbers()].map((p) => p >> 9));
+    const regions = new Set([...huge.bytes.allocatedPageNumbers()].map((p) => p >> 9));
     expect(huge.vm.stats()).toMatchObject({ pages4k: 0, pages2m: regions.size });
   });
 
@@ -76,7 +76,7 @@ describe('fill: initial contents', () => {
       fill: { populated: '100%', content: 'random' },
       workload: { kind: 'incrementer', offset: '1MiB', size: '2MiB' },
     });
-    for (let p = 256; p < 768; p++) expect(guest.memory.read(p)[0]).toBe(0);
-    expect(survey(guest.memory).nonZero).toBe(4096);
+    for (let p = 256; p < 768; p++) expect(guest.bytes.read(p)[0]).toBe(0);
+    expect(survey(guest.bytes).nonZero).toBe(4096);
   });
 });

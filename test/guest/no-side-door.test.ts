@@ -45,7 +45,7 @@ function unreported({ mode, tracking = 'wrprot', seed, vcpus, workload, steps, o
     { ...options, vm: { tracking, ...options.vm }, dirtyRing: mode === 'ring' ? 1024 : undefined },
   );
   guest.setDirtyLogging(true);
-  let before = copyMemory(guest.memory);
+  let before = copyMemory(guest.bytes);
   const missed: number[] = [];
   let ringFilled = false;
   guest.start();
@@ -54,8 +54,8 @@ function unreported({ mode, tracking = 'wrprot', seed, vcpus, workload, steps, o
     guest.catchUp();
     ringFilled ||= guest.vm.vcpus.some((v) => v.ringFull);
     const dirty = harvest(guest, mode);
-    missed.push(...changedPages(before, guest.memory).filter((p) => !dirty.has(p)));
-    before = copyMemory(guest.memory);
+    missed.push(...changedPages(before, guest.bytes).filter((p) => !dirty.has(p)));
+    before = copyMemory(guest.bytes);
   }
   guest.stop();
   return { missed, guest, ringFilled };

@@ -61,7 +61,7 @@ describe('workload rates over a simulated minute', () => {
     // A 1 s window holds 1024 writes to 1024 hot pages: the birthday expectation, 647.
     const meanSecond = hotOnly.perSecond.reduce((n, s) => n + s.distinct, 0) / 60;
     expect(meanSecond / expectedDistinct(1024, 1024)).toBeCloseTo(1, 1.7);
-    for (let p = 0; p < 16384; p++) if (hotOnly.guest.memory.has(p)) expect(p >= 2048 && p < 3072).toBe(true);
+    for (let p = 0; p < 16384; p++) if (hotOnly.guest.bytes.has(p)) expect(p >= 2048 && p < 3072).toBe(true);
 
     // With 10 % cold writes the set grows past the hot pages only by the cold writes' spread.
     const mixed = runMinute({ memory: '64MiB', workload: { kind: 'hotcold', rate: '4MiB/s', hot: '4MiB' } });
@@ -115,9 +115,9 @@ describe('workload rates over a simulated minute', () => {
     });
     expect(stats.writes).toBe(256 * 60);
     expect(minute.distinct).toBe(256);
-    expect(checkEdgeRule(guest.memory, 256, 256).passed).toBe(true);
+    expect(checkEdgeRule(guest.bytes, 256, 256).passed).toBe(true);
     // 60 full passes: every counter byte is 60.
-    expect(guest.memory.read(256)[0]).toBe(60);
+    expect(guest.bytes.read(256)[0]).toBe(60);
   });
 
   it('replay writes exactly the trace, repeating every period', () => {

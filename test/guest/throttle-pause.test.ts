@@ -88,17 +88,17 @@ describe('throttling and pausing the guest', () => {
     expect(paused.guest.paused).toBe(true);
     expect(paused.guest.vm.vcpus.every((v) => v.paused)).toBe(true);
     const atPause = paused.guest.writes;
-    const image = copyMemory(paused.guest.memory);
+    const image = copyMemory(paused.guest.bytes);
     paused.clock.advanceTo(5000);
     expect(paused.guest.writes).toBe(atPause);
-    expect(paused.guest.memory.imageHash()).toBe(image.imageHash());
+    expect(paused.guest.bytes.imageHash()).toBe(image.imageHash());
     paused.guest.resumeAll();
     paused.clock.advanceTo(5999.5);
     paused.guest.stop();
 
     // Same run time (2 s), same writes in the same order, same memory.
     expect(pausedWrites).toEqual(steadyWrites);
-    expect(paused.guest.memory.imageHash()).toBe(steady.guest.memory.imageHash());
+    expect(paused.guest.bytes.imageHash()).toBe(steady.guest.bytes.imageHash());
     expect(paused.guest.stats()).toMatchObject({ elapsedMs: 5999.5, writes: 8192 }); // 16 MiB/s for 2 s of run time
     expect(paused.guest.stats().runMs).toBeCloseTo(2000, 9);
   });

@@ -26,7 +26,7 @@ describe('vCPU state: a guest resumes elsewhere from its memory and state blob',
     expect(blob.length).toBeLessThan(512);
 
     const clock = virtualClock();
-    const moved = Guest.create(parseGuestSpec(input), clock, { memory: copyMemory(source.guest.memory) });
+    const moved = Guest.create(parseGuestSpec(input), clock, { memory: copyMemory(source.guest.bytes) });
     moved.loadVcpuState(blob);
     moved.start();
     clock.advanceTo(1299.5);
@@ -35,7 +35,7 @@ describe('vCPU state: a guest resumes elsewhere from its memory and state blob',
     stayed.guest.start();
     stayed.clock.advanceTo(2000);
     stayed.guest.stop();
-    expect(moved.memory.imageHash()).toBe(stayed.guest.memory.imageHash());
+    expect(moved.memory.imageHash()).toBe(stayed.guest.bytes.imageHash());
     if (moved.edgeRegion) expect(checkEdgeRule(moved.memory, 0, 256).passed).toBe(true);
   });
 
