@@ -8,6 +8,7 @@
 import { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { runScenario } from '../migration/index';
+import { planMemory } from '../migration/memory-plan';
 import type { MigrationResult } from '../migration/result';
 import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
 import { startDestinationProcess, type DestinationProcess } from './dest-process';
@@ -50,11 +51,13 @@ export function runCommand(): Command {
     const raw = readScenarioFile(file);
     const flags = scenarioFlags(options);
     const run = (applyFlags(raw, flags).run ?? {}) as Record<string, unknown>;
-    // Two processes by default: the command line's migration goes over WebSocket.
-    if (run.transport === undefined) flags.transport = 'ws';
+    // Two processes by default: the command line's migration goes over WebSocket (fast mode has no link).
+    if (run.transport === undefined && run.mode !== 'fast') flags.transport = 'ws';
     let scenario;
     try {
       scenario = parseScenario(raw, flags);
+      // Refuse what cannot fit in this machine's memory before anything starts.
+      planMemory(scenario, scenario.run.mode);
     } catch (e) {
       if (e instanceof ScenarioError) throw usageError(e.message);
       throw e;

@@ -43,6 +43,8 @@ const HELP: Record<string, string> = {
   token: 'destination token',
   bandwidth: 'link bandwidth: modelled in virtual time, a cap in wall time',
   latency: 'link latency (virtual time)',
+  mode: 'full (pages with contents, sent and verified; default) | fast (metadata only, virtual time, inproc)',
+  backing: 'full mode pages: auto (stored while they fit comfortably, else generated) | stored | generated',
 };
 
 export const SCENARIO_FLAG_NAMES: string[] = [

@@ -38,6 +38,7 @@ import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } fro
 import { predictionErrors, predictRest } from './predictor';
 import { RateWindow } from './rate-window';
 import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
+import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
 
 /** What the engine needs of the source guest (src/guest provides it). */
@@ -81,11 +82,8 @@ export interface EngineOptions {
   faults?: Partial<EngineFaults>;
   /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
   continueSwitchover?: () => Promise<void>;
-  /**
-   * Sweeps' fast mode: the guest keeps page states, not bytes, and the link only counts. The
-   * image is not hashed and the result says `metadataOnly` with no verification.
-   */
-  metadataOnly?: boolean;
+  /** The memory plan that chose the guest's backing (reported in the result as `precopy.memory`). */
+  memoryPlan?: MemoryPlan;
 }
 
 export interface EngineFaults {
@@ -230,9 +228,12 @@ export class Migration {
   private stopRule: ((r: RoundClose) => StopReason | null) | null = null;
   private stopReason: string | undefined;
   private liveStart = 0;
+  /** Fast mode: the guest keeps page states, not bytes; the link only counts; nothing is verified. */
+  private readonly metadataOnly: boolean;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock;
+    this.metadataOnly = options.guest.memory.backing === 'metadata';
     this.virtual = isVirtual(options.clock);
     this.params = options.scenario.migration;
   }
@@ -852,7 +853,7 @@ export class Migration {
         ...(end.refusedCancel ? { refusedCancel: end.refusedCancel } : {}),
         downtimeBreakdown: { ...this.breakdown },
         verification:
-          v && !this.options.metadataOnly
+          v && !this.metadataOnly
             ? {
                 passed: v.passed,
                 sourceHash: this.sourceHash ?? '',
@@ -880,8 +881,14 @@ export class Migration {
         states: this.states,
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
         ...(this.stopReason ? { stopReason: this.stopReason } : {}),
-        ...(this.options.metadataOnly ? { metadataOnly: true as const } : {}),
+        ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),
+        ...(this.metadataOnly ? { metadataOnly: true as const } : {}),
       },
     };
   }
+}
+
+/** What the result says of the memory plan: deterministic parts only (the machine's free memory is not). */
+function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['memory']> {
+  return { mode: plan.mode, backing: plan.backing, estimate: plan.estimate, notMeasured: plan.notMeasured };
 }

@@ -15,6 +15,7 @@ import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
 import { Migration, type EngineFaults } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
+import { planMemory, type MemoryPlan } from './memory-plan';
 import { checkMetadataScenario, metadataSession } from './metadata';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
 import { createSourceGuest, type SourceGuest } from './source-guest';
@@ -39,6 +40,8 @@ export interface RunScenarioOptions {
   mode?: 'full' | 'fast';
   /** Fast mode's page-state fault switches, for negative tests. */
   pageStateFaults?: Partial<PageStateFaults>;
+  /** Set by runScenario: the plan that chose the backing (reported in the result). */
+  memoryPlan?: MemoryPlan;
 }
 
 /** The source side: its clock and its running guest. */
@@ -133,7 +136,7 @@ export function migrate(
     signal: options.signal,
     faults: options.faults,
     continueSwitchover: options.continueSwitchover,
-    metadataOnly: options.mode === 'fast',
+    memoryPlan: options.memoryPlan,
   }).run();
 }
 
@@ -146,13 +149,15 @@ export async function runScenario(
   options: RunScenarioOptions = {},
 ): Promise<MigrationResult> {
   const scenario = parseScenario(input);
-  if ((options.mode ?? scenario.run.mode) === 'fast') return runMetadataOnly(scenario, options);
-  const backing = scenario.run.backing === 'generated' ? 'generated' : 'stored';
-  const source = createSource(scenario, undefined, { backing });
+  const mode = options.mode ?? scenario.run.mode;
+  if (mode === 'fast') checkMetadataScenario(scenario);
+  const memoryPlan = planMemory(scenario, mode);
+  if (mode === 'fast') return runMetadataOnly(scenario, { ...options, memoryPlan });
+  const source = createSource(scenario, undefined, { backing: memoryPlan.backing });
   let link: DestinationLink | undefined;
   try {
     link = await openDestination(scenario, source.clock);
-    return await migrate(scenario, source, link, options);
+    return await migrate(scenario, source, link, { ...options, memoryPlan });
   } finally {
     source.stop();
     await link?.close();
@@ -161,7 +166,6 @@ export async function runScenario(
 
 /** Fast mode: the migration over a metadata-only guest and the counting link (no destination). */
 async function runMetadataOnly(scenario: Scenario, options: RunScenarioOptions): Promise<MigrationResult> {
-  checkMetadataScenario(scenario);
   const source = createSource(scenario, undefined, { backing: 'metadata', faults: options.pageStateFaults });
   const link: DestinationLink = {
     connect: async () => metadataSession(scenario, source.guest.guest, source.clock),

@@ -4,6 +4,7 @@
  * against QEMU's output. This is the contract between the round engine (producer) and the
  * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
  */
+import type { Backing } from '../guest/memory';
 import type { DestinationBreakdown, PostRun } from '../wire/verdict';
 
 /** QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no postcopy, colo, wait-unplug). */
@@ -221,6 +222,8 @@ export interface MigrationResult {
      * (README, sweeps). Nothing was sent or verified: `verification` is null.
      */
     metadataOnly?: true;
+    /** How the pages were held (README "Modes and backings"): mode, backing, the memory estimate, what it does not measure. */
+    memory?: { mode: 'full' | 'fast'; backing: Backing; estimate: number; notMeasured: string[] };
   };
 }
 

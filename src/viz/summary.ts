@@ -81,6 +81,15 @@ export function summarize(view: RunView, options: { detail?: boolean } = {}): Su
       tone: verification === null ? undefined : verification.passed ? 'good' : 'bad',
     },
   );
+  const memory = result.precopy.memory;
+  if (memory) {
+    items.push({
+      label: 'mode',
+      value: `${memory.mode}, ${memory.backing} pages (about ${fmtBytes(memory.estimate)})`,
+    });
+    if (memory.notMeasured.length)
+      items.push({ label: 'not measured', value: memory.notMeasured.join('; ') });
+  }
   if (options.detail && !isImported(view)) items.push(...detailItems(result));
   if (result['error-desc']) items.push({ label: 'error', value: result['error-desc'], tone: 'bad' });
   return items;

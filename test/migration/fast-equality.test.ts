@@ -19,6 +19,7 @@ function statistics(r: MigrationResult) {
     resumed: _r,
     postRun: _p,
     postRunSkipped: _s,
+    memory: _memory,
     ...precopy
   } = r.precopy;
   const { run: _run, ...scenario } = precopy.scenario as Record<string, unknown>;
