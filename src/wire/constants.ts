@@ -2,14 +2,15 @@
  * precopy's wire format, version 3. Every frame is one WebSocket message (or one in-process
  * message): a 16-byte header, like Cloud Hypervisor's request header, then a body.
  *
- *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh32(body)
+ *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh64(body) low 32 bits
  *
- * All integers little-endian. The XXH32 (seed 0, see checksum.ts) is the per-batch checksum the
+ * All integers little-endian. The XXH64 (seed 0, see checksum.ts) is the per-batch checksum the
  * issue asks for; it covers every frame so a flipped bit anywhere is caught before the body is
- * parsed. Version 1 used CRC-32 there. Version 3 added the switchover handshake (PREPARE /
- * READY / GO / RESUMED, then VERIFY / VERDICT after the resume), CONFIG, and the source's
- * timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md here.
- * Version 4 added HELLO.image (the destination keeps the pages' bytes, or only their digests).
+ * parsed. Version 1 used CRC-32 there, version 2 XXH32. Version 3 added the switchover handshake
+ * (PREPARE / READY / GO / RESUMED, then VERIFY / VERDICT after the resume), CONFIG, and the
+ * source's timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md
+ * here. Version 4 added HELLO.image (the destination keeps the pages' bytes, or only their
+ * digests) and moved the checksum to XXH64.
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
