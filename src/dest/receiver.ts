@@ -281,7 +281,9 @@ export class MigrationReceiver {
     const round = this.pagesPerRound.length - 1;
     const dropping = this.options.faultDropFinalPage && this.actor.getSnapshot().context.final;
     const restore =
-      dropping && this.pagesPerRound[round] === 0 ? this.memory!.keepPage(pages.body.readUInt32LE(8)) : undefined;
+      dropping && this.pagesPerRound[round] === 0
+        ? this.memory!.keepPage(pages.body.readUInt32LE(8))
+        : undefined;
     applyPages(pages.body, pages.count, this.apply!);
     restore?.();
     this.runningHash = chainFrame(this.runningHash, pages.checksum);
@@ -303,7 +305,13 @@ export class MigrationReceiver {
   private prepare(): number {
     if (this.spec) {
       const { options } = this;
-      this.loaded = loadGuest(this.spec, this.memory!.bytes!, this.vcpuState!, options.clock, this.runClock.virtual);
+      this.loaded = loadGuest(
+        this.spec,
+        this.memory!.bytes!,
+        this.vcpuState!,
+        options.clock,
+        this.runClock.virtual,
+      );
     }
     this.vcpuState = undefined;
     return this.runClock.now();

@@ -503,8 +503,13 @@ export class Migration {
       postRunMs: scenario.run['post-run'],
       guest: resumableGuest(scenario.guest),
     };
-    if (this.options.metadataOnly) {
+    if (this.metadataOnly) {
       this.postRunSkipped = 'fast (metadata-only) mode has no destination: nothing resumes there';
+      return { ...config, guest: null };
+    }
+    if (this.options.guest.memory.destinationImage === 'digests') {
+      this.postRunSkipped =
+        'generated pages: the destination keeps their digests, no memory a guest could run on';
       return { ...config, guest: null };
     }
     if (JSON.stringify(config).length > MAX_CONFIG) {
@@ -839,7 +844,7 @@ export class Migration {
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
         ...(v ? { destinationDowntimeBreakdown: { ...v.downtimeBreakdown } } : {}),
         guestRunsOn: end.guestRunsOn,
-        resumed: this.resumedAt !== undefined && !this.options.metadataOnly,
+        resumed: this.resumedAt !== undefined && !this.metadataOnly,
         postRun: v?.postRun ?? null,
         ...(this.postRunSkipped || (v && !v.postRun)
           ? {
