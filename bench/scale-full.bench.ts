@@ -4,7 +4,7 @@
  * decoded, verified by digests), each point in fresh processes (median of the runs).
  * - golden: examples/golden/golden-round.json (4 GiB; goal ≥ 5 simulated s per wall s);
  * - 64 GiB: hotcold, 4 GiB hot @ 500 MiB/s, 10 Gbit/s, 300 ms (goal ≥ 1×, RSS ≤ 2 GiB, verified).
- * Baselines in the same run: the analytic model's migration time for the point (is the simulated
+ * Baselines in the same run: the scenario model's migration time for the point (is the simulated
  * time sensible?), and a bare loop visiting each page's state once per round (the floor of any
  * page-level simulator, as simulated seconds per wall second).
  * `PRECOPY_BENCH_POINTS=golden` runs a subset.
@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseScenario, predict, runScenario } from '../src/migration/index';
+import { parseScenario, predictScenario, runScenario } from '../src/migration/index';
 import { median, runInFreshProcesses } from './common';
 
 const POINTS: Record<string, { input: unknown; goal: string; runs: number }> = {
@@ -84,14 +84,7 @@ async function main(): Promise<void> {
     const wall = median(runs.map((r) => r.wallMs));
     const run = runs.find((r) => r.wallMs === wall)!;
     const scenario = parseScenario(point.input);
-    const w = scenario.guest.workload;
-    const model = predict({
-      memory: scenario.guest.memory,
-      rate: scenario.migration['max-bandwidth'],
-      dirtyRate: 'rate' in w ? w.rate : 0,
-      downtimeLimit: scenario.migration['downtime-limit'],
-      workingSet: w.kind === 'hotcold' ? w.hot : undefined,
-    });
+    const model = predictScenario(scenario, { bands: false }).run;
     const loopMs = bareLoopMs(scenario.guest.memory / 4096, run.rounds);
     figures.push({
       point: name,
@@ -104,7 +97,7 @@ async function main(): Promise<void> {
       backing: run.backing,
       runs: runs.map((r) => ({ wallMs: Math.round(r.wallMs), simulatedPerWall: r.simulatedMs / r.wallMs })),
       baselines: {
-        model: { name: 'analytic model (research §5.2): migration time', totalMs: model.totalTime },
+        model: { name: 'the scenario model (src/model): migration time', totalMs: model.totalTime },
         bareLoop: {
           name: 'visit each page state once per round',
           wallMs: loopMs,
