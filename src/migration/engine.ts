@@ -37,6 +37,7 @@ import { rampedLimit } from './downtime-ramp';
 import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
 import { predictionErrors, predictRest } from './predictor';
 import { RateWindow } from './rate-window';
+import { XbzrleRates } from './xbzrle-rates';
 import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
@@ -174,6 +175,8 @@ export class Migration {
   private tracker!: DirtyTracker;
   private window!: RateWindow;
   private period!: DirtyPeriod;
+  /** XBZRLE's per-period rates, when the capability is on. */
+  private readonly xbzrleRates = new XbzrleRates();
   /** dirty-limit's controller, when the capability is on. */
   private dirtyLimit: DirtyLimit | undefined;
   private session: SourceSession | undefined;
@@ -650,6 +653,7 @@ export class Migration {
     const synced = this.tracker.sync();
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.total.bytesWire);
+    if (outcome.periodClosed) this.xbzrleRates.closePeriod(this.total);
     if (outcome.throttled) this.options.guest.setThrottle(outcome.throttle);
     if (outcome.limitTriggered) this.dirtyLimit?.start(this.clock.now(), this.tracker.reapedByVcpu);
   }
@@ -825,14 +829,15 @@ export class Migration {
         : {}),
       ...(xbzrle
         ? {
+            // QEMU's meanings: src/wire/batch.ts (BatchStats) and xbzrle-rates.ts.
             'xbzrle-cache': {
               'cache-size': this.params['xbzrle-cache-size'],
-              bytes: 0,
-              pages: this.total.xbzrlePages,
-              'cache-miss': 0,
-              'cache-miss-rate': 0,
-              'encoding-rate': 0,
-              overflow: 0,
+              bytes: this.total.xbzrleBytes,
+              pages: this.total.xbzrleCacheHits,
+              'cache-miss': this.total.xbzrleCacheMisses,
+              'cache-miss-rate': this.xbzrleRates.cacheMissRate,
+              'encoding-rate': this.xbzrleRates.encodingRate,
+              overflow: this.total.xbzrleOverflows,
             },
           }
         : {}),

@@ -30,7 +30,7 @@ export function checkMetadataScenario(scenario: Scenario): void {
     issues.push({
       path: 'migration.encodings',
       message:
-        'fast (metadata-only) mode has no size model for xbzrle (a delta depends on page history); allowed: zero, lz4, raw',
+        'fast (metadata-only) mode has no size model for xbzrle (a delta depends on page history; the xbzrle capability implies the encoding); allowed: zero, lz4, raw, xbzrle off',
     });
   if (issues.length) throw new ScenarioError(issues);
 }

@@ -83,11 +83,12 @@ const encodingsSchema = z
       error: 'needs at least one encoding',
     }),
   )
-  .refine((list) => !list.includes('raw') || list.length === 1, {
-    error: '`raw` stands alone (every page sent whole); combine zero, lz4, xbzrle otherwise',
+  .refine((list) => !list.includes('raw') || list.every((e) => e === 'raw' || e === 'xbzrle'), {
+    error:
+      '`raw` stands alone (every page sent whole; with xbzrle, deltas or whole pages); combine zero, lz4, xbzrle otherwise',
   });
 
-export const migrationSchema = z
+const migrationFields = z
   .object({
     // QEMU parameters and capabilities, QEMU's defaults (migration/options.c).
     'max-bandwidth': within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').default(128 * MiB),
@@ -127,7 +128,9 @@ export const migrationSchema = z
     timeout: within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(3_600_000),
     'on-timeout': z.enum(['cancel', 'force'], { error: 'must be cancel or force' }).default('cancel'),
   })
-  .strict()
+  .strict();
+
+export const migrationSchema = migrationFields
   .refine((m) => m['cpu-throttle-initial'] <= m['max-cpu-throttle'], {
     error: 'cpu-throttle-initial must not exceed max-cpu-throttle',
     path: ['cpu-throttle-initial'],
@@ -143,7 +146,13 @@ export const migrationSchema = z
   .refine((m) => !m.encodings.includes('xbzrle') || m.xbzrle, {
     error: 'the xbzrle encoding needs the xbzrle capability (--xbzrle on)',
     path: ['encodings'],
-  });
+  })
+  // As in QEMU, the capability is what turns XBZRLE on: it implies the encoding.
+  .transform((m) =>
+    m.xbzrle && !m.encodings.includes('xbzrle')
+      ? { ...m, encodings: [...m.encodings, 'xbzrle' as const] }
+      : m,
+  );
 
 export const runSchema = z
   .object({
@@ -217,7 +226,7 @@ export const WORKLOAD_FLAGS: Record<string, string> = {
 };
 /** Flags whose fields are numbers in the guest spec: the command line gives text. */
 const NUMERIC_FLAGS = new Set(['vcpus', 'seed', 'hot-share']);
-export const MIGRATION_FLAGS = Object.keys(migrationSchema.shape) as (keyof MigrationParams)[];
+export const MIGRATION_FLAGS = Object.keys(migrationFields.shape) as (keyof MigrationParams)[];
 export const RUN_FLAGS = Object.keys(runSchema.shape) as (keyof RunParams)[];
 
 export type ScenarioFlags = Record<string, string | boolean | undefined>;

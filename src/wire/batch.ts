@@ -44,6 +44,18 @@ export interface BatchStats {
   xbzrlePages: number;
   /** XBZRLE found them identical to the last sent copy: nothing sent (QEMU skips them too). */
   unchangedPages: number;
+  /**
+   * XBZRLE's own counters, with QEMU's meanings (migration/ram.c save_xbzrle_page):
+   * `xbzrleCacheHits` every page found in the cache, encoded whatever came of it (sent as a
+   * delta, skipped unchanged, or overflowed: QEMU's xbzrle-cache.pages); `xbzrleCacheMisses`
+   * non-zero pages looked up after the bulk round and not found; `xbzrleOverflows` deltas that
+   * would not fit a page; `xbzrleBytes` what XBZRLE put on the wire per page without the page
+   * address (payload + encoding byte + length, 3 bytes as in QEMU), plus a whole page per overflow.
+   */
+  xbzrleCacheHits: number;
+  xbzrleCacheMisses: number;
+  xbzrleOverflows: number;
+  xbzrleBytes: number;
   lz4Pages: number;
   rawPages: number;
   /** pages × 4096. */
@@ -59,6 +71,10 @@ export function emptyStats(): BatchStats {
     zeroPages: 0,
     xbzrlePages: 0,
     unchangedPages: 0,
+    xbzrleCacheHits: 0,
+    xbzrleCacheMisses: 0,
+    xbzrleOverflows: 0,
+    xbzrleBytes: 0,
     lz4Pages: 0,
     rawPages: 0,
     bytesRaw: 0,
@@ -90,6 +106,8 @@ export class PageEncoder {
   /** XBZRLE starts after the first full pass, and stops inserting in the last stage (as QEMU). */
   private deltaRound = false;
   private finalRound = false;
+  /** The cache's generation: the round (one dirty-bitmap sync each). */
+  private age = 0;
   /** Frame buffers, sized for the first batch asked for. */
   private pool: FramePool | undefined;
 
@@ -99,6 +117,7 @@ export class PageEncoder {
     this.roundPages = 0;
     this.deltaRound = round > 0;
     this.finalRound = final;
+    this.age = round;
   }
 
   /**
@@ -171,16 +190,27 @@ export class PageEncoder {
     let encoding: number = Encoding.RAW;
     let length = 0;
     if (cache && this.deltaRound) {
-      const cached = cache.lookup(gfn);
+      const cached = cache.lookup(gfn, this.age);
       if (cached) {
+        stats.xbzrleCacheHits++;
         length = xbzrleEncode(cached, page, out, payload, PAGE_SIZE - 1);
         if (length === 0) {
           stats.unchangedPages++;
           return 0;
         }
-        cache.insert(gfn, page);
-        if (length !== XBZRLE_OVERFLOW) encoding = Encoding.XBZRLE;
-      } else if (!this.finalRound) cache.insert(gfn, page);
+        // The cache holds what the destination will hold (QEMU skips this in the last stage).
+        if (!this.finalRound) cached.set(page);
+        if (length === XBZRLE_OVERFLOW) {
+          stats.xbzrleOverflows++;
+          stats.xbzrleBytes += PAGE_SIZE;
+        } else {
+          encoding = Encoding.XBZRLE;
+          stats.xbzrleBytes += length + PAGE_ENTRY_HEADER - 4;
+        }
+      } else {
+        stats.xbzrleCacheMisses++;
+        if (!this.finalRound) cache.insert(gfn, page, this.age);
+      }
     }
     if (encoding === Encoding.RAW && this.options.lz4) {
       // A capacity below the page size makes lz4 give up (0) when the page does not shrink.

@@ -110,12 +110,19 @@ export function xbzrleDecode(src: Uint8Array, at: number, end: number, page: Uin
   }
 }
 
+/** QEMU's CACHED_PAGE_LIFETIME: a page hit or inserted this recently keeps its slot. */
+export const CACHED_PAGE_LIFETIME = 2;
+
 /**
- * The source's cache of last-sent copies, direct-mapped like QEMU's page cache: slot = gfn mod
- * slots, a new page evicts whatever held its slot. Storage is one typed array.
+ * The source's cache of last-sent copies, direct-mapped like QEMU's page cache
+ * (migration/page_cache.c): slot = gfn mod slots. Each slot remembers the generation (the
+ * dirty-sync count, here the round) it was last hit or filled in; another page may take the
+ * slot only once that is CACHED_PAGE_LIFETIME generations old, so a hot page is not evicted by
+ * a page that merely shares its slot. Storage is one typed array.
  */
 export class XbzrleCache {
   private readonly tags: Int32Array;
+  private readonly ages: Float64Array;
   private readonly data: Uint8Array;
   readonly slots: number;
 
@@ -124,19 +131,27 @@ export class XbzrleCache {
       throw new RangeError(`xbzrle-cache-size must be a power of two ≥ ${PAGE_SIZE} bytes, got ${bytes}`);
     this.slots = bytes / PAGE_SIZE;
     this.tags = new Int32Array(this.slots).fill(-1);
+    this.ages = new Float64Array(this.slots);
     this.data = new Uint8Array(bytes);
   }
 
-  /** The cached copy of `gfn`, or undefined on a miss. A live view. */
-  lookup(gfn: number): Uint8Array | undefined {
+  /** The cached copy of `gfn` (a live view), or undefined on a miss; a hit renews its age (cache_is_cached). */
+  lookup(gfn: number, age = 0): Uint8Array | undefined {
     const slot = gfn % this.slots;
-    return this.tags[slot] === gfn ? this.slotView(slot) : undefined;
+    if (this.tags[slot] !== gfn) return undefined;
+    this.ages[slot] = age;
+    return this.slotView(slot);
   }
 
-  insert(gfn: number, page: Uint8Array): void {
+  /** Cache `page` as gfn's copy (cache_insert); false when the slot holds another, fresh page. */
+  insert(gfn: number, page: Uint8Array, age = 0): boolean {
     const slot = gfn % this.slots;
+    const tag = this.tags[slot]!;
+    if (tag !== -1 && tag !== gfn && this.ages[slot]! + CACHED_PAGE_LIFETIME > age) return false;
     this.tags[slot] = gfn;
+    this.ages[slot] = age;
     this.slotView(slot).set(page);
+    return true;
   }
 
   invalidate(gfn: number): void {

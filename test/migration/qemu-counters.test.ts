@@ -1,3 +1,5 @@
+import { runScenario } from '../../src/migration/index';
+import { parseScenario } from '../../src/migration/scenario';
 import { DirtyPeriod } from '../../src/migration/dirty-period';
 import { RateWindow } from '../../src/migration/rate-window';
 import { predictionErrors, predictRest } from '../../src/migration/predictor';
@@ -120,5 +122,44 @@ describe('the predictor', () => {
       { round: 0, rounds: 0, eta: 20 },
       { round: 1, rounds: 0, eta: 10 },
     ]);
+  });
+});
+
+describe('XBZRLE in a migration (query-migrate xbzrle-cache)', () => {
+  const scenario = (xbzrle: boolean) => ({
+    guest: {
+      memory: '8MiB',
+      seed: 4,
+      fill: { populated: '100%', content: 'random' },
+      workload: { kind: 'hotcold', rate: '16MiB/s', hot: '1MiB', writeSize: 8 },
+    },
+    migration: {
+      'max-bandwidth': '2MiB/s',
+      'downtime-limit': '40ms',
+      'max-rounds': 8,
+      xbzrle,
+      'xbzrle-cache-size': '2MiB',
+    },
+  });
+
+  it('the capability alone turns the encoding on, and every counter is real', async () => {
+    expect(parseScenario(scenario(true)).migration.encodings).toEqual(['zero', 'lz4', 'xbzrle']);
+    const r = await runScenario(scenario(true));
+    expect(r.status).toBe('completed');
+    expect(r.precopy.verification?.passed).toBe(true);
+    const c = r['xbzrle-cache']!;
+    const sent = r.precopy.rounds.reduce((n, round) => n + round.pagesSent, 0);
+    // Small writes to a hot set: most live-round pages are hits sent as small deltas.
+    expect(c.pages).toBeGreaterThan(100);
+    expect(c['cache-miss']).toBeGreaterThan(0);
+    expect(c.pages + c['cache-miss']).toBeLessThanOrEqual(sent - r.precopy.rounds[0]!.pagesSent);
+    expect(c.bytes).toBeGreaterThan(0);
+    expect(c.bytes).toBeLessThan(c.pages * 100); // a few dozen bytes a delta
+    expect(c['encoding-rate']).toBeGreaterThan(10);
+    expect(c['cache-miss-rate']).toBeGreaterThan(0);
+    expect(c['cache-miss-rate']).toBeLessThanOrEqual(1);
+    const off = await runScenario(scenario(false));
+    expect(off['xbzrle-cache']).toBeUndefined();
+    expect(off.ram.transferred).toBeGreaterThan(r.ram.transferred);
   });
 });

@@ -98,14 +98,15 @@ describe('XBZRLE', () => {
     expect(error.message).toMatch(message);
   });
 
-  test('the cache is direct-mapped: a colliding page evicts, invalidate forgets', () => {
+  test('the cache is direct-mapped: a colliding page evicts an aged one, invalidate forgets', () => {
     const cache = new XbzrleCache(4 * PAGE);
     const a = new Uint8Array(PAGE).fill(1);
-    cache.insert(1, a);
-    expect(cache.lookup(1)?.[0]).toBe(1);
+    cache.insert(1, a, 0);
+    expect(cache.lookup(1, 0)?.[0]).toBe(1);
     a[0] = 9; // the cache keeps its own copy
-    expect(cache.lookup(1)?.[0]).toBe(1);
-    cache.insert(5, new Uint8Array(PAGE).fill(2)); // 5 mod 4 = 1
+    expect(cache.lookup(1, 0)?.[0]).toBe(1);
+    expect(cache.insert(5, new Uint8Array(PAGE).fill(2), 1)).toBe(false); // 5 mod 4 = 1, still fresh
+    expect(cache.insert(5, new Uint8Array(PAGE).fill(2), 2)).toBe(true); // two generations on
     expect(cache.lookup(1)).toBeUndefined();
     expect(cache.lookup(5)?.[0]).toBe(2);
     cache.invalidate(5);
