@@ -22,7 +22,7 @@ export { readScenarioFile, usageError } from './usage';
 export function failureReason(result: MigrationResult): string | null {
   if (result.status !== 'completed') return `${result.status}: ${result['error-desc'] ?? 'no reason given'}`;
   const v = result.precopy.verification;
-  if (!v?.passed) return `not verified: ${v?.reason ?? 'no verdict'}`;
+  if (!v?.passed) return `not verified: ${v?.reason ?? result.precopy.verificationError ?? 'no verdict'}`;
   return null;
 }
 
@@ -31,6 +31,7 @@ interface RunOptions {
   csv?: string;
   quiet?: boolean;
   dashboard?: boolean;
+  strict?: boolean;
   [flag: string]: unknown;
 }
 
@@ -41,6 +42,7 @@ export function runCommand(): Command {
     .option('--json <file>', 'write the result (query-migrate shape + precopy additions) as JSON')
     .option('--csv <file>', 'write the per-round statistics as CSV')
     .option('--quiet', 'print nothing but errors')
+    .option('--strict', 'exit 1 on a warning too (a forced switchover, a downtime over the limit)')
     .option(
       '--dashboard',
       'serve the live dashboard on 127.0.0.1 (URL with its token on stderr); it keeps serving the result until Ctrl-C',
@@ -91,6 +93,9 @@ export function runCommand(): Command {
       process.stderr.write(`precopy: migration ${reason}\n`);
       process.exitCode = 1;
     }
+    const warnings = result.precopy.warnings ?? [];
+    for (const warning of warnings) process.stderr.write(`precopy: warning: ${warning}\n`);
+    if (options.strict && warnings.length > 0) process.exitCode = 1;
     if (dashboard) await serveUntilInterrupted(dashboard);
   });
 }

@@ -64,6 +64,11 @@ export interface MigratableGuest {
   takeDistinctWrites(): number;
   /** Same, on a separate window: the guest's own dirty rate, sampled over ≥ 1 s periods. */
   takeRateSample(): number;
+  /**
+   * Distinct pages written since the last dirty-bitmap sync, without resetting (the honest
+   * progress figure adds them to what is left to send); `reset` at each sync. Absent: 0.
+   */
+  readonly writesSinceSync?: { peek(): number; reset(): void };
   readonly edgeRegion?: { firstPage: number; pages: number };
   /** vCPU run time lost in dirty-ring-full exits so far (ms, all vCPUs); absent: not measured. */
   readonly ringStallMs?: number;
@@ -108,6 +113,7 @@ const PROGRESS_EVERY_MS = 100;
 /** One round's running figures, turned into RoundStats when it closes. */
 interface RoundAccumulator {
   round: number;
+  final: boolean;
   start: number;
   pagesHarvested: number;
   send: SendStats;
@@ -208,6 +214,8 @@ export class Migration {
   private rateSampledPages = 0;
   private rateSampledMs = 0;
   private lastProgress = -Infinity;
+  /** A round is open (started, not yet recorded): a cancel records it as partial. */
+  private roundOpen = false;
   private downtimeStart = 0;
   private downtime = 0;
   /**
@@ -304,6 +312,7 @@ export class Migration {
         guestRunsOn: guestSide(snapshot.value),
         refusedCancel: snapshot.context.refusedCancel,
         verificationError: snapshot.context.verificationError,
+        forced: switchover === 'max-rounds' || switchover === 'timeout-force' ? switchover : null,
       },
     );
     this.emit({ type: 'done', time: result['total-time'], result });
@@ -400,7 +409,8 @@ export class Migration {
       // qemu: the estimate below the threshold → sync, decide on the synced figure.
       // round: only a fully sent dirty set ends the round.
       if (timedOut || (byRound ? pending === 0 : pending === 0 || pending < this.window.threshold)) {
-        const converged = await this.closeRound();
+        // A round the timeout cuts short, before a cancel, is partial: its rates mean nothing.
+        const converged = await this.closeRound(timedOut && this.params['on-timeout'] === 'cancel');
         return { converged: converged && !timedOut, rounds: this.rounds.length, elapsed: this.elapsed() };
       }
       await this.iterate(signal);
@@ -526,6 +536,8 @@ export class Migration {
   private async rollback(reason: string): Promise<void> {
     await this.inFlight;
     const { guest } = this.options;
+    // A round a cancel cut short is kept, marked partial (no rates from a cut-off interval).
+    if (this.roundOpen && this.tracker) this.recordRound(this.current.final, true);
     // Rollback is only reachable before GO (the chart's commit point): the destination discards.
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
@@ -581,8 +593,10 @@ export class Migration {
   }
 
   private async openRound(final: boolean): Promise<void> {
+    this.roundOpen = true;
     this.current = {
       round: this.roundNo,
+      final,
       start: this.clock.now(),
       pagesHarvested: this.tracker.dirtyPages,
       send: emptySendStats(),
@@ -599,11 +613,11 @@ export class Migration {
   /**
    * Close the live round with a sync. Returns whether the synced dirty set fits the threshold.
    */
-  private async closeRound(): Promise<boolean> {
+  private async closeRound(partial = false): Promise<boolean> {
     await this.endRound();
     this.syncBitmap();
     const pending = this.tracker.dirtyPages * PAGE_SIZE;
-    this.recordRound(false);
+    this.recordRound(false, partial);
     this.applyRamp();
     if (pending === 0 || pending < this.window.threshold) {
       this.stopReason = 'threshold';
@@ -651,6 +665,7 @@ export class Migration {
   private syncBitmap(): void {
     this.options.guest.catchUp();
     const synced = this.tracker.sync();
+    this.options.guest.writesSinceSync?.reset();
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.total.bytesWire);
     if (outcome.periodClosed) this.xbzrleRates.closePeriod(this.total);
@@ -672,27 +687,34 @@ export class Migration {
     for (let v = 0; v < this.dirtyLimit.penaltyUs.length; v++) this.options.guest.setVcpuPenalty?.(v, 0);
   }
 
-  private recordRound(final: boolean): void {
+  /**
+   * Record the round that just ended. A partial round (cut short by a cancel) keeps its counts
+   * but no rates: its dirty rate, send rate and λ are 0 and it feeds no working set or prediction.
+   */
+  private recordRound(final: boolean, partial = false): void {
+    this.roundOpen = false;
     const now = this.clock.now();
     const acc = this.current;
     const duration = now - acc.start;
-    const seconds = duration / 1000;
+    const seconds = partial ? 0 : duration / 1000;
     const distinct = final ? 0 : this.options.guest.takeDistinctWrites();
-    this.maxWorkingSet = Math.max(this.maxWorkingSet, distinct);
+    if (!partial) this.maxWorkingSet = Math.max(this.maxWorkingSet, distinct);
     const dirtyRate = seconds > 0 ? (distinct * PAGE_SIZE) / seconds : 0;
     const sendRate = seconds > 0 ? acc.send.bytesWire / seconds : 0;
     const remaining = this.tracker.dirtyPages * PAGE_SIZE;
     const prediction = final
       ? { roundsLeft: 0, eta: 0 }
-      : predictRest({
-          remaining,
-          sendRate,
-          dirtyRate,
-          workingSet: this.maxWorkingSet > 0 ? this.maxWorkingSet * PAGE_SIZE : undefined,
-          downtimeLimit: this.params['downtime-limit'],
-          roundsAllowed: this.params['max-rounds'] - this.rounds.length - 1,
-          finalRate: this.options.link.bandwidth,
-        });
+      : partial
+        ? { roundsLeft: null, eta: null }
+        : predictRest({
+            remaining,
+            sendRate,
+            dirtyRate,
+            workingSet: this.maxWorkingSet > 0 ? this.maxWorkingSet * PAGE_SIZE : undefined,
+            downtimeLimit: this.params['downtime-limit'],
+            roundsAllowed: this.params['max-rounds'] - this.rounds.length - 1,
+            finalRate: this.options.link.bandwidth,
+          });
     const stats: RoundStats = {
       round: acc.round,
       start: acc.start - this.startTime,
@@ -723,6 +745,7 @@ export class Migration {
       final,
       mmu: this.takeRoundMmu(),
       downtimeLimit: this.window.limit,
+      ...(partial ? { partial: true as const } : {}),
     };
     this.rounds.push(stats);
     this.emit({ type: 'round', time: this.elapsed(), round: stats });
@@ -772,13 +795,20 @@ export class Migration {
     if (now - this.lastProgress < PROGRESS_EVERY_MS) return;
     this.lastProgress = now;
     const last = this.rounds[this.rounds.length - 1];
+    const remaining = this.tracker.dirtyPages * PAGE_SIZE;
+    const dirtied = (this.options.guest.writesSinceSync?.peek() ?? 0) * PAGE_SIZE;
+    const threshold = this.window.threshold;
     this.emit({
       type: 'progress',
       time: now,
       round: this.roundNo,
       bytesSent: this.total.bytesWire,
-      remaining: this.tracker.dirtyPages * PAGE_SIZE,
-      threshold: this.window.threshold,
+      remaining,
+      dirtiedSinceSync: dirtied,
+      threshold,
+      // What a sync now would find is at most remaining + dirtied: never an optimistic figure.
+      convergence: remaining + dirtied > 0 ? Math.min(1, threshold / (remaining + dirtied)) : 1,
+      roundsLeft: last?.predictedRoundsLeft ?? null,
       dirtyRate: last?.dirtyRate ?? 0,
       sendRate: this.window.bandwidth * 1000,
       throttle: this.options.guest.throttle,
@@ -790,13 +820,31 @@ export class Migration {
     status: MigrationStatus,
     reason: string | null,
     converged: boolean,
-    end: { guestRunsOn: GuestSide; refusedCancel: string | null; verificationError: string | null },
+    end: {
+      guestRunsOn: GuestSide;
+      refusedCancel: string | null;
+      verificationError: string | null;
+      forced: 'max-rounds' | 'timeout-force' | null;
+    },
   ): MigrationResult {
     // QEMU's total-time ends when the migration completes: RESUMED, before the verification.
     const totalTime = status === 'completed' ? (this.completedAt ?? this.elapsed()) : this.elapsed();
     const liveTime = Math.max(1, totalTime - this.setupTime);
     const v = this.verdict;
     const xbzrle = this.params.xbzrle;
+    const completed = status === 'completed';
+    const limit = this.params['downtime-limit'];
+    const downtimeLimitExceeded = completed && this.downtime > limit;
+    const warnings = [
+      ...(completed && end.forced
+        ? [
+            `forced switchover (${end.forced === 'max-rounds' ? `max-rounds ${this.params['max-rounds']}` : `timeout ${this.params.timeout} ms, on-timeout force`}): the dirty set never fit the downtime limit`,
+          ]
+        : []),
+      ...(downtimeLimitExceeded
+        ? [`downtime ${this.downtime.toFixed(1)} ms exceeds the downtime-limit of ${limit} ms`]
+        : []),
+    ];
     return {
       status,
       ...(reason && status !== 'completed' ? { 'error-desc': reason } : {}),
@@ -846,6 +894,8 @@ export class Migration {
         clock: this.virtual ? 'virtual' : 'wall',
         converged,
         guestDirtyPagesRate: this.rateSampledMs > 0 ? (this.rateSampledPages * 1000) / this.rateSampledMs : 0,
+        downtimeLimitExceeded,
+        ...(warnings.length ? { warnings } : {}),
         destinationDowntime: v?.destinationDowntimeMs ?? 0,
         ...(v ? { destinationDowntimeBreakdown: { ...v.downtimeBreakdown } } : {}),
         guestRunsOn: end.guestRunsOn,

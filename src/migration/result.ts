@@ -70,6 +70,11 @@ export interface RoundStats {
   mmu?: MmuCounters;
   /** The downtime limit in force at the round's end (ms; differs from the scenario's under a ramp). */
   downtimeLimit?: number;
+  /**
+   * Cut short by a cancel (the migration's last round): counts only. Its dirtyRate, sendRate
+   * and lambda are 0 and say nothing; it feeds no prediction.
+   */
+  partial?: true;
 }
 
 /**
@@ -166,6 +171,13 @@ export interface MigrationResult {
     converged: boolean;
     /** Guest's own dirty rate (pages/s) over the migration, beside QEMU's dirty-pages-rate. */
     guestDirtyPagesRate: number;
+    /** The source downtime went over migration.downtime-limit (a completed migration only). */
+    downtimeLimitExceeded?: boolean;
+    /**
+     * What a user must not miss: a forced switchover (max-rounds, on-timeout force), a downtime
+     * over the limit. `precopy run` prints each as a warning line; `--strict` exits 1 on any.
+     */
+    warnings?: string[];
     /**
      * Destination downtime (ms): from the last page of the last live round to the guest running
      * again there (RESUMED), measured on the destination in the run's clock. This and the fields
@@ -240,8 +252,19 @@ export type MigrationEvent =
       time: number;
       round: number;
       bytesSent: number;
+      /** Bytes dirty at the last sync and not sent since (QEMU's ram.remaining). */
       remaining: number;
+      /** Bytes the guest dirtied since the last sync (distinct pages): the next sync finds them too. */
+      dirtiedSinceSync: number;
       threshold: number;
+      /**
+       * The progress figure: how much of the dirty set fits the threshold, min(1, threshold ÷
+       * (remaining + dirtiedSinceSync)). A sync now would find at most that dirty set, so the
+       * figure never exceeds the real one; it reaches 1 only when the migration can switch over.
+       */
+      convergence: number;
+      /** The predictor's rounds left after the last round (null: it cannot converge). */
+      roundsLeft: number | null;
       dirtyRate: number;
       sendRate: number;
       throttle: number;

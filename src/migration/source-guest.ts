@@ -33,6 +33,7 @@ export function createSourceGuest(
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();
   const rateWindow = guest.meter.open();
+  const syncWindow = guest.meter.open();
   guest.start();
   return {
     guest,
@@ -58,10 +59,12 @@ export function createSourceGuest(
     catchUp: () => guest.catchUp(),
     takeDistinctWrites: () => window.reset().distinct,
     takeRateSample: () => rateWindow.reset().distinct,
+    writesSinceSync: { peek: () => syncWindow.distinct, reset: () => void syncWindow.reset() },
     stop: () => {
       guest.stop();
       window.close();
       rateWindow.close();
+      syncWindow.close();
     },
   };
 }

@@ -135,12 +135,13 @@ function progressOf(view: RunView): { fraction: number; label: string } {
   if (isFinished(view)) return { fraction: 0, label: view.status };
   const p = view.progress;
   if (!p) return { fraction: 0, label: `${view.status} · ${fmtMs(view.time)}` };
-  const fraction = p.bytesSent / Math.max(1, p.bytesSent + p.remaining);
+  // What converges: the dirty set against the threshold, never bytes sent (MigrationEvent.convergence).
   return {
-    fraction,
+    fraction: p.convergence,
     label:
-      `round ${p.round} · sent ${fmtBytes(p.bytesSent)} · remaining ${fmtBytes(p.remaining)} ` +
-      `(threshold ${fmtBytes(p.threshold)}) · dirty ${fmtRate(p.dirtyRate)} · send ${fmtRate(p.sendRate)} · ETA ${fmtMs(p.eta)}`,
+      `round ${p.round} · remaining ${fmtBytes(p.remaining)} + ${fmtBytes(p.dirtiedSinceSync)} dirtied ` +
+      `vs threshold ${fmtBytes(p.threshold)} · rounds left ${p.roundsLeft ?? '∞'} · dirty ${fmtRate(p.dirtyRate)} · ` +
+      `send ${fmtRate(p.sendRate)} · ETA ${fmtMs(p.eta)}`,
   };
 }
 

@@ -91,6 +91,8 @@ export function summarize(view: RunView, options: { detail?: boolean } = {}): Su
       items.push({ label: 'not measured', value: memory.notMeasured.join('; ') });
   }
   if (options.detail && !isImported(view)) items.push(...detailItems(result));
+  for (const warning of result.precopy.warnings ?? [])
+    items.push({ label: 'warning', value: warning, tone: 'bad' });
   if (result['error-desc']) items.push({ label: 'error', value: result['error-desc'], tone: 'bad' });
   return items;
 }
@@ -98,13 +100,16 @@ export function summarize(view: RunView, options: { detail?: boolean } = {}): Su
 function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {
   const p = result.precopy;
   const b = p.downtimeBreakdown;
-  const items: SummaryItem[] = [
-    {
+  const items: SummaryItem[] = [];
+  // A migration that did not complete had no downtime to break down.
+  if (result.status === 'completed')
+    items.push({
       label: 'downtime breakdown',
       value:
         `final harvest ${fmtMs(b.finalHarvest)}, final send ${fmtMs(b.finalSend)}, ` +
         `vCPU state ${fmtMs(b.vcpuState)}, destination resume ${fmtMs(b.destinationResume)}`,
-    },
+    });
+  items.push(
     {
       label: 'dirty-pages-rate',
       value:
@@ -112,7 +117,7 @@ function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {
         `guest's own ${p.guestDirtyPagesRate.toFixed(0)} pages/s`,
     },
     { label: 'dirty-sync-count', value: String(result.ram['dirty-sync-count']) },
-  ];
+  );
   const d = p.destinationDowntimeBreakdown;
   if (d)
     items.push({

@@ -108,11 +108,23 @@ export class TerminalView {
     this.frameLines = lines.length;
   }
 
+  /**
+   * The bar shows what converges: the dirty set against the threshold (the event's
+   * `convergence`), never bytes sent ÷ (sent + remaining), which nears 100 % on a migration
+   * that never converges. Between ticks: the last round's synced figures.
+   */
   private progressLine(): string {
     const p = this.view.progress;
+    const last = this.view.rounds[this.view.rounds.length - 1];
     const sent = p?.bytesSent ?? this.view.rounds.reduce((s, r) => s + r.bytesWire, 0);
-    const remaining = p?.remaining ?? this.view.rounds[this.view.rounds.length - 1]?.remaining ?? 0;
-    const fraction = sent + remaining > 0 ? sent / (sent + remaining) : 0;
+    const remaining = p?.remaining ?? last?.remaining ?? 0;
+    const fraction = p
+      ? p.convergence
+      : last && remaining > 0
+        ? Math.min(1, last.threshold / remaining)
+        : last
+          ? 1
+          : 0;
     const bar = Format.BarFormat(fraction, {
       barsize: BAR_SIZE,
       barCompleteString: '█'.repeat(BAR_SIZE),
@@ -123,7 +135,10 @@ export class TerminalView {
     return (
       `${bar} ${(fraction * 100).toFixed(0).padStart(3)}% | ${this.view.status} | round ${round} | ` +
       `sent ${fmtBytes(sent)} | remaining ${fmtBytes(remaining)}` +
-      (p ? ` / ${fmtBytes(p.threshold)} | dirty ${fmtRate(p.dirtyRate)} | ETA ${fmtMs(p.eta)}` : '')
+      (p
+        ? ` + ${fmtBytes(p.dirtiedSinceSync)} dirtied / threshold ${fmtBytes(p.threshold)} | ` +
+          `rounds left ${p.roundsLeft ?? '∞'} | dirty ${fmtRate(p.dirtyRate)} | ETA ${fmtMs(p.eta)}`
+        : '')
     );
   }
 

@@ -178,7 +178,7 @@ describe('dashboard in a browser', () => {
     const liveDirty = charts.rates!.series.find((s) => s.id === 'live:dirty')!.data as (number | null)[];
     expect(liveDirty[2]).toBeCloseTo(tick.dirtyRate / MiB, 2);
     expect(await page.locator('section.run[data-run="0"] .progress .label').textContent()).toMatch(
-      /^round 2 · sent /,
+      /^round 2 · remaining .* dirtied vs threshold /,
     );
     await page.screenshot({ path: join(OUTPUT_DIR, 'dashboard-mid-round.png') });
     events.slice(stop).forEach((e) => live.publish(e));

@@ -228,7 +228,17 @@ export function eventsFor(result: MigrationResult): MigrationEvent[] {
         round: r.round,
         bytesSent: Math.round(sent + r.bytesWire * frac),
         remaining: Math.round(r.pagesSent * 4096 * (1 - frac)),
+        dirtiedSinceSync: Math.round(r.workingSetPages * 4096 * frac),
         threshold: r.threshold,
+        convergence: Math.min(
+          1,
+          r.threshold /
+            Math.max(
+              1,
+              Math.round(r.pagesSent * 4096 * (1 - frac)) + Math.round(r.workingSetPages * 4096 * frac),
+            ),
+        ),
+        roundsLeft: r.predictedRoundsLeft,
         dirtyRate: r.dirtyRate,
         sendRate: r.sendRate,
         throttle: r.throttle,
