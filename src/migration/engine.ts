@@ -35,7 +35,7 @@ import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
 import { rampedLimit } from './downtime-ramp';
 import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
-import { predictionErrors, predictRest } from './predictor';
+import { predictionErrors, Predictor } from './predictor';
 import { RateWindow } from './rate-window';
 import { XbzrleRates } from './xbzrle-rates';
 import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
@@ -208,7 +208,6 @@ export class Migration {
   private sourceHash: string | undefined;
   private started = false;
   private dirtyBytesLastSync = 0;
-  private maxWorkingSet = 0;
   /** The guest's own rate: distinct pages over sampling periods of at least 1 s. */
   private rateSampleStart = 0;
   private rateSampledPages = 0;
@@ -241,12 +240,16 @@ export class Migration {
   private liveStart = 0;
   /** Fast mode: the guest keeps page states, not bytes; the link only counts; nothing is verified. */
   private readonly metadataOnly: boolean;
+  /** The in-run predictor (src/migration/predictor.ts), and why it failed if it did. */
+  private readonly predictor: Predictor;
+  private predictorError: string | undefined;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock;
     this.metadataOnly = options.guest.memory.backing === 'metadata';
     this.virtual = isVirtual(options.clock);
     this.params = options.scenario.migration;
+    this.predictor = new Predictor(options.scenario);
   }
 
   /** Run the migration to a final state and report it. Never throws for a migration failure. */
@@ -698,23 +701,9 @@ export class Migration {
     const duration = now - acc.start;
     const seconds = partial ? 0 : duration / 1000;
     const distinct = final ? 0 : this.options.guest.takeDistinctWrites();
-    if (!partial) this.maxWorkingSet = Math.max(this.maxWorkingSet, distinct);
     const dirtyRate = seconds > 0 ? (distinct * PAGE_SIZE) / seconds : 0;
     const sendRate = seconds > 0 ? acc.send.bytesWire / seconds : 0;
     const remaining = this.tracker.dirtyPages * PAGE_SIZE;
-    const prediction = final
-      ? { roundsLeft: 0, eta: 0 }
-      : partial
-        ? { roundsLeft: null, eta: null }
-        : predictRest({
-            remaining,
-            sendRate,
-            dirtyRate,
-            workingSet: this.maxWorkingSet > 0 ? this.maxWorkingSet * PAGE_SIZE : undefined,
-            downtimeLimit: this.params['downtime-limit'],
-            roundsAllowed: this.params['max-rounds'] - this.rounds.length - 1,
-            finalRate: this.options.link.bandwidth,
-          });
     const stats: RoundStats = {
       round: acc.round,
       start: acc.start - this.startTime,
@@ -739,16 +728,44 @@ export class Migration {
             dirtyLimitRates: Array.from(this.dirtyLimit.rates),
           }
         : {}),
-      predictedRoundsLeft: prediction.roundsLeft,
-      predictedEta: prediction.eta,
+      predictedRoundsLeft: final ? 0 : null,
+      predictedEta: final ? 0 : null,
       dirtyByRegion: this.tracker.takeRegionCounts(),
       final,
       mmu: this.takeRoundMmu(),
       downtimeLimit: this.window.limit,
       ...(partial ? { partial: true as const } : {}),
     };
+    if (!final && !partial) Object.assign(stats, this.predict(stats));
     this.rounds.push(stats);
     this.emit({ type: 'round', time: this.elapsed(), round: stats });
+  }
+
+  /** The in-run predictor's answer after a live round; a model that fails leaves it empty. */
+  private predict(stats: RoundStats): Partial<RoundStats> {
+    try {
+      const p = this.predictor.afterRound({
+        rounds: [...this.rounds.filter((r) => !r.final), stats],
+        time: this.elapsed(),
+        remainingPages: this.tracker.dirtyPages,
+        throttle: this.options.guest.throttle,
+        bandwidth: this.window.bandwidth,
+        threshold: this.window.threshold,
+        totalPages: this.total.pages,
+        totalBytes: this.total.bytesWire,
+        ...(this.dirtyLimit ? { penaltyUs: this.dirtyLimit.meanPenaltyUs } : {}),
+      });
+      return {
+        predictedRoundsLeft: p.roundsLeft,
+        predictedEta: p.eta,
+        predictedEtaBand: p.etaBand,
+        predictedDowntime: p.downtime,
+        predictedOutcome: p.outcome,
+      };
+    } catch (e) {
+      this.predictorError ??= (e as Error).message;
+      return {};
+    }
   }
 
   /** The MMU's costs since the previous round closed. */
@@ -936,13 +953,18 @@ export class Migration {
             : null,
         regionPages: this.tracker?.regionPages ?? 0,
         rounds: this.rounds,
-        predictionError: predictionErrors(this.rounds, totalTime),
+        predictionError: predictionErrors(
+          this.rounds,
+          totalTime,
+          status === 'completed' ? this.downtime : undefined,
+        ),
         scenario: this.options.scenario,
         states: this.states,
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
         ...(this.stopReason ? { stopReason: this.stopReason } : {}),
         ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),
         ...(this.metadataOnly ? { metadataOnly: true as const } : {}),
+        ...(this.predictorError ? { predictorError: this.predictorError } : {}),
       },
     };
   }

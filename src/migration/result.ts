@@ -59,9 +59,17 @@ export interface RoundStats {
   dirtyLimitPenalty?: number;
   /** dirty-limit: each vCPU's dirty rate at its last read from the ring, MB/s. */
   dirtyLimitRates?: number[];
-  /** The predictor after this round: rounds left and ETA (ms to completion); null if it cannot converge. */
+  /**
+   * The in-run predictor after this round (src/migration/predictor.ts): rounds left
+   * (stop-and-copy included) and ETA, ms from the round's end to the migration's end (its
+   * completion or its cancel); null when there is no prediction.
+   */
   predictedRoundsLeft: number | null;
   predictedEta: number | null;
+  /** The ETA's band (ms), the downtime and the outcome the predictor expects. */
+  predictedEtaBand?: { low: number; high: number };
+  predictedDowntime?: number;
+  predictedOutcome?: 'converged' | 'forced' | 'cancelled';
   /** Per guest-memory region (`regionPages` each), pages dirtied during the round: the heatmap row. */
   dirtyByRegion: number[];
   /** True for stop-and-copy (vCPUs paused). */
@@ -215,8 +223,19 @@ export interface MigrationResult {
     /** Pages per region in `RoundStats.dirtyByRegion`. */
     regionPages: number;
     rounds: RoundStats[];
-    /** Prediction error per round: predicted total rounds − actual, predicted ETA − actual (ms). */
-    predictionError: { round: number; rounds: number | null; eta: number | null }[];
+    /**
+     * Prediction error per live round: predicted total rounds − actual, predicted ETA − actual
+     * (ms), that over the actual time left, predicted downtime − actual (ms).
+     */
+    predictionError: {
+      round: number;
+      rounds: number | null;
+      eta: number | null;
+      etaRelative?: number | null;
+      downtime?: number | null;
+    }[];
+    /** Why the in-run predictor gave up, if it did (the migration itself is not affected). */
+    predictorError?: string;
     /** The scenario that produced this result, as validated (for reruns and comparisons). */
     scenario: unknown;
     /** States the source machine went through, in order. */

@@ -85,12 +85,12 @@ function grid(writeSize: number, incrementer: boolean): number[] {
   return [...new Set(out.filter((n) => n <= saturate))].sort((a, b) => a - b);
 }
 
-function poisson(mu: number, n: number): number {
-  // exp(n ln mu − mu − ln n!), via a running product for small n
-  let p = Math.exp(-mu);
-  for (let k = 1; k <= n; k++) p *= mu / k;
-  return p;
-}
+/** Poisson means past this are costed at their mean (the cost curve is flat there). */
+const MAX_SUMMED_MU = 40;
+/** The tabulated range of means starts here (below it a page has almost surely taken no write). */
+const MIN_MU = 1e-4;
+const MU_STEPS = 256;
+const muAt = (i: number) => MIN_MU * Math.pow(MAX_SUMMED_MU / MIN_MU, i / MU_STEPS);
 
 export function measureCosts(spec: GuestSpec, options: CostOptions): PageCosts {
   const samples = options.samples ?? 6;
@@ -221,28 +221,60 @@ export function measureCosts(spec: GuestSpec, options: CostOptions): PageCosts {
     }
   }
 
-  const expected = (base: PageBase, mu: number, shift: number, atLeastOne: boolean) => {
+  /** E[entry] over n ~ Poisson(mu) (+ shift), summed term by term. */
+  const sum = (base: PageBase, mu: number, shift: number, atLeastOne: boolean) => {
     const values = table[base];
     const zs = zeros[base];
     if (mu <= 0) {
       const n = shift + (atLeastOne ? 1 : 0);
       return { bytes: at(values, n), zero: at(zs, n) };
     }
-    if (mu > 40 || incrementer) {
-      const mean = shift + (atLeastOne ? mu / (1 - Math.exp(-mu)) : mu);
+    if (mu > MAX_SUMMED_MU || incrementer) {
+      const mean = shift + (atLeastOne ? mu / -Math.expm1(-mu) : mu);
       return { bytes: at(values, mean), zero: at(zs, mean) };
     }
     let bytes = 0;
     let zero = 0;
     let total = 0;
     const top = Math.ceil(mu + 8 * Math.sqrt(mu) + 8);
-    for (let n = atLeastOne ? 1 : 0; n <= top; n++) {
-      const p = poisson(mu, n);
+    // A running Poisson term: p(n) = p(n − 1) · mu / n.
+    let p = Math.exp(-mu);
+    for (let n = 0; n <= top; n++) {
+      if (n > 0) p *= mu / n;
+      if (n === 0 && atLeastOne) continue;
       bytes += p * at(values, n + shift);
       zero += p * at(zs, n + shift);
       total += p;
     }
     return { bytes: bytes / total, zero: zero / total };
+  };
+
+  // Without a shift (the common case) the sums are tabulated over log mu and interpolated.
+  const tables = new Map<string, { bytes: Float64Array; zero: Float64Array }>();
+  const tabulated = (base: PageBase, atLeastOne: boolean) => {
+    const key = `${base}/${atLeastOne}`;
+    let t = tables.get(key);
+    if (!t) {
+      t = { bytes: new Float64Array(MU_STEPS + 1), zero: new Float64Array(MU_STEPS + 1) };
+      for (let i = 0; i <= MU_STEPS; i++) {
+        const e = sum(base, muAt(i), 0, atLeastOne);
+        t.bytes[i] = e.bytes;
+        t.zero[i] = e.zero;
+      }
+      tables.set(key, t);
+    }
+    return t;
+  };
+  const expected = (base: PageBase, mu: number, shift: number, atLeastOne: boolean) => {
+    if (shift !== 0 || mu <= MIN_MU || mu >= MAX_SUMMED_MU || incrementer) return sum(base, mu, shift, atLeastOne);
+    const t = tabulated(base, atLeastOne);
+    const x = (Math.log(mu / MIN_MU) / Math.log(MAX_SUMMED_MU / MIN_MU)) * MU_STEPS;
+    const i = Math.min(MU_STEPS - 1, Math.floor(x));
+    const f = x - i;
+    return {
+      bytes: t.bytes[i]! + (t.bytes[i + 1]! - t.bytes[i]!) * f,
+      zero: t.zero[i]! + (t.zero[i + 1]! - t.zero[i]!) * f,
+    };
   };
 
   return {

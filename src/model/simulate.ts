@@ -32,6 +32,8 @@ const MAX_WAIT_MS = 50;
 const RING_ENTRIES = 4096;
 const RING_RESERVED = 64;
 const PML_ENTRIES = 512;
+/** Rounds this close (relative) to each other count as a steady state the model may skip over. */
+const STEADY = 1e-3;
 
 /** One round as the model sees it: the fields of RoundStats the model can predict. */
 export interface ModelRound {
@@ -137,6 +139,8 @@ export class ModelMigration {
   private readonly reapedByVcpu: Float64Array;
   private runAtSync = 0;
   private runAtRecord = 0;
+  /** Run time at the start of the last recorded live round (it ended at `run`). */
+  roundRunFrom = 0;
   private dirtyBytesLastSync = 0;
   private liveStart = 0;
   rounds: ModelRound[] = [];
@@ -150,6 +154,10 @@ export class ModelMigration {
   private downtime = 0;
   private stopReason = '';
   private extrapolated = 0;
+  private timedOutInRound = false;
+  private timedOutAtClose = false;
+  /** Called at each live round's record (a copy made there can resume()). */
+  private onRecorded: ((model: ModelMigration) => void) | undefined;
   fit: ModelFit;
 
   constructor(
@@ -204,6 +212,7 @@ export class ModelMigration {
   /** A deep copy (the predictor runs copies forward from a round boundary). */
   clone(): ModelMigration {
     const copy = cloneDeep(this) as ModelMigration;
+    copy.onRecorded = undefined;
     if (copy.stall) {
       const stall = copy.stall;
       (stall as unknown as { budget: () => number }).budget = () => copy.budget();
@@ -383,7 +392,10 @@ export class ModelMigration {
     const duration = this.t - this.current.start;
     const seconds = duration / 1000;
     const distinct = final ? 0 : this.distinctWritten(this.runAtRecord, this.run);
-    if (!final) this.runAtRecord = this.run;
+    if (!final) {
+      this.roundRunFrom = this.runAtRecord;
+      this.runAtRecord = this.run;
+    }
     const sent = this.current.sent;
     const dirtyRate = seconds > 0 ? (distinct * PAGE_SIZE) / seconds : 0;
     const sendRate = seconds > 0 ? sent.bytes / seconds : 0;
@@ -427,12 +439,18 @@ export class ModelMigration {
     };
   }
 
-  /** closeRound: end, sync, record; true when the stop rule says switch over now. */
-  private closeRound(): boolean {
+  /** closeRound: end, sync, record (where the engine asks its predictor), then decide. */
+  private closeRound(): void {
     this.endRound();
     this.syncBitmap();
-    const pending = this.map.pending() * PAGE_SIZE;
     this.recordRound(false);
+    this.timedOutAtClose = this.timedOutInRound;
+    this.onRecorded?.(this);
+  }
+
+  /** The rest of closeRound: true when the stop rule says switch over now. */
+  private decide(): boolean {
+    const pending = this.map.pending() * PAGE_SIZE;
     this.applyRamp();
     if (pending < 1e-3 || pending < this.window.threshold) {
       this.stopReason = 'threshold';
@@ -444,17 +462,17 @@ export class ModelMigration {
     return reason !== null;
   }
 
-  /** runRound: iterate until the stop rule's test passes or the timeout. */
-  runRound(): { converged: boolean; timedOut: boolean } {
+  /** runRound up to its closing record: iterate until the stop rule's test passes or the timeout. */
+  private runRound(): void {
     const byRound = this.p['stop-rule'] !== 'qemu';
     this.openRound();
     for (;;) {
       const pending = this.map.pending() * PAGE_SIZE;
-      const timedOut = this.t >= this.p.timeout;
+      this.timedOutInRound = this.t >= this.p.timeout;
       const empty = pending < 1e-3;
-      if (timedOut || (byRound ? empty : empty || pending < this.window.threshold)) {
-        const converged = this.closeRound();
-        return { converged: converged && !timedOut, timedOut };
+      if (this.timedOutInRound || (byRound ? empty : empty || pending < this.window.threshold)) {
+        this.closeRound();
+        return;
       }
       this.iterate();
     }
@@ -482,22 +500,33 @@ export class ModelMigration {
    * Run to the end, as the source machine decides after each round: converged → switch over;
    * timed out → cancel or force; round cap → force; else the next round.
    */
-  finish(): ModelRun {
+  finish(onRecorded?: (model: ModelMigration) => void): ModelRun {
+    this.onRecorded = onRecorded;
+    this.runRound();
+    return this.resume();
+  }
+
+  /**
+   * From a live round's closing record to the end, as the source machine decides after each
+   * round: converged → switch over; timed out → cancel or force; round cap → force; else the
+   * next round. A copy taken in `onRecorded` resumes here.
+   */
+  resume(): ModelRun {
     for (;;) {
-      const { converged } = this.runRound();
+      const converged = this.decide() && !this.timedOutAtClose;
       const timedOut = this.t >= this.p.timeout;
-      const live = this.rounds.length;
       if (converged) break;
       if (timedOut && this.p['on-timeout'] === 'cancel') return this.result('cancelled', 'timeout');
       if (timedOut) {
         this.stopReason = 'timeout';
         break;
       }
-      if (live >= this.p['max-rounds']) {
+      if (this.rounds.length >= this.p['max-rounds']) {
         this.stopReason = 'max-rounds';
         break;
       }
       this.fastForward();
+      this.runRound();
     }
     this.switchover();
     const converged = CONVERGED_REASONS.has(this.stopReason);
@@ -513,10 +542,11 @@ export class ModelMigration {
     const n = live.length;
     if (n < 6) return;
     const last = live[n - 1]!;
+    // Alike to a part in a thousand: pages that keep taking writes drift in size that slowly.
     const alike = (a: ModelRound, b: ModelRound) =>
-      Math.abs(a.duration - b.duration) <= 1e-6 * b.duration &&
-      Math.abs(a.bytesWire - b.bytesWire) <= 1e-6 * (b.bytesWire + 1) &&
-      Math.abs(a.remaining - b.remaining) <= 1e-6 * (b.remaining + 1) &&
+      Math.abs(a.duration - b.duration) <= STEADY * b.duration &&
+      Math.abs(a.bytesWire - b.bytesWire) <= STEADY * (b.bytesWire + 1) &&
+      Math.abs(a.remaining - b.remaining) <= STEADY * (b.remaining + 1) &&
       a.throttle === b.throttle;
     for (let k = 2; k <= 4; k++) if (!alike(live[n - k]!, last)) return;
     const p = this.p;
@@ -591,22 +621,63 @@ export class ModelMigration {
     };
   }
 
-  /** For the predictor: the figures a re-fit overrides with what the migration measured. */
-  adopt(measured: { time: number; remainingPages: number; throttle: number; bandwidth: number }): void {
-    const dt = measured.time - this.t;
-    if (dt !== 0) {
-      // Shift every clock-based state by the same amount (windows, periods, ramps start points).
-      this.t = measured.time;
-      this.liveStart += 0;
-    }
+  /**
+   * The predictor's re-fit: carry this model (a copy of its state at the same round) over to
+   * what the migration measured. The clock jumps to the measured time (every clock-based state
+   * moves with it: the current window, auto-converge's period, dirty-limit's polls, the
+   * throttle's timeslices); the round history, the totals, the bytes still dirty, the throttle,
+   * the window's bandwidth and threshold become the measured ones.
+   */
+  continueFrom(m: MeasuredState): void {
+    const dt = m.time - this.t;
+    type Fields = Record<string, number | null>;
+    const shift = (o: object, ...keys: string[]) => {
+      const f = o as unknown as Fields;
+      for (const k of keys) if (typeof f[k] === 'number') f[k] = f[k]! + dt;
+    };
+    shift(this.window, 'windowStart');
+    shift(this.period, 'periodStart');
+    if (this.dirtyLimit) shift(this.dirtyLimit, 'lastPoll', 'startedAt');
+    shift(this.cpu, 'anchor');
+    this.t = m.time;
     const pending = this.map.pending();
-    if (pending > 0 && measured.remainingPages >= 0) this.map.scalePending(measured.remainingPages / pending);
-    if (measured.throttle !== this.cpu.throttle) this.cpu.setThrottle(measured.throttle, this.t);
-    if (measured.bandwidth > 0) {
-      this.window.bandwidth = measured.bandwidth;
-      this.window.threshold = measured.bandwidth * this.window.limit;
+    if (pending > 0) this.map.scalePending(m.remainingPages / pending);
+    (this.period as unknown as Fields).bytesSentAtPeriodStart! += m.totalBytes - this.total.bytes;
+    this.rounds = m.rounds.map((r) => ({ ...r }));
+    this.roundNo = m.rounds.length;
+    this.total = { pages: m.totalPages, zeroPages: this.total.zeroPages, bytes: m.totalBytes, deltaPages: 0 };
+    this.precopyBytes = m.totalBytes;
+    if (m.throttle !== this.cpu.throttle) {
+      this.cpu.setThrottle(m.throttle, this.t);
+      this.period.throttle = m.throttle;
+    }
+    if (m.bandwidth > 0) {
+      this.window.bandwidth = m.bandwidth;
+      this.window.threshold = m.threshold;
+    }
+    if (m.penaltyUs !== undefined) this.penaltyMs = m.penaltyUs / 1000;
+    if (this.stall) {
+      // The stall rule has seen every round but the one being decided.
+      const earlier = m.rounds.slice(0, -1).map((r) => r.remaining);
+      (this.stall as unknown as Fields).best = earlier.length > 0 ? Math.min(...earlier) : Infinity;
     }
   }
+}
+
+/** What a running migration measured, for the predictor's re-fit (live rounds so far). */
+export interface MeasuredState {
+  /** The migration's clock (ms since it began). */
+  time: number;
+  rounds: ModelRound[];
+  remainingPages: number;
+  throttle: number;
+  /** The last window's bandwidth (bytes/ms) and the threshold in force (bytes). */
+  bandwidth: number;
+  threshold: number;
+  totalPages: number;
+  totalBytes: number;
+  /** dirty-limit's mean penalty (µs per ring-full), when it runs. */
+  penaltyUs?: number;
 }
 
 function emptyTotals(): SendTotals {

@@ -357,13 +357,13 @@ function round3(x: number): number {
 }
 
 /**
- * The analytic model's downtime prediction after a round (research §5.2): with n more live rounds
- * each shrinking the dirty set by λ, stop-and-copy sends remaining·λⁿ at the send rate.
+ * The downtime the in-run predictor (src/migration/predictor.ts, the scenario model re-fitted
+ * after the round) expects; none for stop-and-copy, a round without a prediction, or a
+ * migration it expects to be cancelled.
  */
 export function predictedDowntime(r: RoundStats): number | null {
-  if (r.final || r.predictedRoundsLeft === null || r.sendRate <= 0) return null;
-  const liveRoundsLeft = Math.max(0, r.predictedRoundsLeft - 1);
-  return ((r.remaining * Math.pow(r.lambda, liveRoundsLeft)) / r.sendRate) * 1000;
+  if (r.final || r.predictedDowntime === undefined || r.predictedOutcome === 'cancelled') return null;
+  return r.predictedDowntime;
 }
 
 /** QEMU's expected-downtime per round, the model's prediction, and the measured downtime. */

@@ -90,11 +90,26 @@ export function summarize(view: RunView, options: { detail?: boolean } = {}): Su
     if (memory.notMeasured.length)
       items.push({ label: 'not measured', value: memory.notMeasured.join('; ') });
   }
+  const first = firstPrediction(result);
+  if (first) items.push(first);
   if (options.detail && !isImported(view)) items.push(...detailItems(result));
   for (const warning of result.precopy.warnings ?? [])
     items.push({ label: 'warning', value: warning, tone: 'bad' });
   if (result['error-desc']) items.push({ label: 'error', value: result['error-desc'], tone: 'bad' });
   return items;
+}
+
+/** How far off the predictor's first ETA (after the bulk round) turned out: the headline accuracy. */
+function firstPrediction(result: NonNullable<RunView['result']>): SummaryItem | null {
+  const error = result.precopy.predictionError[0];
+  const round = result.precopy.rounds.find((r) => r.round === error?.round);
+  if (!error || !round || error.eta === null || round.predictedEta === null) return null;
+  const actual = round.predictedEta - error.eta;
+  const relative = actual > 0 ? ` (${((error.eta / actual) * 100).toFixed(1)} %)` : '';
+  return {
+    label: 'first prediction',
+    value: `ETA ${fmtMs(round.predictedEta)} after round ${round.round}, actual ${fmtMs(actual)}: off by ${error.eta >= 0 ? '+' : ''}${fmtMs(error.eta)}${relative}`,
+  };
 }
 
 function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {

@@ -2,7 +2,6 @@ import { runScenario } from '../../src/migration/index';
 import { parseScenario } from '../../src/migration/scenario';
 import { DirtyPeriod } from '../../src/migration/dirty-period';
 import { RateWindow } from '../../src/migration/rate-window';
-import { predictionErrors, predictRest } from '../../src/migration/predictor';
 
 const MiB = 2 ** 20;
 
@@ -82,46 +81,6 @@ describe('dirty-pages-rate and auto-converge (migration_bitmap_sync / migration_
     }
     expect(low.throttle).toBe(0);
     expect(off.throttle).toBe(0);
-  });
-});
-
-describe('the predictor', () => {
-  it('predicts the golden case from after the bulk round: one live round, then stop-and-copy', () => {
-    const p = predictRest({
-      remaining: 800 * MiB,
-      sendRate: 1024 * MiB,
-      dirtyRate: 200 * MiB,
-      downtimeLimit: 300,
-      roundsAllowed: 10,
-      finalRate: 1024 * MiB,
-    });
-    expect(p.roundsLeft).toBe(2);
-    expect(p.eta).toBeCloseTo(781.25 + 152.59, 1);
-  });
-
-  it('says null when the working set cannot fit the threshold', () => {
-    const p = predictRest({
-      remaining: 99 * MiB,
-      sendRate: 3e6,
-      dirtyRate: 1e9,
-      workingSet: 99 * MiB,
-      downtimeLimit: 1,
-      roundsAllowed: 100,
-      finalRate: 1.25e9,
-    });
-    expect(p).toEqual({ roundsLeft: null, eta: null });
-  });
-
-  it('scores each prediction against what happened', () => {
-    const rounds = [
-      { round: 0, start: 0, duration: 4000, predictedRoundsLeft: 2, predictedEta: 950, final: false },
-      { round: 1, start: 4000, duration: 780, predictedRoundsLeft: 1, predictedEta: 160, final: false },
-      { round: 2, start: 4780, duration: 150, predictedRoundsLeft: 0, predictedEta: 0, final: true },
-    ];
-    expect(predictionErrors(rounds, 4930)).toEqual([
-      { round: 0, rounds: 0, eta: 20 },
-      { round: 1, rounds: 0, eta: 10 },
-    ]);
   });
 });
 

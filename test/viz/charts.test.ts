@@ -93,13 +93,13 @@ describe('chart definitions', () => {
     expect(rounds[2]!.duration).toBeCloseTo(152.3, 0);
   });
 
-  it("predicted downtime is the model's remaining·λⁿ / send rate, none when it cannot converge", () => {
+  it("predicted downtime is the in-run predictor's, none for a predicted cancel or no prediction", () => {
     const r = cases['golden case (converges in 3 rounds)'].precopy.rounds[0]!;
-    // After the bulk round: 800 MiB left, λ = 200/1024, one more live round predicted (2 rounds left
-    // including stop-and-copy): 800 MiB × 0.1953 / 1 GiB/s = 152.6 ms.
-    expect(r.predictedRoundsLeft).toBe(2);
-    expect(predictedDowntime(r)).toBeCloseTo(((800 * MiB * (200 / 1024)) / (1024 * MiB)) * 1000, 3);
-    expect(predictedDowntime({ ...r, predictedRoundsLeft: null })).toBeNull();
+    const predicted = { ...r, predictedDowntime: 152.6, predictedOutcome: 'converged' as const };
+    expect(predictedDowntime(predicted)).toBe(152.6);
+    expect(predictedDowntime({ ...predicted, predictedOutcome: 'cancelled' })).toBeNull();
+    expect(predictedDowntime({ ...r, predictedDowntime: undefined })).toBeNull();
+    expect(predictedDowntime({ ...predicted, final: true })).toBeNull();
   });
 
   it('lambda bars at or above 1 are drawn in the warning colour, below it not', () => {
