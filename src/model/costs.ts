@@ -266,7 +266,8 @@ export function measureCosts(spec: GuestSpec, options: CostOptions): PageCosts {
     return t;
   };
   const expected = (base: PageBase, mu: number, shift: number, atLeastOne: boolean) => {
-    if (shift !== 0 || mu <= MIN_MU || mu >= MAX_SUMMED_MU || incrementer) return sum(base, mu, shift, atLeastOne);
+    if (shift !== 0 || mu <= MIN_MU || mu >= MAX_SUMMED_MU || incrementer)
+      return sum(base, mu, shift, atLeastOne);
     const t = tabulated(base, atLeastOne);
     const x = (Math.log(mu / MIN_MU) / Math.log(MAX_SUMMED_MU / MIN_MU)) * MU_STEPS;
     const i = Math.min(MU_STEPS - 1, Math.floor(x));
