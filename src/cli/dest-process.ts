@@ -20,13 +20,19 @@ export interface DestinationProcess {
 
 const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
 
-export function startDestinationProcess(): Promise<DestinationProcess> {
+/** Start `precopy dest` on a free loopback port, accepting guests up to `maxMemory` bytes. */
+export function startDestinationProcess(maxMemory?: number): Promise<DestinationProcess> {
   const token = randomBytes(16).toString('hex');
+  const limit = maxMemory !== undefined ? ['--max-memory', String(maxMemory)] : [];
   // Started as the shebang would start it (node flags and environment), by path to this node.
-  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'dest', '--port', '0', '--token', token], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...NODE_ENV_VARS },
-  });
+  const child = spawn(
+    process.execPath,
+    [...NODE_FLAGS, BIN, 'dest', '--port', '0', '--token', token, ...limit],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...NODE_ENV_VARS },
+    },
+  );
   const lines: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

@@ -46,6 +46,12 @@ export function destCommand(): Command {
     .requiredOption('--token <token>', 'shared secret the source must present')
     .option('--max-payload <size>', 'largest message accepted', parsed(parseSize), 1 << 20)
     .option(
+      '--max-memory <size>',
+      'largest guest accepted (a HELLO announcing more is refused)',
+      parsed(parseSize),
+      64 * 1024 ** 3,
+    )
+    .option(
       '--keepalive <duration>',
       'ping interval and dead-peer timeout (0 = off)',
       parsed(parseDuration),
@@ -57,6 +63,7 @@ export function destCommand(): Command {
         port: number;
         token: string;
         maxPayload: number;
+        maxMemory: number;
         keepalive: number;
       }) => {
         if (options.maxPayload < 64 << 10)
@@ -68,6 +75,7 @@ export function destCommand(): Command {
           port: options.port,
           token: options.token,
           maxPayload: options.maxPayload,
+          maxGuestPages: Math.floor(options.maxMemory / 4096),
           keepaliveMs: options.keepalive,
           onEvent: (event) => {
             const line = describe(event);

@@ -66,7 +66,7 @@ export function runCommand(): Command {
     }
     let dest: DestinationProcess | undefined;
     if (scenario.run.transport === 'ws' && scenario.run.dest === undefined) {
-      dest = await startDestinationProcess();
+      dest = await startDestinationProcess(scenario.guest.memory);
       flags.dest = dest.url;
       flags.token = dest.token;
     }

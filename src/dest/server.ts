@@ -18,6 +18,8 @@ export interface DestinationServerOptions {
   /** Destination events (for a dashboard or a log). */
   onEvent?: (event: DestinationEvent) => void;
   edgeChecker?: DestinationOptions['edgeChecker'];
+  /** Largest guest accepted, in pages (DestinationOptions.maxGuestPages). */
+  maxGuestPages?: number;
 }
 
 export interface DestinationServer {
@@ -35,6 +37,7 @@ export async function startDestinationServer(options: DestinationServerOptions):
     maxPayload,
     onEvent: options.onEvent,
     edgeChecker: options.edgeChecker,
+    maxGuestPages: options.maxGuestPages,
   });
   const server = await listenWs(
     {

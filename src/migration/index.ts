@@ -13,6 +13,7 @@ import type { Backing } from '../guest/memory';
 import type { PageStateFaults } from '../guest/page-states';
 import type { FaultSwitches } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
+import { PAGE_SIZE } from '../util/units';
 import { Migration, type EngineFaults } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
 import { planMemory, type MemoryPlan } from './memory-plan';
@@ -93,7 +94,8 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
     const token = randomBytes(8).toString('hex');
     // Its own clock, as a destination process has: in virtual time it reports the source's
     // timestamps (CONFIG says so), never a clock it shares with the source.
-    const destination = new Destination({ token });
+    // The source's own guest, in this process: any size the memory plan let through.
+    const destination = new Destination({ token, maxGuestPages: scenario.guest.memory / PAGE_SIZE });
     return {
       destination,
       connect: () => connectSource({ ...common, transport: 'inproc', token, destination }),
@@ -108,7 +110,11 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
     };
   }
   const token = randomBytes(8).toString('hex');
-  const server = await startDestinationServer({ port: 0, token });
+  const server = await startDestinationServer({
+    port: 0,
+    token,
+    maxGuestPages: scenario.guest.memory / PAGE_SIZE,
+  });
   return {
     destination: server.destination,
     connect: () => connectSource({ ...common, transport: 'ws', url: server.url, token }),

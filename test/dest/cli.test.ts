@@ -55,3 +55,23 @@ test('flags are checked and named', async () => {
   );
   expect(errors.length).toBeGreaterThan(0);
 });
+
+test('--max-memory: a guest larger than the limit is refused at HELLO, naming the limit', async () => {
+  const child = spawn(
+    process.execPath,
+    [BIN, 'dest', '--port', '0', '--token', TOKEN, '--max-memory', '256KiB'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  try {
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const url = ((await lines.next()).value as string).slice('listening '.length);
+    const session = await connectSource({ transport: 'ws', url, token: TOKEN });
+    await expect(session.hello({ pages: 100, pageSize: 4096 })).rejects.toThrow(
+      /HELLO.pages 100 exceeds this destination's limit of 64 pages/,
+    );
+  } finally {
+    child.kill('SIGTERM');
+  }
+});

@@ -2,7 +2,8 @@
  * The memory plan: which backing full mode uses, and the refusal of a migration that cannot fit
  * in this machine's memory (before anything is allocated), naming the field and the way out.
  */
-import { parseScenario, runScenario } from '../../src/migration/index';
+import { openDestination, parseScenario, runScenario } from '../../src/migration/index';
+import { virtualClock } from '../../src/util/clock';
 import { estimateBytes, planMemory } from '../../src/migration/memory-plan';
 
 const GiB = 1024 ** 3;
@@ -81,4 +82,18 @@ describe('a migration that cannot fit is refused before it starts', () => {
     expect(fast.precopy.memory).toMatchObject({ mode: 'fast', backing: 'metadata' });
     expect(fast.precopy.metadataOnly).toBe(true);
   });
+});
+
+describe('destinations started for the run accept the guest the plan let through', () => {
+  it.each(['inproc', 'ws'] as const)(
+    '%s: a 128 GiB guest is within the destination’s limit',
+    async (transport) => {
+      const link = await openDestination(scenario({ memory: '128GiB' }, { transport }), virtualClock());
+      try {
+        expect(link.destination?.options.maxGuestPages).toBe(2 ** 25);
+      } finally {
+        await link.close();
+      }
+    },
+  );
 });
