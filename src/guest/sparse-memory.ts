@@ -161,7 +161,8 @@ export class SparseMemory {
   private allocate(page: number): number {
     const slot = this.allocated++;
     if (slot % PAGES_PER_CHUNK === 0) {
-      const chunk = new Uint8Array(PAGES_PER_CHUNK * PAGE_SIZE);
+      // Slots never reach `pages`, so the last chunk holds only what is left.
+      const chunk = new Uint8Array(Math.min(PAGES_PER_CHUNK, this.pages - slot) * PAGE_SIZE);
       this.chunks.push(chunk);
       this.words.push(new Uint32Array(chunk.buffer));
     }
