@@ -22,7 +22,7 @@ import { INCREMENT, WriteBatch, writeBatches } from './batch';
 import { ContentViews } from './content';
 import { CpuTime } from './cpu-time';
 import { DirtyMeter } from './dirty-meter';
-import { fillMemory } from './fill';
+import { type BootMemory, fillMemory } from './fill';
 import { createGuestMemory } from './backings';
 import type { Backing, GuestMemory } from './memory';
 import { guestSamples, type GuestSamples, type PageStateFaults, type PageStates } from './page-states';
@@ -50,6 +50,11 @@ export interface GuestOptions {
    * logging splits them (eager split) and tracks 4K pages as always.
    */
   hostMappingLevel?: 1 | 2 | 3;
+  /**
+   * How the fill's pages get mapped: 'mapped' (default), as a running guest's memory is, by the
+   * MMU's boot mapping; 'faulted', each page faulted in by vCPU 0's first write to it.
+   */
+  bootMemory?: BootMemory;
   /** Start from this image instead of the spec's fill (a destination resuming a migrated guest). */
   memory?: SparseMemory;
   /** What holds the pages (memory.ts): stored bytes (default), generated contents, or metadata only (fast mode). */
@@ -227,7 +232,7 @@ export class Guest {
           edge: guest.edgeRegion,
           states: memory.states,
         },
-        vm.vcpus[0]!,
+        { vm, slot: guest.slot, memory: host, boot: options.bootMemory ?? 'mapped' },
         fillRng,
       );
     return guest;

@@ -60,6 +60,8 @@ export interface FaultSwitches {
   markBitmapOnReprotect: boolean;
   /** The fast page-fault path restores W but does not log the GFN. */
   dropFastPathLog: boolean;
+  /** The boot mapping (mapBootMemory) installs its leaves with W clear, as no running guest's are. */
+  bootMapWithoutWrite: boolean;
 }
 
 export interface VmOptions {
@@ -135,6 +137,8 @@ export interface MmuStats {
   memoryBytes: number;
   /** VM exits for a full PML buffer and for a dirty ring at its soft limit, all vCPUs. */
   exits: { pmlFull: number; ringFull: number };
+  /** The boot mapping's work (mapBootMemory), never counted as faults: leaves installed, 4K pages they map. */
+  bootMap: { leaves: number; pages: number };
 }
 
 export interface Vm {
@@ -143,6 +147,15 @@ export interface Vm {
   setUserMemoryRegion(region: MemoryRegion): void;
   /** KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with MANUAL_PROTECT_ENABLE / INITIALLY_SET flags. */
   enableManualDirtyLogProtect(flags: number): void;
+  /**
+   * The boot mapping (precopy's; the effect of KVM_PRE_FAULT_MEMORY over the guest's populated
+   * memory): map the pages [ranges[2i], ranges[2i+1]) of slot `slot` (page offsets, ascending and
+   * disjoint, i < count) as write faults on each would have, at the largest size the host mapping
+   * level, the slot's bounds and alignment allow, in one walk and without a fault. A running
+   * guest's memory is mapped before a migration starts; this establishes that state. The slot
+   * must not be dirty-logged (EBUSY). Returns the leaves installed.
+   */
+  mapBootMemory(slot: number, ranges: ArrayLike<number>, count: number): number;
   /** KVM_CAP_DIRTY_LOG_RING: ring size in entries (power of two), before vCPUs exist. */
   enableDirtyRing(entries: number): void;
   /** KVM_GET_DIRTY_LOG into `bitmap` (little-endian 64-bit words viewed as Uint32Array, ≥ ceil(npages/64)*2 words). */

@@ -97,6 +97,8 @@ export class TdpMmu {
   /** Leaves per level (index 1-3): KVM's pages_4k / pages_2m / pages_1g. */
   readonly pageCounts = [0, 0, 0, 0];
   readonly counters = { fast: 0, slow: 0, spurious: 0, mmio: 0, retry: 0, yields: 0 };
+  /** The boot mapping's work (mapBoot), apart from the faults: leaves installed, 4K pages they map. */
+  readonly boot = { leaves: 0, pages: 0 };
   /** Whether the CPU logs D 0→1 transitions to the PML buffer (D-bit tracking with a logged slot). */
   pmlActive = false;
   /** Bumped whenever a table is linked, replaced or freed: invalidates `leafTableCache`. */
@@ -118,6 +120,11 @@ export class TdpMmu {
   private lastLoTable: Uint32Array = new Uint32Array(0);
   private lastHiTable: Uint32Array = new Uint32Array(0);
   private lastIndex = 0;
+  /** mapBoot's ranges ([start, end) page offsets), how many, the first that may still matter, and the slot's first GFN. */
+  private bootRanges: ArrayLike<number> = EMPTY_RANGES;
+  private bootCount = 0;
+  private bootCursor = 0;
+  private bootBase = 0;
 
   constructor(
     private readonly host: MmuHost,
@@ -321,13 +328,8 @@ export class TdpMmu {
   }
 
   maxMappingLevel(slot: Memslot, gfn: number): number {
-    for (let level = Math.min(slot.hostLevel, PG_LEVEL_1G); level > PG_LEVEL_4K; level--) {
-      const pages = PAGES_PER_LEVEL[level]!;
-      const start = gfnRoundForLevel(gfn, level);
-      if (start < slot.baseGfn || start + pages > slot.endGfn) continue;
-      if (slot.baseGfn % pages !== slot.memOffset % pages) continue;
-      return level;
-    }
+    for (let level = Math.min(slot.hostLevel, PG_LEVEL_1G); level > PG_LEVEL_4K; level--)
+      if (hugeLeafFits(slot, gfn, level)) return level;
     return PG_LEVEL_4K;
   }
 
@@ -346,6 +348,101 @@ export class TdpMmu {
     const pfn = slot.pfn(gfn);
     SPTE.lo = withPfnLo(lo, pfn);
     SPTE.hi = withPfnHi(hi, pfn);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The boot mapping: a running guest's memory is mapped, not faulted in.
+
+  /**
+   * Install, in one walk over [ranges' first start, last end), the leaves that a write fault on
+   * every GFN of `ranges` would leave behind (§2.1-2.3: tdp_mmu_map at hugepage_adjust's level,
+   * make_spte), without taking the faults. A GFN's leaf is as large as the host mapping level,
+   * the slot's bounds and its GFN/PFN alignment allow (so a huge leaf may map GFNs beyond the
+   * ranges, as the fault would); writable SPTEs are created present, A and D (make_spte since
+   * 6.13). Nothing is logged: the caller (KvmVm.mapBootMemory) refuses a dirty-logged slot.
+   * Only non-present entries change, so no translation is replaced and no flush is owed
+   * (§4 rule 5); a present leaf or table is kept, a frozen entry skipped (its GFNs fault later).
+   *
+   * `ranges` holds [start, end) pairs of the slot's page offsets, ascending and disjoint. The walk stops at 2M: a
+   * level-1 table is filled in one step (mapLeafTable), as tdp_mmu_split_huge_page fills one.
+   * Returns the leaves installed.
+   */
+  mapBoot(slot: Memslot, ranges: ArrayLike<number>, count: number): number {
+    if (count === 0) return 0;
+    const before = this.boot.leaves;
+    this.bootRanges = ranges;
+    this.bootCount = count;
+    this.bootCursor = 0;
+    this.bootBase = slot.baseGfn;
+    const it = this.iter();
+    const start = slot.baseGfn + ranges[0]!;
+    const end = slot.baseGfn + ranges[2 * count - 1]!;
+    const maxLevel = Math.min(slot.hostLevel, PG_LEVEL_1G);
+    for (it.start(this.root, this.rootLevel, PG_LEVEL_2M, start, end); it.inRange; it.next()) {
+      if (this.condResched(it, false)) continue;
+      if (isFrozen(it.oldLo, it.oldHi) || !this.bootRegionMapped(it.gfn, it.pages)) continue;
+      if (isShadowPresent(it.oldLo) && isLastSpte(it.oldLo, it.level)) continue;
+      if (!isShadowPresent(it.oldLo) && it.level <= maxLevel && hugeLeafFits(slot, it.gfn, it.level)) {
+        this.installBootLeaf(it, slot);
+        continue;
+      }
+      if (!isShadowPresent(it.oldLo)) this.linkTable(it, this.tables.alloc(it.level - 1));
+      if (it.level === PG_LEVEL_2M) this.mapLeafTable(pfnOf(it.oldLo, it.oldHi), it.gfn, slot);
+    }
+    this.bootRanges = EMPTY_RANGES;
+    return this.boot.leaves - before;
+  }
+
+  /**
+   * Whether the region [gfn, gfn + pages) holds a GFN of the boot ranges. The walk visits
+   * regions in address order, so the cursor only moves forward past ranges that end before.
+   */
+  private bootRegionMapped(gfn: number, pages: number): boolean {
+    const ranges = this.bootRanges;
+    const offset = gfn - this.bootBase;
+    while (this.bootCursor < this.bootCount && ranges[2 * this.bootCursor + 1]! <= offset) this.bootCursor++;
+    return this.bootCursor < this.bootCount && ranges[2 * this.bootCursor]! < offset + pages;
+  }
+
+  /** make_spte for a huge leaf at the iterator's (non-present) entry. */
+  private installBootLeaf(it: TdpIter, slot: Memslot): void {
+    this.makeBootSpte(it.level, it.gfn, slot);
+    this.setSpte(it, SPTE.lo, SPTE.hi);
+    this.boot.leaves++;
+    this.boot.pages += it.pages;
+  }
+
+  /** Fill the non-present entries of level-1 `table` (GFNs from `base`) that the boot ranges hold. */
+  private mapLeafTable(table: number, base: number, slot: Memslot): void {
+    const loTable = this.tables.lo[table]!;
+    const hiTable = this.tables.hi[table]!;
+    const ranges = this.bootRanges;
+    const slotBase = this.bootBase;
+    const limit = base + PT_ENTRIES;
+    let installed = 0;
+    for (let r = this.bootCursor; r < this.bootCount && slotBase + ranges[2 * r]! < limit; r++) {
+      const from = Math.max(base, slotBase + ranges[2 * r]!);
+      const to = Math.min(limit, slotBase + ranges[2 * r + 1]!);
+      for (let gfn = from; gfn < to; gfn++) {
+        const i = gfn - base;
+        // Non-present only (a frozen entry is non-present too: another thread owns it).
+        if (isShadowPresent(loTable[i]!) || isFrozen(loTable[i]!, hiTable[i]!)) continue;
+        this.makeBootSpte(PG_LEVEL_4K, gfn, slot);
+        loTable[i] = SPTE.lo;
+        hiTable[i] = SPTE.hi;
+        installed++;
+      }
+    }
+    this.pageCounts[PG_LEVEL_4K]! += installed;
+    this.boot.leaves += installed;
+    this.boot.pages += installed;
+  }
+
+  /** make_spte as a write fault's, or (fault switch) with W left clear. */
+  private makeBootSpte(level: number, gfn: number, slot: Memslot): void {
+    this.makeSpte(level, gfn, slot);
+    if (this.host.faults.bootMapWithoutWrite) SPTE.lo = (SPTE.lo & ~SPTE_W) >>> 0;
+    if (!spteWritableInvariantsHold(SPTE.lo, SPTE.hi)) this.host.warn('SPTE writable invariants');
   }
 
   // ---------------------------------------------------------------------------------------
@@ -752,6 +849,19 @@ export class TdpMmu {
     }
     return false;
   }
+}
+
+const EMPTY_RANGES: ArrayLike<number> = [];
+
+/**
+ * Whether a huge leaf at `level` may map the region holding `gfn` (kvm_mmu_max_mapping_level's
+ * test per level): the aligned region lies inside the slot and GFN and PFN are congruent.
+ */
+function hugeLeafFits(slot: Memslot, gfn: number, level: number): boolean {
+  const pages = PAGES_PER_LEVEL[level]!;
+  const start = gfnRoundForLevel(gfn, level);
+  if (start < slot.baseGfn || start + pages > slot.endGfn) return false;
+  return slot.baseGfn % pages === slot.memOffset % pages;
 }
 
 /** Scratch result of makeSpte / firstLeafBelow (no allocation on the fault path). */

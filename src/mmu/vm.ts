@@ -70,6 +70,7 @@ export class KvmVm implements Vm {
       skipFlushAfterReprotect: false,
       markBitmapOnReprotect: false,
       dropFastPathLog: false,
+      bootMapWithoutWrite: false,
       ...options.faults,
     };
     this.onYield = options.onYield ?? (() => {});
@@ -278,6 +279,39 @@ export class KvmVm implements Vm {
   slotFor(gfn: number): Memslot | null {
     for (const slot of this.ordered) if (gfn >= slot.baseGfn && gfn < slot.endGfn) return slot;
     return null;
+  }
+
+  mapBootMemory(slotId: number, ranges: ArrayLike<number>, count: number): number {
+    const slot = this.slots.get(slotId);
+    if (slot === undefined) throw new KvmError('ENOENT', `mapBootMemory: slot ${slotId} does not exist`);
+    if (slot.logging)
+      throw new KvmError(
+        'EBUSY',
+        `mapBootMemory: slot ${slotId} is dirty-logged; its pages fault in and are logged, the boot mapping is for memory before logging starts`,
+      );
+    if (!Number.isInteger(count) || count < 0 || 2 * count > ranges.length)
+      throw new KvmError(
+        'EINVAL',
+        `mapBootMemory: count must be an integer in [0, ${Math.floor(ranges.length / 2)}], got ${count}`,
+      );
+    let previousEnd = 0;
+    for (let i = 0; i < count; i++) {
+      const start = ranges[2 * i]!;
+      const end = ranges[2 * i + 1]!;
+      if (
+        !Number.isInteger(start) ||
+        !Number.isInteger(end) ||
+        start < previousEnd ||
+        end <= start ||
+        end > slot.npages
+      )
+        throw new KvmError(
+          'EINVAL',
+          `mapBootMemory: range ${i} [${start}, ${end}) must be non-empty, ascending from ${previousEnd} and inside slot ${slotId}'s ${slot.npages} pages`,
+        );
+      previousEnd = end;
+    }
+    return this.mmu.mapBoot(slot, ranges, count);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -492,6 +526,7 @@ export class KvmVm implements Vm {
       pageTables: this.mmu.tables.live,
       memoryBytes: bytes,
       exits,
+      bootMap: { ...this.mmu.boot },
     };
   }
 }
