@@ -36,11 +36,12 @@ import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-trac
 import { rampedLimit } from './downtime-ramp';
 import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
 import { predictionErrors, Predictor } from './predictor';
-import { RateWindow } from './rate-window';
+import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
 import { XbzrleRates } from './xbzrle-rates';
 import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
+import type { LiveParameters, MigrationControl, ParameterChange } from './control';
 
 /** What the engine needs of the source guest (src/guest provides it). */
 export interface MigratableGuest {
@@ -88,6 +89,17 @@ export interface EngineOptions {
   faults?: Partial<EngineFaults>;
   /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
   continueSwitchover?: () => Promise<void>;
+  /**
+   * Cancel, migrate-continue and live set-parameters (src/migration/control.ts). Its cancel
+   * aborts like `signal`; its continue releases pre-switchover unless `continueSwitchover` is given.
+   */
+  control?: MigrationControl;
+  /**
+   * Virtual time only: called once per rate window (and per window's worth of the final send)
+   * with the migration's clock, so the host can run its event loop (a dashboard, signals) and
+   * pace the run; the migration waits for the promise. Nothing the migration computes depends on it.
+   */
+  pace?: (now: number) => Promise<void> | void;
   /** The memory plan that chose the guest's backing (reported in the result as `precopy.memory`). */
   memoryPlan?: MemoryPlan;
 }
@@ -238,6 +250,11 @@ export class Migration {
   private stopRule: ((r: RoundClose) => StopReason | null) | null = null;
   private stopReason: string | undefined;
   private liveStart = 0;
+  /** max-bandwidth and downtime-limit in force (set-parameters moves them from the next window). */
+  private readonly live: LiveParameters;
+  private readonly parameterChanges: ParameterChange[] = [];
+  /** The clock at the last pace call: the final send paces once per window's worth of time. */
+  private lastPace = 0;
   /** Fast mode: the guest keeps page states, not bytes; the link only counts; nothing is verified. */
   private readonly metadataOnly: boolean;
   /** The in-run predictor (src/migration/predictor.ts), and why it failed if it did. */
@@ -249,6 +266,10 @@ export class Migration {
     this.metadataOnly = options.guest.memory.backing === 'metadata';
     this.virtual = isVirtual(options.clock);
     this.params = options.scenario.migration;
+    this.live = {
+      'max-bandwidth': this.params['max-bandwidth'],
+      'downtime-limit': this.params['downtime-limit'],
+    };
     this.predictor = new Predictor(options.scenario);
   }
 
@@ -286,23 +307,22 @@ export class Migration {
       const status = migrationStatus(snapshot.value, p['pause-before-switchover']);
       if (this.states[this.states.length - 1] !== status) this.states.push(status);
       this.emit({ type: 'state', time: this.elapsed(), status, machineState: name });
-      if (name === 'preSwitchover')
-        void (this.options.continueSwitchover?.() ?? Promise.resolve()).then(() =>
-          actor.send({ type: 'CONTINUE' }),
-        );
+      if (name === 'preSwitchover') void this.continued().then(() => actor.send({ type: 'CONTINUE' }));
     });
     this.notifyLinkLoss = (reason) => actor.send({ type: 'LINK_LOST', reason });
-    const onAbort = () =>
-      actor.send({ type: 'CANCEL', reason: String(this.options.signal?.reason ?? 'cancelled') });
-    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signals = [this.options.signal, this.options.control?.signal].filter((s) => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    const onAbort = () => actor.send({ type: 'CANCEL', reason: String(signal?.reason ?? 'cancelled') });
+    signal?.addEventListener('abort', onAbort, { once: true });
     const done = new Promise<void>((resolve) =>
       actor.subscribe({ complete: resolve, error: () => resolve() }),
     );
     actor.start();
-    if (this.options.signal?.aborted) onAbort();
+    if (signal?.aborted) onAbort();
     else actor.send({ type: 'START' });
     await done;
-    this.options.signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
+    this.options.control?.finish();
     const snapshot = actor.getSnapshot();
     const switchover = snapshot.context.switchoverReason;
     if (switchover && switchover !== 'converged')
@@ -320,6 +340,12 @@ export class Migration {
     );
     this.emit({ type: 'done', time: result['total-time'], result });
     return result;
+  }
+
+  /** migrate-continue: the caller's promise, else the control's continue, else at once. */
+  private continued(): Promise<void> {
+    if (this.options.continueSwitchover) return this.options.continueSwitchover();
+    return this.options.control?.waitForContinue() ?? Promise.resolve();
   }
 
   // ////     the actors     ////
@@ -435,6 +461,7 @@ export class Migration {
     while (this.tracker.dirtyPages > 0) {
       this.checkAbort(signal);
       await this.sendBatch(MAX_BATCH_PAGES, true);
+      if (this.clock.now() - this.lastPace >= BUFFER_DELAY_MS) await this.paceHost();
     }
     await this.endRound();
     this.mark('finalSend');
@@ -568,8 +595,40 @@ export class Migration {
     this.pollDirtyLimit();
     this.sampleGuestRate();
     this.applyRamp();
-    if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate))
+    if (this.window.update(this.clock.now(), this.dirtyBytesLastSync, this.period.dirtyPagesRate)) {
+      this.applyParameters();
       this.progress();
+    }
+    await this.paceHost();
+  }
+
+  /** set-parameters asked for during the window that just closed: in force from this one. */
+  private applyParameters(): void {
+    const asked = this.options.control?.takeParameters() ?? {};
+    const change: ParameterChange = { time: this.elapsed() };
+    for (const key of ['max-bandwidth', 'downtime-limit'] as const) {
+      const value = asked[key];
+      if (value === undefined || value === this.live[key]) continue;
+      this.live[key] = value;
+      change[key] = value;
+    }
+    if (change['max-bandwidth'] === undefined && change['downtime-limit'] === undefined) return;
+    if (change['max-bandwidth'] !== undefined) this.window.setMaxBandwidth(change['max-bandwidth']);
+    // Under a ramp the new limit is the ramp's target; applyRamp moves the threshold to its step.
+    if (change['downtime-limit'] !== undefined) {
+      if (this.params['downtime-limit-ramp'] === 'none')
+        this.window.setDowntimeLimit(change['downtime-limit']);
+      else this.applyRamp();
+    }
+    this.parameterChanges.push(change);
+    this.emit({ type: 'parameters', ...change, parameters: { ...this.live } });
+  }
+
+  /** Virtual time: let the host's event loop run (and pace the run) once per window. */
+  private async paceHost(): Promise<void> {
+    if (!this.virtual || !this.options.pace) return;
+    this.lastPace = this.clock.now();
+    await this.options.pace(this.lastPace);
   }
 
   private async sendBatch(max: number, final: boolean): Promise<void> {
@@ -654,7 +713,7 @@ export class Migration {
     const limit = rampedLimit(
       {
         ramp: p['downtime-limit-ramp'],
-        limit: p['downtime-limit'],
+        limit: this.live['downtime-limit'],
         steps: p['downtime-ramp-steps'],
         interval: p['downtime-ramp-interval'],
       },
@@ -734,6 +793,7 @@ export class Migration {
       final,
       mmu: this.takeRoundMmu(),
       downtimeLimit: this.window.limit,
+      maxBandwidth: this.live['max-bandwidth'],
       ...(partial ? { partial: true as const } : {}),
     };
     if (!final && !partial) Object.assign(stats, this.predict(stats));
@@ -850,7 +910,7 @@ export class Migration {
     const v = this.verdict;
     const xbzrle = this.params.xbzrle;
     const completed = status === 'completed';
-    const limit = this.params['downtime-limit'];
+    const limit = this.live['downtime-limit'];
     const downtimeLimitExceeded = completed && this.downtime > limit;
     const warnings = [
       ...(completed && end.forced
@@ -958,13 +1018,14 @@ export class Migration {
           totalTime,
           status === 'completed' ? this.downtime : undefined,
         ),
-        scenario: this.options.scenario,
+        scenario: withoutSecrets(this.options.scenario),
         states: this.states,
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
         ...(this.stopReason ? { stopReason: this.stopReason } : {}),
         ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),
         ...(this.metadataOnly ? { metadataOnly: true as const } : {}),
         ...(this.predictorError ? { predictorError: this.predictorError } : {}),
+        ...(this.parameterChanges.length > 0 ? { parameterChanges: this.parameterChanges } : {}),
       },
     };
   }
@@ -973,4 +1034,11 @@ export class Migration {
 /** What the result says of the memory plan: deterministic parts only (the machine's free memory is not). */
 function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['memory']> {
   return { mode: plan.mode, backing: plan.backing, estimate: plan.estimate, notMeasured: plan.notMeasured };
+}
+
+/** The scenario as results keep it: the destination's token stays out (results are shared). */
+function withoutSecrets(scenario: Scenario): Scenario {
+  if (scenario.run.token === undefined) return scenario;
+  const { token: _token, ...run } = scenario.run;
+  return { ...scenario, run };
 }

@@ -20,11 +20,21 @@ import { planMemory, type MemoryPlan } from './memory-plan';
 import { checkMetadataScenario, metadataSession } from './metadata';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
 import { createSourceGuest, type SourceGuest } from './source-guest';
+import type { MigrationControl } from './control';
 
 export { ScenarioError, parseScenario, type Scenario } from './scenario';
 export { analyticModel, predictScenario, predictionResult } from '../model/index';
 export type { MigrationEvent, MigrationResult, RoundStats } from './result';
 export type { MigratableGuest } from './engine';
+export {
+  ControlError,
+  MigrationControl,
+  parseParameters,
+  type ControlState,
+  type LiveParameters,
+  type ParameterChange,
+  type ParameterRequest,
+} from './control';
 
 export interface RunScenarioOptions {
   onEvent?: (event: MigrationEvent) => void;
@@ -32,8 +42,12 @@ export interface RunScenarioOptions {
   signal?: AbortSignal;
   /** Fault switches of the engine, for negative tests. */
   faults?: Partial<EngineFaults>;
-  /** pause-before-switchover: resolves on migrate-continue (default: at once). */
+  /** pause-before-switchover: resolves on migrate-continue (default: at once, or the control's continue). */
   continueSwitchover?: () => Promise<void>;
+  /** Cancel, migrate-continue and live set-parameters (src/migration/control.ts). */
+  control?: MigrationControl;
+  /** Virtual time: the host's turn once per rate window, to pace the run (EngineOptions.pace). */
+  pace?: (now: number) => Promise<void> | void;
   /**
    * full (default): pages with contents, sent, verified. fast: metadata only (sweeps): page
    * states instead of bytes, sizes counted, nothing verified (src/migration/metadata.ts).
@@ -142,6 +156,8 @@ export function migrate(
     signal: options.signal,
     faults: options.faults,
     continueSwitchover: options.continueSwitchover,
+    control: options.control,
+    pace: options.pace,
     memoryPlan: options.memoryPlan,
   }).run();
 }

@@ -45,6 +45,11 @@ export class RateWindow {
     this.threshold = this.bandwidth * ms;
   }
 
+  /** set-parameters max-bandwidth (bytes/s): the budget of the window that starts now. */
+  setMaxBandwidth(bytesPerSecond: number): void {
+    this.maxBandwidth = bytesPerSecond;
+  }
+
   get limit(): number {
     return this.downtimeLimit;
   }

@@ -78,6 +78,8 @@ export interface RoundStats {
   mmu?: MmuCounters;
   /** The downtime limit in force at the round's end (ms; differs from the scenario's under a ramp). */
   downtimeLimit?: number;
+  /** The max-bandwidth in force at the round's end (bytes/s; set-parameters can move it). */
+  maxBandwidth?: number;
   /**
    * Cut short by a cancel (the migration's last round): counts only. Its dirtyRate, sendRate
    * and lambda are 0 and say nothing; it feeds no prediction.
@@ -236,7 +238,12 @@ export interface MigrationResult {
     }[];
     /** Why the in-run predictor gave up, if it did (the migration itself is not affected). */
     predictorError?: string;
-    /** The scenario that produced this result, as validated (for reruns and comparisons). */
+    /**
+     * Live set-parameters (MigrationControl): each change, from the rate window it took effect
+     * in (ms from the start). Absent when nothing changed.
+     */
+    parameterChanges?: { time: number; 'max-bandwidth'?: number; 'downtime-limit'?: number }[];
+    /** The scenario that produced this result (the destination token left out), as validated (for reruns and comparisons). */
     scenario: unknown;
     /** States the source machine went through, in order. */
     states: MigrationStatus[];
@@ -288,5 +295,13 @@ export type MigrationEvent =
       sendRate: number;
       throttle: number;
       eta: number | null;
+    }
+  | {
+      /** set-parameters took effect (from this rate window on): what changed, and all in force. */
+      type: 'parameters';
+      time: number;
+      'max-bandwidth'?: number;
+      'downtime-limit'?: number;
+      parameters: { 'max-bandwidth': number; 'downtime-limit': number };
     }
   | { type: 'done'; time: number; result: MigrationResult };
