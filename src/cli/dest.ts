@@ -1,5 +1,6 @@
 /**
- * `precopy dest --port P --token T [--host 127.0.0.1]`: run a destination until SIGINT/SIGTERM.
+ * `PRECOPY_TOKEN=T precopy dest --port P [--host 127.0.0.1]`: run a destination until
+ * SIGINT/SIGTERM, `--idle-limit` without a migration, or (`--parent-pipe`) its stdin closing.
  * The first stdout line is `listening ws://HOST:PORT`, so a parent process can read the URL;
  * each migration's outcome follows as one line. Diagnostics go to stderr.
  */
@@ -7,6 +8,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { startDestinationServer } from '../dest/server';
 import type { DestinationEvent } from '../dest/destination';
 import { formatBytes, parseDuration, parseSize } from '../util/units';
+import { wallClock } from '../util/clock';
+import { TOKEN_ENV } from './dest-process';
+import { usageError } from './usage';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -37,13 +41,40 @@ function describe(event: DestinationEvent): string | undefined {
   return `resumed, ${v.passed ? 'verified' : 'FAILED verification'}: ${v.rounds} rounds, ${v.pagesReceived} pages, destination downtime ${v.destinationDowntimeMs.toFixed(1)} ms${post}, hash ${v.destinationHash.slice(0, 16)}…${v.reason ? ` (${v.reason})` : ''}`;
 }
 
+/** `--idle-limit`: a timer that runs while no migration does. */
+function idleTimer() {
+  let limit: number | undefined;
+  let onIdle: () => void = () => undefined;
+  let timer: { unsubscribe(): void } | undefined;
+  const arm = () => {
+    timer?.unsubscribe();
+    timer = limit === undefined ? undefined : wallClock().schedule(() => onIdle(), limit);
+  };
+  return {
+    start(ms: number | undefined, then: () => void) {
+      limit = ms;
+      onIdle = then;
+      arm();
+    },
+    busy: () => timer?.unsubscribe(),
+    free: arm,
+    stop() {
+      limit = undefined;
+      timer?.unsubscribe();
+    },
+  };
+}
+
 export function destCommand(): Command {
   return new Command('dest')
     .description('Run a destination: receive one migration at a time over WebSocket and verify it')
     .exitOverride()
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, 0)
-    .requiredOption('--token <token>', 'shared secret the source must present')
+    .option(
+      '--token <token>',
+      `shared secret the source must present (prefer ${TOKEN_ENV}: argv shows in ps)`,
+    )
     .option('--max-payload <size>', 'largest message accepted', parsed(parseSize), 1 << 20)
     .option(
       '--max-memory <size>',
@@ -57,41 +88,66 @@ export function destCommand(): Command {
       parsed(parseDuration),
       5000,
     )
+    .option(
+      '--idle-limit <duration>',
+      'exit after this long without a migration (30s, 10min; default: never)',
+      parsed(parseDuration),
+    )
+    .option('--parent-pipe', 'exit when stdin closes (a parent keeps it open while it lives)')
     .action(
       async (options: {
         host: string;
         port: number;
-        token: string;
+        token?: string;
         maxPayload: number;
         maxMemory: number;
         keepalive: number;
+        idleLimit?: number;
+        parentPipe?: boolean;
       }) => {
+        const token = options.token ?? process.env[TOKEN_ENV];
+        if (!token) throw usageError(`dest: a token is required: set ${TOKEN_ENV} (or pass --token)`);
         if (options.maxPayload < 64 << 10)
           throw new InvalidArgumentError(
             `--max-payload must be ≥ 64KiB, got ${formatBytes(options.maxPayload)}`,
           );
+        const idle = idleTimer();
         const server = await startDestinationServer({
           host: options.host,
           port: options.port,
-          token: options.token,
+          token,
           maxPayload: options.maxPayload,
           maxGuestPages: Math.floor(options.maxMemory / 4096),
           keepaliveMs: options.keepalive,
           onEvent: (event) => {
+            if (event.type === 'attached') idle.busy();
+            if (event.type === 'ended') idle.free();
             const line = describe(event);
             if (line) process.stdout.write(`${line}\n`);
           },
         });
         process.stdout.write(`listening ${server.url}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            void server.close().then(resolve);
+        const why = await new Promise<string | undefined>((resolve) => {
+          const stop = (reason?: string) => {
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            process.stdin.off('end', onParentGone);
+            idle.stop();
+            void server.close().then(() => resolve(reason));
           };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
+          const onSignal = () => stop();
+          const onParentGone = () => stop('its parent is gone (stdin closed)');
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
+          if (options.parentPipe) {
+            process.stdin.on('end', onParentGone);
+            process.stdin.resume();
+          }
+          idle.start(options.idleLimit, () => stop(`idle for ${options.idleLimit} ms (--idle-limit)`));
         });
+        if (why) process.stderr.write(`precopy: dest: stopping: ${why}\n`);
+        // The parent's pipe would hold the event loop open: nothing is left to read.
+        if (options.parentPipe) process.stdin.destroy();
       },
     );
 }

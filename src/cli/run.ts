@@ -11,12 +11,18 @@ import { runScenario } from '../migration/index';
 import { planMemory } from '../migration/memory-plan';
 import type { MigrationResult } from '../migration/result';
 import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
-import { startDestinationProcess, type DestinationProcess } from './dest-process';
+import { MigrationControl } from '../migration/control';
+import { startDestinationProcess, TOKEN_ENV, type DestinationProcess } from './dest-process';
+import { pacer, parsePace } from './pace';
+import { operatorControls } from './signals';
 import { addScenarioOptions, scenarioFlags } from './scenario-options';
 import { readScenarioFile, usageError } from './usage';
 import { roundsCsv, startDashboard, TerminalView, type Dashboard } from '../viz/index';
 
 export { readScenarioFile, usageError } from './usage';
+
+/** How long a run waits for its own destination to report the migration's end. */
+const DEST_OUTCOME_WAIT_MS = 2000;
 
 /** Why a result does not count as success, or null when it does. */
 export function failureReason(result: MigrationResult): string | null {
@@ -32,6 +38,7 @@ interface RunOptions {
   quiet?: boolean;
   dashboard?: boolean;
   strict?: boolean;
+  pace: string;
   [flag: string]: unknown;
 }
 
@@ -47,11 +54,21 @@ export function runCommand(): Command {
       '--dashboard',
       'serve the live dashboard on 127.0.0.1 (URL with its token on stderr); it keeps serving the result until Ctrl-C',
     )
+    .option('--pace <pace>', 'virtual time only: max (as fast as it goes), 1x (real time), 10x, Nx', 'max')
     .exitOverride();
   addScenarioOptions(command);
   return command.action(async (file: string | undefined, options: RunOptions) => {
     const raw = readScenarioFile(file);
     const flags = scenarioFlags(options);
+    if (flags.token !== undefined)
+      process.stderr.write(`precopy: warning: --token shows in ps; set ${TOKEN_ENV} instead\n`);
+    else if (process.env[TOKEN_ENV]) flags.token = process.env[TOKEN_ENV];
+    let pace;
+    try {
+      pace = parsePace(options.pace);
+    } catch (e) {
+      throw usageError((e as Error).message);
+    }
     const run = (applyFlags(raw, flags).run ?? {}) as Record<string, unknown>;
     // Two processes by default: the command line's migration goes over WebSocket (fast mode has no link).
     if (run.transport === undefined && run.mode !== 'fast') flags.transport = 'ws';
@@ -64,40 +81,84 @@ export function runCommand(): Command {
       if (e instanceof ScenarioError) throw usageError(e.message);
       throw e;
     }
+    // Ctrl-C / SIGTERM cancel (a second exits at once), SIGUSR1 or Enter continue: from here on.
+    const control = new MigrationControl();
     let dest: DestinationProcess | undefined;
-    if (scenario.run.transport === 'ws' && scenario.run.dest === undefined) {
-      dest = await startDestinationProcess(scenario.guest.memory);
-      flags.dest = dest.url;
-      flags.token = dest.token;
-    }
-    // Rows (and, in a TTY, the progress bar with per-round charts) on stdout; nothing with --quiet.
-    const view = options.quiet ? undefined : new TerminalView({ stream: process.stdout });
-    const dashboard = options.dashboard ? await startDashboard({ title: file ?? 'precopy run' }) : undefined;
-    if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
-    let result: MigrationResult;
+    const detach = operatorControls(control, {
+      err: process.stderr,
+      keys: process.stdin,
+      exitNow: (signal) => {
+        dest?.kill();
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      },
+    });
+    let dashboard: Dashboard | undefined;
     try {
-      result = await runScenario(applyFlags(raw, flags), {
-        onEvent: (e) => {
-          view?.onEvent(e);
-          dashboard?.publish(e);
-        },
-      });
+      if (scenario.run.transport === 'ws' && scenario.run.dest === undefined) {
+        dest = await startDestinationProcess(scenario.guest.memory);
+        flags.dest = dest.url;
+        flags.token = dest.token;
+      }
+      dashboard = await runWith(file, raw, flags, options, { control, pace, dest });
     } finally {
+      detach();
       await dest?.stop();
     }
-    view?.finish(result);
-    if (options.json) writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
-    if (options.csv) writeFileSync(options.csv, roundsCsv(result));
-    const reason = failureReason(result);
-    if (reason !== null) {
-      process.stderr.write(`precopy: migration ${reason}\n`);
-      process.exitCode = 1;
-    }
-    const warnings = result.precopy.warnings ?? [];
-    for (const warning of warnings) process.stderr.write(`precopy: warning: ${warning}\n`);
-    if (options.strict && warnings.length > 0) process.exitCode = 1;
     if (dashboard) await serveUntilInterrupted(dashboard);
   });
+}
+
+/**
+ * Run the migration with its views and outputs (the destination process is the caller's).
+ * Returns the dashboard, still serving, when there is one.
+ */
+async function runWith(
+  file: string | undefined,
+  raw: unknown,
+  flags: ReturnType<typeof scenarioFlags>,
+  options: RunOptions,
+  run: { control: MigrationControl; pace: number; dest?: DestinationProcess },
+): Promise<Dashboard | undefined> {
+  // Rows (and, in a TTY, the progress bar with per-round charts) on stdout, unless stdout
+  // carries `--json -` / `--csv -`; nothing with --quiet.
+  const toStdout = options.json === '-' || options.csv === '-';
+  const view = options.quiet
+    ? undefined
+    : new TerminalView({ stream: toStdout ? process.stderr : process.stdout });
+  const dashboard = options.dashboard ? await startDashboard({ title: file ?? 'precopy run' }) : undefined;
+  if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
+  const result: MigrationResult = await runScenario(applyFlags(raw, flags), {
+    control: run.control,
+    pace: pacer(run.pace),
+    onEvent: (e) => {
+      view?.onEvent(e);
+      dashboard?.publish(e);
+    },
+  });
+  // The destination's verdict is in the result; once it has said how it ended, it can go.
+  await run.dest?.ended(DEST_OUTCOME_WAIT_MS);
+  await run.dest?.stop();
+  // What it said (a discard names the source's CANCEL), on stderr beside the summary.
+  if (!options.quiet)
+    for (const line of run.dest?.lines ?? []) process.stderr.write(`precopy: destination: ${line}\n`);
+  view?.finish(result);
+  if (options.json) writeOutput(options.json, JSON.stringify(result, null, 2) + '\n');
+  if (options.csv) writeOutput(options.csv, roundsCsv(result));
+  const reason = failureReason(result);
+  if (reason !== null) {
+    process.stderr.write(`precopy: migration ${reason}\n`);
+    process.exitCode = 1;
+  }
+  const warnings = result.precopy.warnings ?? [];
+  for (const warning of warnings) process.stderr.write(`precopy: warning: ${warning}\n`);
+  if (options.strict && warnings.length > 0) process.exitCode = 1;
+  return dashboard;
+}
+
+/** `-` is stdout. */
+function writeOutput(file: string, text: string): void {
+  if (file === '-') process.stdout.write(text);
+  else writeFileSync(file, text);
 }
 
 /** Keep the dashboard up for a look at the finished run; Ctrl-C (or SIGTERM) closes it. */

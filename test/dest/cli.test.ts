@@ -48,7 +48,15 @@ test('flags are checked and named', async () => {
   await expect(run(['--port', '70000', '--token', 'x'])).rejects.toThrow(
     /--port <port>.*must be an integer in \[0, 65535\]/,
   );
-  await expect(run(['--port', '1'])).rejects.toThrow(/required option '--token <token>'/);
+  const saved = process.env.PRECOPY_TOKEN;
+  delete process.env.PRECOPY_TOKEN;
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await expect(run(['--port', '1'])).rejects.toThrow(/a token is required: set PRECOPY_TOKEN/);
+  } finally {
+    err.mockRestore();
+    if (saved !== undefined) process.env.PRECOPY_TOKEN = saved;
+  }
   await expect(run(['--token', 'x', '--max-payload', 'lots'])).rejects.toThrow(/--max-payload.*not a size/);
   await expect(run(['--token', 'x', '--max-payload', '1KiB'])).rejects.toThrow(
     /--max-payload must be ≥ 64KiB/,
