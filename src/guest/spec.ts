@@ -21,7 +21,7 @@ import { formatBytes, PAGE_SIZE, parseDuration, parseRate, parseSize } from '../
 import { loadTrace } from './trace';
 
 export const MIN_MEMORY = 1024 ** 2;
-export const MAX_MEMORY = 256 * 1024 ** 3;
+export const MAX_MEMORY = 1024 ** 4;
 export const MAX_VCPUS = 64;
 export const MAX_RATE = 16 * 1024 ** 3;
 export const MAX_PHASES = 64;

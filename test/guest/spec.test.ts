@@ -102,8 +102,8 @@ describe('guest spec', () => {
   });
 
   it.each([
-    [{ memory: '-4GiB' }, /^guest\.memory: not a size: "-4GiB".*allowed range \[1\.00 MiB, 256\.00 GiB\]/],
-    [{ memory: '512GiB' }, /^guest\.memory: 512GiB is outside the allowed range \[1\.00 MiB, 256\.00 GiB\]/],
+    [{ memory: '-4GiB' }, /^guest\.memory: not a size: "-4GiB".*allowed range \[1\.00 MiB, 1\.00 TiB\]/],
+    [{ memory: '2TiB' }, /^guest\.memory: 2TiB is outside the allowed range \[1\.00 MiB, 1\.00 TiB\]/],
     [{ memory: 4097 * 1024 }, /^guest\.memory: .* not a multiple of 4096 bytes/],
     [
       { workload: { kind: 'uniform', rate: '200MiB/h' } },

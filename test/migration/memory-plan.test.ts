@@ -42,7 +42,7 @@ describe('full mode chooses the backing by size', () => {
   });
 
   it('fast mode keeps a few bytes a page: a 1 TiB guest fits', () => {
-    const plan = planMemory(scenario({ memory: '256GiB' }), 'fast', AVAILABLE);
+    const plan = planMemory(scenario({ memory: '1TiB' }), 'fast', AVAILABLE);
     expect(plan).toMatchObject({ backing: 'metadata' });
     expect(plan.estimate).toBeLessThan(6 * GiB);
   });
