@@ -59,6 +59,19 @@ export class TdpIter {
     return this.valid && this.gfn < this.end;
   }
 
+  /**
+   * The current SPTE is a present leaf: the filter of KVM's tdp_root_for_each_leaf_pte, which
+   * every leaf operation (write-protect, clear-dirty, zap, age, split) applies to each step.
+   */
+  get atPresentLeaf(): boolean {
+    return isShadowPresent(this.oldLo) && isLastSpte(this.oldLo, this.level);
+  }
+
+  /** The current SPTE points to a page table (present, not a leaf). */
+  get atPresentTable(): boolean {
+    return isShadowPresent(this.oldLo) && !isLastSpte(this.oldLo, this.level);
+  }
+
   /** Pages mapped by the current SPTE. */
   get pages(): number {
     return PAGES_PER_LEVEL[this.level]!;
@@ -120,7 +133,7 @@ export class TdpIter {
     if (this.level === this.minLevel) return false;
     // Re-read before stepping down: the entry may have been replaced since the snapshot.
     this.reread();
-    if (!isShadowPresent(this.oldLo) || isLastSpte(this.oldLo, this.level)) return false;
+    if (!this.atPresentTable) return false;
     const child = (this.oldLo >>> 12) + (this.oldHi & 0xfffff) * 2 ** 20;
     this.level--;
     this.ptPath[this.level - 1] = child;

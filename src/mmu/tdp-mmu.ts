@@ -22,6 +22,7 @@ import {
   isLastSpte,
   isMmioSpte,
   isShadowPresent,
+  FROZEN_SPTE_LO,
   MMIO_SPTE_LO,
   PAGES_PER_LEVEL,
   pfnOf,
@@ -57,8 +58,6 @@ export const RET_PF_SPURIOUS = 6;
 export const WALK_VIOLATION = 0;
 export const WALK_MISCONFIG = -1;
 
-/** fast_page_fault gives up after this many lost cmpxchg races. */
-const FAST_PF_MAX_RETRIES = 4;
 /** 4K pages per 1 GiB region (PAGES_PER_LEVEL[PG_LEVEL_1G], as a constant for the harvest's hot loop). */
 const PAGES_PER_1G = 1 << 18;
 
@@ -203,39 +202,38 @@ export class TdpMmu {
    * Logs the GFN when it sets W.
    */
   private fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
-    for (let attempt = 0; attempt < FAST_PF_MAX_RETRIES; attempt++) {
-      const level = this.findLastSpte(gfn);
-      const loTable = this.lastLoTable;
-      const hiTable = this.lastHiTable;
-      const i = this.lastIndex;
-      const lo = loTable[i]!;
-      const hi = hiTable[i]!;
-      // page_fault_can_be_fast: a write to a present SPTE, or any access to an access-tracked one.
-      if (!isShadowPresent(lo) || !isLastSpte(lo, level)) return RET_PF_INVALID;
-      const tracked = isAccessTracked(lo, hi);
-      if (!write && !tracked) return RET_PF_INVALID;
-      if (isAccessAllowed(lo, write)) return RET_PF_SPURIOUS;
-      let newLo = lo;
-      let newHi = hi;
-      if (tracked) {
-        newLo |= (hi & HI_SAVED_R ? SPTE_R : 0) | (hi & HI_SAVED_X ? SPTE_X : 0);
-        newHi &= ~(HI_SAVED_R | HI_SAVED_X);
-      }
-      if (write && (hi & HI_MMU_WRITABLE) !== 0) {
-        // A huge page in a logged slot: only one GFN would be logged; let the slow path map 4K.
-        if (level > PG_LEVEL_4K && slot !== null && slot.logging) break;
-        newLo |= SPTE_W;
-      }
-      if ((newLo === lo && newHi === hi) || !isAccessAllowed(newLo, write)) break;
-      if (loTable[i] !== lo) continue; // lost the cmpxchg race: retry
-      loTable[i] = newLo >>> 0;
-      hiTable[i] = newHi >>> 0;
-      if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
-        this.host.markPageDirty(vcpu, slot, gfn);
-      this.counters.fast++;
-      return RET_PF_FIXED;
+    const level = this.findLastSpte(gfn);
+    const loTable = this.lastLoTable;
+    const hiTable = this.lastHiTable;
+    const i = this.lastIndex;
+    const lo = loTable[i]!;
+    const hi = hiTable[i]!;
+    // page_fault_can_be_fast: a write to a present SPTE, or any access to an access-tracked one.
+    if (!isShadowPresent(lo) || !isLastSpte(lo, level)) return RET_PF_INVALID;
+    const tracked = isAccessTracked(lo, hi);
+    if (!write && !tracked) return RET_PF_INVALID;
+    if (isAccessAllowed(lo, write)) return RET_PF_SPURIOUS;
+    let newLo = lo;
+    let newHi = hi;
+    if (tracked) {
+      newLo |= (hi & HI_SAVED_R ? SPTE_R : 0) | (hi & HI_SAVED_X ? SPTE_X : 0);
+      newHi &= ~(HI_SAVED_R | HI_SAVED_X);
     }
-    return RET_PF_INVALID;
+    if (write && (hi & HI_MMU_WRITABLE) !== 0) {
+      // A huge page in a logged slot: only one GFN would be logged; let the slow path map 4K.
+      if (level > PG_LEVEL_4K && slot !== null && slot.logging) return RET_PF_INVALID;
+      newLo |= SPTE_W;
+    }
+    if ((newLo === lo && newHi === hi) || !isAccessAllowed(newLo, write)) return RET_PF_INVALID;
+    // KVM installs the new SPTE with a cmpxchg and retries on a lost race. Here the JS thread
+    // is both mmu_lock and every vCPU: nothing runs between the read above and this store, so
+    // there is no race to lose and no retry loop.
+    loTable[i] = newLo >>> 0;
+    hiTable[i] = newHi >>> 0;
+    if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
+      this.host.markPageDirty(vcpu, slot, gfn);
+    this.counters.fast++;
+    return RET_PF_FIXED;
   }
 
   /**
@@ -276,7 +274,7 @@ export class TdpMmu {
     for (; it.inRange; it.next()) {
       if (isFrozen(it.oldLo, it.oldHi)) return RET_PF_RETRY;
       if (it.level === goal) return this.mapTargetLevel(vcpu, it, gfn, slot, write);
-      if (isShadowPresent(it.oldLo) && !isLastSpte(it.oldLo, it.level)) continue;
+      if (it.atPresentTable) continue;
       // Non-present (or MMIO) → link a new table; a present huge leaf → split it in place.
       const child = this.tables.alloc(it.level - 1);
       if (isShadowPresent(it.oldLo)) this.splitHugeSpte(it, child);
@@ -381,7 +379,7 @@ export class TdpMmu {
     for (it.start(this.root, this.rootLevel, PG_LEVEL_2M, start, end); it.inRange; it.next()) {
       if (this.condResched(it, false)) continue;
       if (isFrozen(it.oldLo, it.oldHi) || !this.bootRegionMapped(it.gfn, it.pages)) continue;
-      if (isShadowPresent(it.oldLo) && isLastSpte(it.oldLo, it.level)) continue;
+      if (it.atPresentLeaf) continue;
       if (!isShadowPresent(it.oldLo) && it.level <= maxLevel && hugeLeafFits(slot, it.gfn, it.level)) {
         this.installBootLeaf(it, slot);
         continue;
@@ -535,7 +533,7 @@ export class TdpMmu {
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, minLevel, start, end); it.inRange; it.next()) {
       if (this.condResched(it, false)) continue;
-      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level < minLevel) continue;
+      if (!it.atPresentLeaf || it.level < minLevel) continue;
       if ((it.oldLo & SPTE_W) === 0) continue;
       it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
       markGfn?.(it.gfn);
@@ -547,11 +545,13 @@ export class TdpMmu {
   /** clear_dirty_gfn_range: clear D on present leaves (W where A/D is disabled). */
   clearDirtyRange(start: number, end: number, markGfn: ((gfn: number) => void) | null): boolean {
     let changed = false;
+    // Chosen once per operation, as KVM does: A/D bits are on or off for the whole MMU.
+    const dbit = this.adEnabled ? SPTE_D : SPTE_W;
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
       if (this.condResched(it, false)) continue;
-      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level)) continue;
-      const dbit = isAdDisabledSpte(it.oldHi) ? SPTE_W : SPTE_D;
+      if (!it.atPresentLeaf) continue;
+      if (this.adEnabled && isAdDisabledSpte(it.oldHi)) this.host.warn('A/D-disabled SPTE with A/D enabled');
       if ((it.oldLo & dbit) === 0) continue;
       it.set((it.oldLo & ~dbit) >>> 0, it.oldHi);
       markGfn?.(it.gfn);
@@ -568,7 +568,7 @@ export class TdpMmu {
     let changed = false;
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, minLevel, gfn, gfn + 1); it.inRange; it.next()) {
-      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level < minLevel) continue;
+      if (!it.atPresentLeaf || it.level < minLevel) continue;
       const lo = (it.oldLo & ~SPTE_W) >>> 0;
       const hi = (it.oldHi & ~HI_MMU_WRITABLE) >>> 0;
       if (lo === it.oldLo && hi === it.oldHi) continue;
@@ -586,7 +586,7 @@ export class TdpMmu {
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, targetLevel + 1, start, end); it.inRange; it.next()) {
       if (this.condResched(it, false)) continue;
-      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level) || it.level <= targetLevel) continue;
+      if (!it.atPresentLeaf || it.level <= targetLevel) continue;
       this.splitHugeSpte(it, this.tables.alloc(it.level - 1));
     }
   }
@@ -604,7 +604,7 @@ export class TdpMmu {
         flush = false;
         continue;
       }
-      if (it.level > PG_LEVEL_1G || !isShadowPresent(it.oldLo) || isLastSpte(it.oldLo, it.level)) continue;
+      if (it.level > PG_LEVEL_1G || !it.atPresentTable) continue;
       if (it.gfn < slot.baseGfn || it.gfn + it.pages > slot.endGfn) continue;
       if (this.maxMappingLevel(slot, it.gfn) < it.level) continue;
       if (!this.firstLeafBelow(pfnOf(it.oldLo, it.oldHi), it.level - 1)) continue;
@@ -646,7 +646,7 @@ export class TdpMmu {
         continue;
       }
       const mmio = isMmioSpte(it.oldLo);
-      if (!mmio && (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level))) continue;
+      if (!mmio && !it.atPresentLeaf) continue;
       this.setSpte(it, 0, 0);
       if (!mmio) flush = true;
     }
@@ -750,7 +750,7 @@ export class TdpMmu {
     const table = this.tables.loChunks[chunk]!;
     const spteLo = table[index]!;
     if (!isShadowPresent(spteLo)) return;
-    const dbit = this.maskWrprot || isAdDisabledSpte(this.tables.hiChunks[chunk]![index]!) ? SPTE_W : SPTE_D;
+    const dbit = this.maskWrprot || !this.adEnabled ? SPTE_W : SPTE_D;
     if ((spteLo & dbit) === 0) return;
     table[index] = spteLo & ~dbit;
     if (this.maskMark !== null) this.maskMark(gfn);
@@ -794,7 +794,7 @@ export class TdpMmu {
     let young = false;
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
-      if (!isShadowPresent(it.oldLo) || !isLastSpte(it.oldLo, it.level)) continue;
+      if (!it.atPresentLeaf) continue;
       if (!isAccessed(it.oldLo, it.oldHi)) continue;
       young = true;
       if (!isAdDisabledSpte(it.oldHi)) {
@@ -812,8 +812,7 @@ export class TdpMmu {
   testYoung(start: number, end: number): boolean {
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next())
-      if (isShadowPresent(it.oldLo) && isLastSpte(it.oldLo, it.level) && isAccessed(it.oldLo, it.oldHi))
-        return true;
+      if (it.atPresentLeaf && isAccessed(it.oldLo, it.oldHi)) return true;
     return false;
   }
 
@@ -843,7 +842,7 @@ export class TdpMmu {
       if (frozen) {
         saved.lo = it.oldLo;
         saved.hi = it.oldHi;
-        it.set(0x5a0, 0);
+        it.set(FROZEN_SPTE_LO, 0);
       } else it.set(saved.lo, saved.hi);
       return true;
     }

@@ -10,8 +10,8 @@ import type { Memslot } from './memslot';
 import type { MmuVcpu, TdpMmu } from './tdp-mmu';
 import { RET_PF_EMULATE, RET_PF_RETRY, WALK_MISCONFIG, WALK_VIOLATION } from './tdp-mmu';
 import { Tlb, TLB_D, TLB_W } from './tlb';
+import { PAGE_SIZE } from '../util/units';
 
-const PAGE_SIZE = 4096;
 const INV_PAGE_SIZE = 1 / PAGE_SIZE;
 /** VMX's PML buffer: 512 GPAs, drained on every VM exit. */
 export const PML_ENTRIES = 512;

@@ -22,8 +22,8 @@ import { Memslot, newBitmap } from './memslot';
 import { PG_LEVEL_2M, PG_LEVEL_4K } from './spte';
 import { TdpMmu } from './tdp-mmu';
 import { PML_ENTRIES, VcpuImpl } from './vcpu';
+import { PAGE_SIZE } from '../util/units';
 
-const PAGE_SIZE = 4096;
 /** KVM_USER_MEM_SLOTS on x86. */
 export const KVM_USER_MEM_SLOTS = 32764;
 export const KVM_MAX_VCPUS = 4096;

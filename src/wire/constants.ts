@@ -16,7 +16,8 @@
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
 export const VERSION = 4;
 export const HEADER_SIZE = 16;
-export const PAGE_SIZE = 4096;
+/** Pages travel whole: the wire's page is the guest's. */
+export { PAGE_SIZE } from '../util/units';
 
 /** Frame types. Source → destination unless marked. */
 export const FrameType = {
