@@ -798,7 +798,8 @@ export class Migration {
     };
     if (!final && !partial) Object.assign(stats, this.predict(stats));
     this.rounds.push(stats);
-    this.emit({ type: 'round', time: this.elapsed(), round: stats });
+    const regionBytes = this.tracker.regionPages * PAGE_SIZE;
+    this.emit({ type: 'round', time: this.elapsed(), round: stats, regionBytes });
   }
 
   /** The in-run predictor's answer after a live round; a model that fails leaves it empty. */

@@ -272,7 +272,13 @@ export interface MigrationResult {
  */
 export type MigrationEvent =
   | { type: 'state'; time: number; status: MigrationStatus; machineState: string }
-  | { type: 'round'; time: number; round: RoundStats }
+  | {
+      type: 'round';
+      time: number;
+      round: RoundStats;
+      /** Bytes per `dirtyByRegion` region, so a live view labels rows as the saved result will. */
+      regionBytes?: number;
+    }
   | {
       type: 'progress';
       time: number;

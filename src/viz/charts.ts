@@ -36,6 +36,7 @@ export const COLORS = {
   send: '#1971c2',
   remaining: '#c2255c',
   threshold: '#2f9e44',
+  limit: '#2f9e44',
   lambda: '#1971c2',
   lambdaOver: '#e03131',
   expected: '#f08c00',
@@ -64,8 +65,12 @@ export const STATE_HIGHLIGHT: Record<'running' | 'completed' | 'failed', string>
 /** Symbol size of the current state's node (others are smaller): what the browser test checks. */
 export const ACTIVE_NODE_SIZE = 34;
 
-export function buildCharts(view: RunView): ChartSpec[] {
-  return [
+/** The width charts are drawn at when none is given (the reports' size). */
+export const DEFAULT_CHART_WIDTH = 520;
+
+/** `width`: of the chart's box in px; titles longer than it are cut with an ellipsis, never wrapped over the legend. */
+export function buildCharts(view: RunView, options: { width?: number } = {}): ChartSpec[] {
+  const charts: ChartSpec[] = [
     { id: 'states', option: statechartOption(view) },
     { id: 'rates', option: ratesOption(view) },
     { id: 'remaining', option: remainingOption(view) },
@@ -76,6 +81,22 @@ export function buildCharts(view: RunView): ChartSpec[] {
     { id: 'heatmap', option: heatmapOption(view) },
     { id: 'prediction', option: predictionOption(view) },
   ];
+  const width = options.width ?? DEFAULT_CHART_WIDTH;
+  return charts.map((c) => ({ ...c, option: fitTitle(c.option, width) }));
+}
+
+function fitTitle(option: EChartsOption, width: number): EChartsOption {
+  const title = option.title as { textStyle?: object; subtextStyle?: object } | undefined;
+  if (!title) return option;
+  const fit = { width: Math.max(60, width - 24), overflow: 'truncate' as const };
+  return {
+    ...option,
+    title: {
+      ...title,
+      textStyle: { ...title.textStyle, ...fit },
+      subtextStyle: { ...title.subtextStyle, ...fit },
+    },
+  };
 }
 
 ////     shared pieces     ////
@@ -114,8 +135,18 @@ function base(title: string, subtitle: string): EChartsOption {
       textStyle: { fontSize: 13, fontWeight: 600, color: COLORS.text },
       subtextStyle: { fontSize: 11, color: COLORS.muted },
     },
-    legend: { top: 42, left: 6, itemGap: 16, itemWidth: 14, itemHeight: 8, textStyle: { fontSize: 11 } },
-    grid: { left: 64, right: 56, top: 84, bottom: 34 },
+    // One line however narrow: a wrapped legend would run into the plot.
+    legend: {
+      type: 'scroll',
+      top: 42,
+      left: 6,
+      right: 6,
+      itemGap: 16,
+      itemWidth: 14,
+      itemHeight: 8,
+      textStyle: { fontSize: 11 },
+    },
+    grid: { left: 64, right: 56, top: 84, bottom: 42 },
     tooltip: { trigger: 'axis', confine: true },
   };
 }
@@ -124,15 +155,11 @@ function roundAxis(view: RunView, withLive = false) {
   return {
     type: 'category' as const,
     data: categories(view, withLive),
+    // Under the axis, centred: at its end it ran into the last round's label.
     name: 'round',
-    nameLocation: 'end' as const,
-    nameGap: 6,
-    nameTextStyle: {
-      color: COLORS.muted,
-      fontSize: 10,
-      align: 'right' as const,
-      verticalAlign: 'top' as const,
-    },
+    nameLocation: 'middle' as const,
+    nameGap: 20,
+    nameTextStyle: { color: COLORS.muted, fontSize: 10 },
     axisLabel: { fontSize: 10, color: COLORS.muted },
     axisTick: { alignWithLabel: true },
   };
@@ -207,7 +234,7 @@ export function ratesOption(view: RunView): EChartsOption {
           withLive,
           view.rounds.map((r) => toMiB(r.dirtyRate)),
         ),
-        { areaStyle: { color: COLORS.dirty, opacity: 0.08 } },
+        { areaStyle: { color: COLORS.dirty, opacity: 0.08 }, ...markLines(switchoverMark(view)) },
       ),
       lineSeries(
         'send',
@@ -274,23 +301,26 @@ export function remainingOption(view: RunView): EChartsOption {
           true,
           view.rounds.map((r) => logValue(r.remaining)),
         ),
-        switchover && switchoverIndex >= 0 && switchover.remaining > 0
-          ? {
-              markPoint: {
-                symbol: 'pin',
-                symbolSize: 38,
-                itemStyle: { color: COLORS.threshold },
-                label: { fontSize: 9, formatter: 'S/O' },
-                data: [
-                  {
-                    name: 'switchover',
-                    coord: [switchoverIndex, toMiB(switchover.remaining)],
-                    value: 'switchover',
-                  },
-                ],
-              },
-            }
-          : {},
+        {
+          ...markLines(switchoverMark(view)),
+          ...(switchover && switchoverIndex >= 0 && switchover.remaining > 0
+            ? {
+                markPoint: {
+                  symbol: 'pin',
+                  symbolSize: 38,
+                  itemStyle: { color: COLORS.threshold },
+                  label: { fontSize: 9, formatter: 'S/O' },
+                  data: [
+                    {
+                      name: 'switchover',
+                      coord: [switchoverIndex, toMiB(switchover.remaining)],
+                      value: 'switchover',
+                    },
+                  ],
+                },
+              }
+            : {}),
+        },
       ),
       lineSeries(
         'threshold',
@@ -319,6 +349,47 @@ export function switchoverRound(rounds: RoundStats[]): RoundStats | null {
   return finalAt > 0 ? rounds[finalAt - 1]! : null;
 }
 
+/**
+ * A vertical line at stop-and-copy: where the source paused the guest. Per-round charts carry it
+ * so the switchover reads the same on each; none before it happens.
+ */
+function switchoverMark(view: RunView) {
+  const at = view.rounds.findIndex((r) => r.final);
+  if (at < 0) return [];
+  return [
+    {
+      name: 'switchover',
+      xAxis: at,
+      lineStyle: { color: COLORS.threshold, type: 'solid' as const, width: 1.5 },
+      // Above the plot, where no data or other line label is.
+      label: {
+        formatter: 'switchover',
+        position: 'end' as const,
+        fontSize: 10,
+        color: COLORS.threshold,
+      },
+    },
+  ];
+}
+
+/** A series' markLine from its items (none at all when there are none). */
+function markLines(items: object[], defaults: object = {}) {
+  return items.length > 0 ? { markLine: { symbol: 'none', silent: true, ...defaults, data: items } } : {};
+}
+
+/** The downtime limit in force per round: the round's own (it ramps, and can be set live), else the scenario's. */
+export function downtimeLimits(view: RunView): (number | null)[] {
+  const fallback = scenarioDowntimeLimit(view);
+  return view.rounds.map((r) => r.downtimeLimit ?? fallback);
+}
+
+function scenarioDowntimeLimit(view: RunView): number | null {
+  const scenario = view.result?.precopy.scenario as
+    { migration?: { 'downtime-limit'?: unknown }; 'downtime-limit'?: unknown } | null | undefined;
+  const limit = scenario?.migration?.['downtime-limit'] ?? scenario?.['downtime-limit'];
+  return typeof limit === 'number' ? limit : null;
+}
+
 /** λ = dirty / send per round with the line at 1: above it a round leaves more than it sent. */
 export function lambdaOption(view: RunView): EChartsOption {
   return {
@@ -340,13 +411,10 @@ export function lambdaOption(view: RunView): EChartsOption {
           value: round3(r.lambda),
           itemStyle: { color: r.lambda >= 1 ? COLORS.lambdaOver : COLORS.lambda },
         })),
-        markLine: {
-          symbol: 'none',
-          silent: true,
+        ...markLines([{ yAxis: 1 }, ...switchoverMark(view)], {
           lineStyle: { color: COLORS.lambdaOver, type: 'dashed', width: 1.5 },
           label: { formatter: 'λ = 1', position: 'insideEndTop', fontSize: 10, color: COLORS.lambdaOver },
-          data: [{ yAxis: 1 }],
-        },
+        }),
       },
     ],
   };
@@ -388,7 +456,7 @@ export function downtimeOption(view: RunView): EChartsOption {
             name: 'destination',
             yAxis: round3(destination),
             lineStyle: { color: COLORS.destination },
-            label: { position: 'insideEndTop' as const, color: COLORS.destination },
+            label: { position: 'insideEndBottom' as const, color: COLORS.destination },
           },
         ]
       : []),
@@ -396,7 +464,7 @@ export function downtimeOption(view: RunView): EChartsOption {
   return {
     ...base(
       'Downtime: expected vs predicted vs actual',
-      'QEMU expected-downtime, model prediction, measured',
+      'QEMU expected-downtime vs the limit, model prediction, measured',
     ),
     ...emptyNote(view),
     tooltip: { trigger: 'axis', confine: true, valueFormatter: (v) => fmtMs(v === null ? null : Number(v)) },
@@ -408,21 +476,22 @@ export function downtimeOption(view: RunView): EChartsOption {
         'expected',
         COLORS.expected,
         view.rounds.map((r) => round3(r.expectedDowntime)),
-        marks.length > 0
-          ? {
-              markLine: {
-                symbol: 'none',
-                lineStyle: { type: 'solid', width: 1.5 },
-                label: {
-                  fontSize: 10,
-                  formatter: (p: { name?: string; value?: unknown }) =>
-                    `actual (${p.name}) ${fmtMs(Number(p.value))}`,
-                },
-                data: marks,
-              },
-            }
-          : {},
+        markLines([...marks, ...switchoverMark(view)], {
+          silent: false,
+          lineStyle: { type: 'solid', width: 1.5 },
+          label: {
+            fontSize: 10,
+            formatter: (p: { name?: string; value?: unknown }) =>
+              `actual (${p.name}) ${fmtMs(Number(p.value))}`,
+          },
+        }),
       ),
+      lineSeries('limit', 'downtime limit', COLORS.limit, downtimeLimits(view), {
+        step: 'end',
+        symbol: 'none',
+        showSymbol: false,
+        lineStyle: { color: COLORS.limit, width: 1.5, type: 'dashed' },
+      }),
       lineSeries(
         'predicted',
         'predicted (model)',
@@ -451,7 +520,11 @@ export function throttleOption(view: RunView): EChartsOption {
         'throttle',
         COLORS.throttle,
         view.rounds.map((r) => r.throttle),
-        { step: 'end', areaStyle: { color: COLORS.throttle, opacity: 0.12 } },
+        {
+          step: 'end',
+          areaStyle: { color: COLORS.throttle, opacity: 0.12 },
+          ...markLines(switchoverMark(view)),
+        },
       ),
     ],
   };
@@ -509,30 +582,51 @@ export function bytesOption(view: RunView): EChartsOption {
   };
 }
 
+/** The colour scale from 1 page (lightest) to the most pages (darkest); none is grey. */
+export const HEAT_COLORS = ['#fdd49e', '#fc8d59', '#e34a33', '#b30000', '#5c0000'];
+export const HEAT_NONE = '#e9ecef';
+
+/**
+ * The heatmap's colour value: 0 for no pages (grey); from 1 page to `max` pages, 1 to
+ * HEAT_COLORS.length on a log scale, so a late round that dirtied a handful of pages is as
+ * visible as the bulk round's thousands (a linear scale faded them into the background).
+ */
+export function heatColourValue(pages: number, max: number): number {
+  if (pages <= 0) return 0;
+  if (max <= 1) return HEAT_COLORS.length;
+  return 1 + ((HEAT_COLORS.length - 1) * Math.log(pages)) / Math.log(max);
+}
+
+/** Bytes per heatmap region: from the run's round events while live, the result once saved. */
+export function regionBytesOf(view: RunView): number | null {
+  if (view.regionBytes) return view.regionBytes;
+  const pages = view.result?.precopy.regionPages ?? 0;
+  return pages > 0 ? pages * (view.result?.ram['page-size'] || 4096) : null;
+}
+
+/** Row labels: the region's offset; the same while live and once finished (never switching). */
+export function regionLabels(regions: number, regionBytes: number | null): string[] {
+  return Array.from({ length: regions }, (_, i) => (regionBytes ? fmtBytes(i * regionBytes) : `region ${i}`));
+}
+
 /** Where the writable working set lives: dirtied pages per guest-memory region per round. */
 export function heatmapOption(view: RunView): EChartsOption {
   const regions = view.rounds.reduce((n, r) => Math.max(n, r.dirtyByRegion.length), 0);
-  const regionPages = view.result?.precopy.regionPages ?? 0;
-  const pageSize = view.result?.ram['page-size'] || 4096;
-  const regionLabels = Array.from({ length: regions }, (_, i) =>
-    regionPages > 0 ? fmtBytes(i * regionPages * pageSize) : `region ${i}`,
-  );
-  const data: [number, number, number][] = [];
-  let max = 1;
+  const regionBytes = regionBytesOf(view);
+  const labels = regionLabels(regions, regionBytes);
+  // [round index, region, pages, colour value]: the colour is the 4th dimension, pages stay readable.
+  const cells: [number, number, number][] = [];
   view.rounds.forEach((r, x) => {
-    for (let y = 0; y < regions; y++) {
-      const pages = r.dirtyByRegion[y] ?? 0;
-      data.push([x, y, pages]);
-      if (pages > max) max = pages;
-    }
+    for (let y = 0; y < regions; y++) cells.push([x, y, r.dirtyByRegion[y] ?? 0]);
   });
+  const max = cells.reduce((m, c) => Math.max(m, c[2]), 1);
   const note = regions === 0 && view.rounds.length > 0 ? 'no per-region data in this result' : undefined;
   return {
     ...base(
       'Dirtied pages per region',
-      regionPages > 0
-        ? `guest memory in ${fmtBytes(regionPages * pageSize)} regions (rows) per round`
-        : 'per round',
+      regionBytes
+        ? `${fmtBytes(regionBytes)} regions (rows) per round; log colour, grey = none`
+        : 'per round; log colour, grey = none',
     ),
     ...emptyNote(view),
     ...(note
@@ -547,7 +641,7 @@ export function heatmapOption(view: RunView): EChartsOption {
           ],
         }
       : {}),
-    grid: { left: 72, right: 84, top: 56, bottom: 34 },
+    grid: { left: 72, right: 84, top: 56, bottom: 42 },
     legend: { show: false },
     tooltip: {
       trigger: 'item',
@@ -555,39 +649,87 @@ export function heatmapOption(view: RunView): EChartsOption {
       formatter: (p: unknown) => {
         const { value } = p as { value: [number, number, number] };
         const r = view.rounds[value[0]];
-        return `${r ? roundTitle(r) : ''}<br/>${regionLabels[value[1]]}: ${value[2]} pages`;
+        return `${r ? roundTitle(r) : ''}<br/>${labels[value[1]]}: ${value[2]} pages`;
       },
     },
     xAxis: { ...roundAxis(view), splitArea: { show: false } },
     yAxis: {
       type: 'category',
-      data: regionLabels,
+      data: labels,
       inverse: true,
       // At most ~16 offset labels, however many regions.
       axisLabel: { fontSize: 9, color: COLORS.muted, interval: Math.max(0, Math.ceil(regions / 16) - 1) },
       name: 'offset',
+      nameLocation: 'start',
       nameTextStyle: { color: COLORS.muted, fontSize: 10 },
     },
+    ...heatScale(cells, max),
+  };
+}
+
+/** The most pages any cell of a heatmap option holds. */
+function heatMaxPages(option: EChartsOption): number {
+  const series = (option.series as { data: [number, number, number, number][] }[])[0]!;
+  return series.data.reduce((m, d) => Math.max(m, d[2]), 1);
+}
+
+/**
+ * The cells ([round index, region, pages, colour value]: the colour is the 4th dimension, so
+ * pages stay readable) and their colour scale, its maximum written at its top.
+ */
+export function heatScale(cells: [number, number, number, ...unknown[]][], max: number) {
+  return {
     visualMap: {
-      type: 'continuous',
+      type: 'continuous' as const,
+      dimension: 3,
       min: 0,
-      max,
+      max: HEAT_COLORS.length,
       calculable: false,
-      orient: 'vertical',
+      orient: 'vertical' as const,
       right: 8,
       top: 56,
       itemHeight: 120,
       itemWidth: 10,
-      text: ['pages', '0'],
+      text: [`${max} pages`, '0'],
+      textGap: 6,
       textStyle: { fontSize: 10, color: COLORS.muted },
-      inRange: { color: ['#fff7ec', '#fdd49e', '#fc8d59', '#d7301f', '#7f0000'] },
+      inRange: { color: [HEAT_NONE, ...HEAT_COLORS] },
     },
-    series: [{ id: 'heatmap', name: 'dirtied pages', type: 'heatmap', data, progressive: 0 }],
+    series: [
+      {
+        id: 'heatmap',
+        name: 'dirtied pages',
+        type: 'heatmap' as const,
+        data: cells.map(([x, y, pages]) => [x, y, pages, heatColourValue(pages, max)]),
+        progressive: 0,
+      },
+    ],
   };
+}
+
+/**
+ * Why the prediction chart shows no forecast for the latest round (or what the forecast is of),
+ * so an empty chart is never silent: with λ ≥ 1 the dirty set never shrinks and there is
+ * nothing to converge to.
+ */
+export function predictionNote(view: RunView): string | null {
+  const live = view.rounds.filter((r) => !r.final && !r.partial);
+  const last = live[live.length - 1];
+  if (!last) return null;
+  const lambda = last.lambda >= 1 ? `λ = ${last.lambda.toFixed(2)} ≥ 1 (round ${last.round})` : null;
+  if (last.predictedRoundsLeft === null && last.predictedEta === null) {
+    if (lambda) return `no prediction: ${lambda}, it cannot converge`;
+    const error = view.result?.precopy.predictorError;
+    return error ? `no prediction: ${error}` : `no prediction after round ${last.round}`;
+  }
+  if (last.predictedOutcome === 'cancelled')
+    return `predicts a cancel${lambda ? `, ${lambda}` : ''}: ETA to the timeout`;
+  return null;
 }
 
 /** The predictor after each round: rounds left and ETA, and how wrong it turned out to be. */
 export function predictionOption(view: RunView): EChartsOption {
+  const note = predictionNote(view);
   const result = view.result;
   const total = result ? result['total-time'] : null;
   const errors = new Map((result?.precopy.predictionError ?? []).map((e) => [e.round, e]));
@@ -596,6 +738,24 @@ export function predictionOption(view: RunView): EChartsOption {
   return {
     ...base('Prediction: rounds left and ETA', 'after each round; error = predicted − actual'),
     ...emptyNote(view),
+    ...(note
+      ? {
+          graphic: [
+            {
+              type: 'text' as const,
+              left: 'center' as const,
+              top: 92,
+              style: {
+                text: note,
+                fill: COLORS.etaError,
+                fontSize: 11,
+                backgroundColor: 'rgba(255,255,255,0.85)',
+                padding: [2, 6],
+              },
+            },
+          ],
+        }
+      : {}),
     tooltip: { trigger: 'axis', confine: true },
     xAxis: roundAxis(view),
     yAxis: [valueAxis('rounds', { minInterval: 1 }), valueAxis('s', { splitLine: { show: false } })],
@@ -822,11 +982,9 @@ export function alignScales(sets: ChartSpec[][]): ChartSpec[][] {
       const options = byId(chart.id);
       if (chart.id === 'states') return chart;
       if (chart.id === 'heatmap') {
-        const max = Math.max(1, ...options.map((o) => (o.visualMap as { max: number }).max));
-        return {
-          ...chart,
-          option: { ...chart.option, visualMap: { ...(chart.option.visualMap as object), max } },
-        };
+        const max = Math.max(1, ...options.map(heatMaxPages));
+        const cells = (chart.option.series as { data: [number, number, number][] }[])[0]!.data;
+        return { ...chart, option: { ...chart.option, ...heatScale(cells, max) } };
       }
       const axes = (
         Array.isArray(chart.option.yAxis) ? chart.option.yAxis : [chart.option.yAxis]

@@ -7,7 +7,7 @@ import type * as Echarts from 'echarts';
 import type { FeedMessage } from './dashboard-server';
 import { alignScales, buildCharts, CHART_IDS, type ChartId } from './charts';
 import { fmtBytes, fmtMs, fmtRate } from './format';
-import { applyEvent, isFinished, type RunView } from './run-view';
+import { applyEvent, badgeOf, isFinished, type FeedMode, type RunView } from './run-view';
 import { summarize } from './summary';
 
 declare const echarts: typeof Echarts;
@@ -24,6 +24,8 @@ interface RunPanel {
   /** Sequence number last drawn, and rounds last put in the table. */
   drawnSeq: number;
   tableRounds: number;
+  /** The rounds (and scale) the heatmap was last drawn from: redrawn only when they change. */
+  heatmapKey: unknown[] | null;
 }
 
 /** For tests and the curious: the folded views and the chart instances. */
@@ -31,6 +33,8 @@ interface PageState {
   views: RunView[];
   panels: RunPanel[];
   messages: number;
+  /** What the server feeds: a migration as it runs, or saved results. */
+  mode: FeedMode | null;
 }
 
 declare global {
@@ -39,7 +43,8 @@ declare global {
   }
 }
 
-const state: PageState = { views: [], panels: [], messages: 0 };
+const state: PageState = { views: [], panels: [], messages: 0, mode: null };
+let connected = false;
 window.precopy = state;
 let frameRequested = false;
 
@@ -70,7 +75,10 @@ function buildPanel(view: RunView, index: number): RunPanel {
     box.dataset.chart = id;
     box.dataset.run = String(index);
     grid.append(box);
-    charts[id] = echarts.init(box, null, { renderer: 'canvas' });
+    // ECharts 6 puts heatmap cells on canvas's incremental layer, painted ~15 ms per frame and
+    // restarted by every setOption: a live run redrawing each frame never got past ~40 rounds.
+    // The SVG renderer draws every cell at once.
+    charts[id] = echarts.init(box, null, { renderer: id === 'heatmap' ? 'svg' : 'canvas' });
   }
   const details = el('details', 'rounds');
   details.open = true;
@@ -111,6 +119,7 @@ function buildPanel(view: RunView, index: number): RunPanel {
     charts,
     drawnSeq: -1,
     tableRounds: -1,
+    heatmapKey: null,
   };
 }
 
@@ -189,7 +198,8 @@ function draw(): void {
   frameRequested = false;
   if (state.views.every((view, i) => state.panels[i]!.drawnSeq === view.seq)) return;
   // Side by side, one run's new data can change the shared scales of the other's charts too.
-  const sets = alignScales(state.views.map(buildCharts));
+  const width = state.panels[0]?.charts.rates.getWidth() || undefined;
+  const sets = alignScales(state.views.map((view) => buildCharts(view, { width })));
   state.views.forEach((view, i) => {
     const panel = state.panels[i]!;
     const changed = panel.drawnSeq !== view.seq;
@@ -206,8 +216,16 @@ function draw(): void {
       drawSummary(panel, view);
       drawTable(panel, view);
     }
-    for (const chart of sets[i]!) panel.charts[chart.id].setOption(chart.option, { notMerge: true });
+    for (const chart of sets[i]!) {
+      if (chart.id === 'heatmap') {
+        const key = [view.rounds, view.regionBytes, ...state.views.map((v) => v.rounds)];
+        if (panel.heatmapKey && key.every((k, at) => k === panel.heatmapKey![at])) continue;
+        panel.heatmapKey = key;
+      }
+      panel.charts[chart.id].setOption(chart.option, { notMerge: true });
+    }
   });
+  drawBadge();
   // The tab says how it is going, for a run watched from another window.
   document.title = `${state.views.map((v) => `${v.status}${v.progress ? ` r${v.progress.round}` : ''}`).join(' | ')} · precopy`;
 }
@@ -221,10 +239,15 @@ function requestDraw(): void {
 function onMessage(message: FeedMessage): void {
   state.messages++;
   if (message.type === 'hello') {
+    state.mode = message.mode;
     const relayout = message.runs.length !== state.views.length;
     state.views = message.runs;
     if (relayout) layout();
-    else for (const panel of state.panels) panel.drawnSeq = -1;
+    else
+      for (const panel of state.panels) {
+        panel.drawnSeq = -1;
+        panel.heatmapKey = null;
+      }
   } else {
     let view = state.views[message.run];
     if (!view) return;
@@ -237,21 +260,38 @@ function onMessage(message: FeedMessage): void {
 }
 
 function connect(): void {
-  const conn = document.getElementById('conn')!;
   const token = new URLSearchParams(location.search).get('token');
   const ws = new WebSocket(`ws://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
   ws.onopen = () => {
-    conn.dataset.conn = 'live';
-    conn.textContent = 'live';
+    connected = true;
+    drawBadge();
   };
   ws.onmessage = (m) => onMessage(JSON.parse(String(m.data)) as FeedMessage);
   ws.onclose = () => {
-    conn.dataset.conn = 'closed';
-    conn.textContent = 'disconnected · reload to reconnect';
+    connected = false;
+    drawBadge();
   };
 }
 
+function drawBadge(): void {
+  const conn = document.getElementById('conn')!;
+  const badge = badgeOf(state.mode, state.views, connected);
+  conn.dataset.conn = badge;
+  conn.textContent =
+    badge === 'disconnected'
+      ? 'disconnected · reload to reconnect'
+      : badge === 'connecting'
+        ? 'connecting…'
+        : badge;
+}
+
 window.addEventListener('resize', () => {
-  for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.resize();
+  for (const panel of state.panels) {
+    for (const chart of Object.values(panel.charts)) chart.resize();
+    // Titles are fitted to the width: draw again at the new one.
+    panel.drawnSeq = -1;
+    panel.heatmapKey = null;
+  }
+  requestDraw();
 });
 connect();

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { MigrationEvent, MigrationResult } from '../migration/result';
 import { wallClock, type Clock } from '../util/clock';
 import { browserModule, echartsBundle, isBrowserModule, pageFile } from './browser-modules';
-import { applyEvent, emptyRunView, runViewFromResult, type RunView } from './run-view';
+import { applyEvent, emptyRunView, runViewFromResult, type FeedMode, type RunView } from './run-view';
 
 /** Wall-clock batching of the feed: well inside the 250 ms the page promises. */
 export const FLUSH_MS = 50;
@@ -54,7 +54,7 @@ export interface Dashboard {
 
 /** Server → page messages. Events carry consecutive sequence numbers from `first`. */
 export type FeedMessage =
-  | { type: 'hello'; runs: RunView[] }
+  | { type: 'hello'; mode: FeedMode; runs: RunView[] }
   | { type: 'events'; run: number; first: number; events: MigrationEvent[] };
 
 interface Run {
@@ -100,6 +100,7 @@ export class DashboardServer implements Dashboard {
   constructor(
     views: RunView[],
     private readonly options: ReturnType<typeof parseOptions>,
+    private readonly mode: FeedMode = 'live',
   ) {
     this.token = options.token ?? randomBytes(24).toString('base64url');
     this.runs = views.map((view) => ({ view, pending: [], firstPending: view.seq + 1 }));
@@ -202,7 +203,7 @@ export class DashboardServer implements Dashboard {
 
   private sendSnapshot(client: Client): void {
     client.needsSnapshot = false;
-    this.send(client, { type: 'hello', runs: this.snapshot() });
+    this.send(client, { type: 'hello', mode: this.mode, runs: this.snapshot() });
     client.sent = this.runs.map((r) => r.view.seq);
   }
 
@@ -314,7 +315,7 @@ export async function dashboardForResults(
   const parsed = parseOptions(options);
   if (results.length === 0) throw new RangeError('dashboard: at least one result to show');
   const views = results.map((result, i) => runViewFromResult(parsed.titles?.[i] ?? `run ${i + 1}`, result));
-  const server = new DashboardServer(views, parsed);
+  const server = new DashboardServer(views, parsed, 'saved');
   await server.listen();
   return server;
 }

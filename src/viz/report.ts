@@ -34,7 +34,7 @@ function placed(svg: string, x: number, y: number): string {
  */
 export function reportSvg(runs: NamedResult[]): string {
   const views = runs.map((r) => runViewFromResult(r.title, r.result));
-  const sets = alignScales(views.map(buildCharts));
+  const sets = alignScales(views.map((view) => buildCharts(view)));
   const columns = views.length === 1 ? 3 : views.length;
   const cells: { view: RunView; x: number; y: number; svg: string }[] = [];
   views.forEach((view, v) => {
@@ -133,7 +133,7 @@ details{margin-top:12px}`;
 /** A self-contained page: summary, every chart as inline SVG, and the round table. No script. */
 export function reportHtml(runs: NamedResult[]): string {
   const views = runs.map(({ title, result }) => runViewFromResult(title, result));
-  const sets = alignScales(views.map(buildCharts));
+  const sets = alignScales(views.map((view) => buildCharts(view)));
   const sections = runs.map(({ title, result }, v) => {
     const view = views[v]!;
     const summary = summarize(view, { detail: true })

@@ -25,6 +25,8 @@ export interface RunView {
   /** The latest progress tick of the round in flight; null between rounds and when done. */
   progress: ProgressEvent | null;
   result: MigrationResult | null;
+  /** Bytes per heatmap region, known from the first round event (null until then). */
+  regionBytes: number | null;
 }
 
 export function emptyRunView(title: string): RunView {
@@ -38,6 +40,7 @@ export function emptyRunView(title: string): RunView {
     rounds: [],
     progress: null,
     result: null,
+    regionBytes: null,
   };
 }
 
@@ -66,6 +69,7 @@ export function applyEvent(view: RunView, e: MigrationEvent, seq: number): RunVi
     case 'round':
       next.rounds = withRound(view.rounds, e.round);
       next.progress = null;
+      if (e.regionBytes) next.regionBytes = e.regionBytes;
       break;
     case 'progress':
       next.progress = e;
@@ -76,6 +80,8 @@ export function applyEvent(view: RunView, e: MigrationEvent, seq: number): RunVi
       next.rounds = result.precopy.rounds;
       next.progress = null;
       next.status = result.status;
+      if (result.precopy.regionPages > 0)
+        next.regionBytes = result.precopy.regionPages * (result.ram['page-size'] || 4096);
       next.statesSeen =
         result.precopy.states.length > 0 ? result.precopy.states : enterStatus(view, result.status);
       if (next.machineState === 'idle' || view.status !== result.status) next.machineState = result.status;
@@ -96,4 +102,18 @@ function withRound(rounds: RoundStats[], round: RoundStats): RoundStats[] {
 
 export function isFinished(view: RunView): boolean {
   return view.status === 'completed' || view.status === 'cancelled' || view.status === 'failed';
+}
+
+/** A migration watched while it runs, or results loaded from files. */
+export type FeedMode = 'live' | 'saved';
+
+/**
+ * The page's badge: `live` (a migration running now), `finished` (it ran live and ended), `saved`
+ * (results from files); `disconnected` only while a live run was unfinished.
+ */
+export function badgeOf(mode: FeedMode | null, views: RunView[], connected: boolean): string {
+  if (mode === 'saved') return 'saved';
+  if (mode === 'live' && views.length > 0 && views.every(isFinished)) return 'finished';
+  if (mode === null) return connected ? 'connecting' : 'disconnected';
+  return connected ? 'live' : 'disconnected';
 }

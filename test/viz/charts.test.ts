@@ -5,12 +5,18 @@ import {
   alignScales,
   buildCharts,
   CHART_IDS,
+  downtimeLimits,
+  HEAT_COLORS,
+  HEAT_NONE,
+  heatColourValue,
   predictedDowntime,
+  predictionNote,
+  regionLabels,
   STATECHART_NODES,
   switchoverRound,
   type ChartId,
 } from '../../src/viz/charts';
-import { applyEvent, emptyRunView, runViewFromResult, type RunView } from '../../src/viz/run-view';
+import { applyEvent, badgeOf, emptyRunView, runViewFromResult, type RunView } from '../../src/viz/run-view';
 import { buildResult, eventsFor } from './fixtures';
 
 const MiB = 1024 * 1024;
@@ -170,9 +176,131 @@ describe('chart definitions', () => {
     );
     expect(axis(setA, 'throttle')).toEqual({ ...axis(setA, 'throttle'), min: 0, max: 100 });
     const heat = (set: typeof setA) =>
-      (set!.find((c) => c.id === 'heatmap')!.option.visualMap as { max: number }).max;
-    expect(heat(setA)).toBe(heat(setB));
+      (set!.find((c) => c.id === 'heatmap')!.option.visualMap as { text: string[] }).text;
+    expect(heat(setA)).toEqual(heat(setB));
     // One run alone keeps its own automatic scale.
     expect(alignScales([buildCharts(a)])[0]![1]!.option.yAxis).toEqual(buildCharts(a)[1]!.option.yAxis);
+  });
+});
+
+describe('dashboard readings', () => {
+  const hog = buildResult({
+    dirtyRate: 1100 * MiB,
+    regions: 64,
+    throttle: Array.from({ length: 60 }, (_, i) => Math.min(99, i * 2)),
+    maxRounds: 60,
+  });
+  type Cell = [number, number, number, number];
+  const heatOf = (view: RunView) => buildCharts(view).find((c) => c.id === 'heatmap')!.option;
+
+  it('heatmap: every dirtied cell is on the colour scale (log), however few its pages; none is grey', () => {
+    const option = heatOf(runViewFromResult('hog', hog));
+    const cells = (option.series as { data: Cell[] }[])[0]!.data;
+    const scale = option.visualMap as {
+      min: number;
+      max: number;
+      text: string[];
+      inRange: { color: string[] };
+    };
+    const max = Math.max(...cells.map((c) => c[2]));
+    // The scale's top is the largest count, written on it; its bottom stop is grey, for none.
+    expect(scale.text[0]).toBe(`${max} pages`);
+    expect(scale.inRange.color).toEqual([HEAT_NONE, ...HEAT_COLORS]);
+    expect([scale.min, scale.max]).toEqual([0, HEAT_COLORS.length]);
+    for (const [, , pages, colour] of cells) {
+      // Stops are evenly spaced: value 1 is HEAT_COLORS[0], nothing lies between none and it.
+      if (pages > 0) expect(colour).toBeGreaterThanOrEqual(1);
+      else expect(colour).toBe(0);
+    }
+    expect(heatColourValue(max, max)).toBe(HEAT_COLORS.length);
+    // The faintest dirtied cell: on a linear scale it sat in the bottom 5 %, the near-white end;
+    // here it gets at least the scale's first colour, which is visibly not white.
+    const faintest = cells.filter((c) => c[2] > 0).sort((a, b) => a[2] - b[2])[0]!;
+    expect(faintest[2] / max).toBeLessThan(0.05);
+    expect(faintest[3]).toBeGreaterThanOrEqual(1);
+    const [r, g, b] = [1, 3, 5].map((at) => parseInt(HEAT_COLORS[0]!.slice(at, at + 2), 16));
+    expect(Math.min(r!, g!, b!)).toBeLessThan(0xe0);
+  });
+
+  it('heatmap rows keep their labels from the first round to the saved result', () => {
+    const events = eventsFor(hog);
+    const firstRound = events.findIndex((e) => e.type === 'round');
+    const labelsOf = (view: RunView) => (heatOf(view).yAxis as { data: string[] }).data;
+    const early = labelsOf(foldAll(events.slice(0, firstRound + 1)));
+    expect(early[1]).toMatch(/^[\d.]+ (KiB|MiB|GiB)$/);
+    expect(labelsOf(foldAll(events))).toEqual(early);
+    expect(labelsOf(runViewFromResult('saved', hog))).toEqual(early);
+    // NEGATIVE: a feed without the region size falls back to indices, never bytes-later.
+    const bare = events.map((e) => (e.type === 'round' ? { ...e, regionBytes: undefined } : e));
+    const live = labelsOf(foldAll(bare.slice(0, firstRound + 1)));
+    expect(live[1]).toBe('region 1');
+    expect(regionLabels(3, null)).toEqual(['region 0', 'region 1', 'region 2']);
+  });
+
+  it('downtime chart: the limit per round as a line; a switchover line on the per-round charts once it happened', () => {
+    const result = buildResult();
+    const rounds = result.precopy.rounds.map((r, i) => ({ ...r, downtimeLimit: 300 + i * 100 }));
+    const view = runViewFromResult('r', { ...result, precopy: { ...result.precopy, rounds } });
+    const limit = seriesOf(view, 'downtime').find((s) => s.id === 'limit')!;
+    expect(limit.data).toEqual([300, 400, 500]);
+    const finalAt = rounds.findIndex((r) => r.final);
+    for (const id of ['rates', 'remaining', 'lambda', 'downtime', 'throttle'] as ChartId[]) {
+      const marks = seriesOf(view, id).flatMap(
+        (s) => (s as { markLine?: { data: { name?: string; xAxis?: number }[] } }).markLine?.data ?? [],
+      );
+      expect({ id, at: marks.filter((m) => m.name === 'switchover').map((m) => m.xAxis) }).toEqual({
+        id,
+        at: [finalAt],
+      });
+    }
+    // Before stop-and-copy there is no switchover to draw; a result without per-round limits uses the scenario's.
+    const running = runViewFromResult('r', {
+      ...result,
+      precopy: {
+        ...result.precopy,
+        rounds: result.precopy.rounds.slice(0, 2),
+        scenario: { migration: { 'downtime-limit': 250 } },
+      },
+    });
+    const marks = seriesOf(running, 'lambda').flatMap(
+      (s) => (s as { markLine?: { data: { name?: string }[] } }).markLine?.data ?? [],
+    );
+    expect(marks.some((m) => m.name === 'switchover')).toBe(false);
+    expect(downtimeLimits(running)).toEqual([250, 250]);
+  });
+
+  it('the prediction chart says why it is empty while λ ≥ 1, and nothing when it has a forecast', () => {
+    const never = buildResult({ dirtyRate: 1200 * MiB, maxRounds: 6 });
+    const view = runViewFromResult('never', never);
+    expect(view.rounds.every((r) => r.predictedRoundsLeft === null)).toBe(true);
+    const note = predictionNote(view)!;
+    expect(note).toMatch(/^no prediction: λ = 1\.\d\d ≥ 1 \(round 5\), it cannot converge$/);
+    const graphic = buildCharts(view).find((c) => c.id === 'prediction')!.option.graphic as {
+      style: { text: string };
+    }[];
+    expect(graphic[0]!.style.text).toBe(note);
+    expect(predictionNote(runViewFromResult('golden', buildResult()))).toBeNull();
+    const cancelled = never.precopy.rounds.map((r) => ({
+      ...r,
+      predictedRoundsLeft: 2,
+      predictedEta: 900,
+      predictedOutcome: 'cancelled' as const,
+    }));
+    expect(
+      predictionNote(runViewFromResult('c', { ...never, precopy: { ...never.precopy, rounds: cancelled } })),
+    ).toMatch(/^predicts a cancel, λ = .* ≥ 1 \(round 5\): ETA to the timeout$/);
+  });
+
+  it('the badge: live while running, finished once every run ended, saved for files, disconnected only mid-run', () => {
+    const done = runViewFromResult('d', buildResult());
+    const running = { ...emptyRunView('r'), status: 'active' as const };
+    expect(badgeOf('live', [running], true)).toBe('live');
+    expect(badgeOf('live', [running], false)).toBe('disconnected');
+    expect(badgeOf('live', [done], true)).toBe('finished');
+    expect(badgeOf('live', [done], false)).toBe('finished');
+    expect(badgeOf('live', [done, running], true)).toBe('live');
+    expect(badgeOf('saved', [done], true)).toBe('saved');
+    expect(badgeOf('saved', [done], false)).toBe('saved');
+    expect(badgeOf(null, [], true)).toBe('connecting');
   });
 });

@@ -246,7 +246,8 @@ export function eventsFor(result: MigrationResult): MigrationEvent[] {
       });
     }
     sent += r.bytesWire;
-    events.push({ type: 'round', time: r.start + r.duration, round: r });
+    const regionBytes = result.precopy.regionPages * result.ram['page-size'];
+    events.push({ type: 'round', time: r.start + r.duration, round: r, regionBytes });
   }
   const end = states[states.length - 1]!;
   if (end !== 'completed') state(result['total-time'] - 1, 'cancelling', 'cancelling');
