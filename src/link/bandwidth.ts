@@ -2,7 +2,7 @@
  * The bandwidth model both links share.
  *
  * Virtual time: a transfer of N bytes over a link of B bytes/s with latency L takes N/B + L;
- * the engine advances its VirtualClock by `transferTimeMs` and the pages still travel for real.
+ * the engine advances its VirtualClock by `transferTimeMs` (its `elapse`) and the pages still travel for real.
  *
  * Wall time: an optional cap like QEMU's max-bandwidth (a token bucket holding one 100 ms
  * window of budget, refilled continuously on the injected clock) and a measured rate, bytes
@@ -20,11 +20,14 @@ export interface LinkModel {
   latencyMs: number;
 }
 
-/** Milliseconds a transfer of `bytes` occupies the modelled link: bytes / bandwidth + latency. */
-export function transferTimeMs(bytes: number, link: LinkModel): number {
+/**
+ * Milliseconds a transfer of `bytes` occupies the modelled link, with `latencies` one-way trips
+ * on top (1 for a send, 2 for a request and its answer): bytes / bandwidth + latencies × latency.
+ */
+export function transferTimeMs(bytes: number, link: LinkModel, latencies = 1): number {
   if (!(link.bandwidth > 0)) throw new RangeError(`bandwidth must be > 0 bytes/s, got ${link.bandwidth}`);
   if (!(link.latencyMs >= 0)) throw new RangeError(`latency must be ≥ 0 ms, got ${link.latencyMs}`);
-  return (bytes / link.bandwidth) * 1000 + link.latencyMs;
+  return (bytes / link.bandwidth) * 1000 + latencies * link.latencyMs;
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   type SendStats,
   type SourceSession,
 } from '../link/index';
+import { transferTimeMs } from '../link/bandwidth';
 import { MAX_CONFIG } from '../wire/constants';
 import type { MemoryRegion, Vm } from '../mmu/api';
 import type { GuestMemory } from '../guest/memory';
@@ -438,8 +439,11 @@ export class Migration {
       // qemu: the estimate below the threshold → sync, decide on the synced figure.
       // round: only a fully sent dirty set ends the round.
       if (timedOut || (byRound ? pending === 0 : pending === 0 || pending < this.window.threshold)) {
-        // A round the timeout cuts short, before a cancel, is partial: its rates mean nothing.
-        const converged = await this.closeRound(timedOut && this.params['on-timeout'] === 'cancel');
+        if (timedOut && this.params['on-timeout'] === 'cancel') {
+          await this.cutRound();
+          return { converged: false, rounds: this.rounds.length, elapsed: this.elapsed() };
+        }
+        const converged = await this.closeRound();
         return { converged: converged && !timedOut, rounds: this.rounds.length, elapsed: this.elapsed() };
       }
       await this.iterate(signal);
@@ -675,11 +679,20 @@ export class Migration {
   /**
    * Close the live round with a sync. Returns whether the synced dirty set fits the threshold.
    */
-  private async closeRound(partial = false): Promise<boolean> {
+  /**
+   * A round the timeout cuts short before a cancel: recorded as partial (its rates mean nothing)
+   * and closed without a sync, as QEMU's migrate_cancel stops without another bitmap sync.
+   */
+  private async cutRound(): Promise<void> {
+    await this.endRound();
+    this.recordRound(false, true);
+  }
+
+  private async closeRound(): Promise<boolean> {
     await this.endRound();
     this.syncBitmap();
     const pending = this.tracker.dirtyPages * PAGE_SIZE;
-    this.recordRound(false, partial);
+    this.recordRound(false);
     this.applyRamp();
     if (pending === 0 || pending < this.window.threshold) {
       this.stopReason = 'threshold';
@@ -847,7 +860,7 @@ export class Migration {
   /** Virtual time: the link is busy for bytes / bandwidth plus `latencies` one-way latencies. */
   private async elapse(bytes: number, latencies: number): Promise<void> {
     if (!this.virtual) return;
-    const ms = (bytes / this.options.link.bandwidth) * 1000 + latencies * this.options.link.latencyMs;
+    const ms = transferTimeMs(bytes, this.options.link, latencies);
     if (ms > 0) (this.clock as VirtualClock).advanceBy(ms);
   }
 

@@ -5,6 +5,8 @@ describe('virtual-time link model', () => {
   test('a transfer takes bytes / bandwidth plus latency', () => {
     expect(transferTimeMs(1 << 20, { bandwidth: 1 << 20, latencyMs: 0 })).toBe(1000);
     expect(transferTimeMs(4096, { bandwidth: 4096 * 1000, latencyMs: 2 })).toBeCloseTo(3);
+    expect(transferTimeMs(4096, { bandwidth: 4096 * 1000, latencyMs: 2 }, 2)).toBeCloseTo(5);
+    expect(transferTimeMs(0, { bandwidth: 1, latencyMs: 2 }, 0)).toBe(0);
     expect(() => transferTimeMs(1, { bandwidth: 0, latencyMs: 0 })).toThrow(/bandwidth must be > 0/);
     expect(() => transferTimeMs(1, { bandwidth: 1, latencyMs: -1 })).toThrow(/latency must be ≥ 0/);
   });
