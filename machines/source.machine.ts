@@ -23,7 +23,7 @@
  * rolls back (GO is never sent), one after it is refused.
  */
 import { assign, fromPromise, setup } from 'xstate';
-import type { MigrationStatus } from '../src/migration/result';
+import type { MigrationStatus } from './migration-status';
 
 /** What one round (one sync-to-sync interval) ends with. */
 export interface RoundOutcome {

@@ -4,23 +4,11 @@
  * against QEMU's output. This is the contract between the round engine (producer) and the
  * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
  */
+import type { MigrationStatus } from '../../machines/migration-status';
 import type { Backing } from '../guest/memory';
 import type { DestinationBreakdown, PostRun } from '../wire/verdict';
 
-/** QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no postcopy, colo, wait-unplug). */
-export const MIGRATION_STATUSES = [
-  'none',
-  'setup',
-  'active',
-  'pre-switchover',
-  'device',
-  'completed',
-  'cancelling',
-  'cancelled',
-  'failed',
-] as const;
-
-export type MigrationStatus = (typeof MIGRATION_STATUSES)[number];
+export { MIGRATION_STATUSES, type MigrationStatus } from '../../machines/migration-status';
 
 /** One round: the interval between two dirty-bitmap syncs (QEMU's `dirty-sync-count` step). */
 export interface RoundStats {
