@@ -125,7 +125,9 @@ async function runWith(
   const view = options.quiet
     ? undefined
     : new TerminalView({ stream: toStdout ? process.stderr : process.stdout });
-  const dashboard = options.dashboard ? await startDashboard({ title: file ?? 'precopy run' }) : undefined;
+  const dashboard = options.dashboard
+    ? await startDashboard({ title: file ?? 'precopy run', control: run.control })
+    : undefined;
   if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
   const result: MigrationResult = await runScenario(applyFlags(raw, flags), {
     control: run.control,

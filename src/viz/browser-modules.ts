@@ -9,7 +9,14 @@ import { join } from 'node:path';
 import ts from 'typescript';
 
 /** Modules the page may load from /lib/<name>: they import nothing at runtime but each other. */
-export const BROWSER_MODULES = ['format', 'run-view', 'summary', 'charts', 'dashboard-page'] as const;
+export const BROWSER_MODULES = [
+  'format',
+  'run-view',
+  'summary',
+  'charts',
+  'dashboard-page',
+  'control-panel',
+] as const;
 export type BrowserModule = (typeof BROWSER_MODULES)[number];
 
 const cache = new Map<BrowserModule, string>();

@@ -18,6 +18,7 @@ import type { MigrationEvent, MigrationResult } from '../migration/result';
 import { wallClock, type Clock } from '../util/clock';
 import { browserModule, echartsBundle, isBrowserModule, pageFile } from './browser-modules';
 import { applyEvent, emptyRunView, runViewFromResult, type FeedMode, type RunView } from './run-view';
+import { handleControl, type DashboardControl } from './dashboard-control';
 
 /** Wall-clock batching of the feed: well inside the 250 ms the page promises. */
 export const FLUSH_MS = 50;
@@ -42,6 +43,8 @@ export const dashboardOptionsSchema = z.object({
   maxBufferedBytes: z.number().int().positive().default(MAX_BUFFERED_BYTES),
   /** Drives the feed's batching; the wall clock unless a test injects another. */
   clock: z.custom<Clock>().optional(),
+  /** A live run's MigrationControl: the page's Cancel / Continue / set-parameters (dashboard-control.ts). */
+  control: z.custom<DashboardControl>().optional(),
 });
 export type DashboardOptions = z.input<typeof dashboardOptionsSchema>;
 
@@ -243,6 +246,9 @@ export class DashboardServer implements Dashboard {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = this.parseUrl(req);
     if (!url) return this.reply(res, 414, 'text/plain', 'URL too long or malformed\n');
+    // Control requests carry the token in a header, checked there (the cookie alone is not enough).
+    if (url.pathname === '/control' || url.pathname.startsWith('/control/'))
+      return void handleControl(req, res, url.pathname, this.token, this.options.control);
     if (!this.authorized(req, url))
       return this.reply(res, 403, 'text/plain', 'forbidden: missing or wrong token\n');
     if (req.method !== 'GET' && req.method !== 'HEAD')
