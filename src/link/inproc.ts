@@ -4,7 +4,7 @@
  * clock. Transfer time is the engine's business (bandwidth.ts), not this link's.
  */
 import { CloseCode } from '../wire/constants';
-import { WireError } from '../wire/errors';
+import { WireError, asWireError } from '../wire/errors';
 import type { Transport, TransportHandlers } from './index';
 
 export class InprocEndpoint implements Transport {
@@ -28,7 +28,7 @@ export class InprocEndpoint implements Transport {
   setHandlers(handlers: TransportHandlers): void {
     this.handlers = handlers;
     for (const { frame, onWritten } of this.inbox.splice(0)) {
-      handlers.message(frame);
+      this.handle(frame);
       onWritten?.();
     }
     if (this.pendingClose) handlers.close(this.pendingClose.error);
@@ -66,15 +66,42 @@ export class InprocEndpoint implements Transport {
 
   /** Receivers handle a frame synchronously, so it is free again once its handler returns. */
   private deliver(frame: Uint8Array, onWritten: (() => void) | undefined): void {
-    if (this.handlers && !this.pendingClose) this.handlers.message(frame);
+    if (this.handlers && !this.pendingClose) this.handle(frame);
     else if (!this.pendingClose) return void this.inbox.push({ frame, onWritten });
     onWritten?.();
+  }
+
+  /** A handler that throws fails the link (1011 on both ends), never the process. */
+  private handle(frame: Uint8Array): void {
+    try {
+      this.handlers!.message(frame);
+    } catch (e) {
+      if (this.closed) return;
+      const error = new WireError(
+        asWireError(e).code,
+        `a frame handler threw: ${asWireError(e).message}`,
+        CloseCode.INTERNAL,
+      );
+      this.closed = true;
+      this.peer.closed = true;
+      const peer = this.peer;
+      queueMicrotask(() => {
+        peer.closeOnce(
+          new WireError('PRECOPY_ERR_LINK_LOST', `peer failed: ${error.message}`, CloseCode.INTERNAL),
+        );
+        this.closeOnce(error);
+      });
+    }
   }
 
   private closeOnce(error: WireError | undefined): void {
     if (this.pendingClose) return;
     this.pendingClose = { error };
-    this.handlers?.close(error);
+    try {
+      this.handlers?.close(error);
+    } catch {
+      // Closed already: a handler's own bug must not take the process with it.
+    }
   }
 }
 

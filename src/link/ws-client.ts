@@ -20,8 +20,11 @@ export interface WsConnectOptions {
   /** Largest message accepted from the destination. */
   maxPayload?: number;
   handshakeTimeoutMs?: number;
-  /** Fault switch for negative tests (see WsTransportOptions). */
+  /** See WsTransportOptions.stallMs. */
+  stallMs?: number;
+  /** Fault switches for negative tests (see WsTransportOptions). */
   faultIgnoreBackpressure?: boolean;
+  faultRawClose?: boolean;
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -83,6 +86,8 @@ export function connectWs(options: WsConnectOptions): Promise<WsTransport> {
           keepaliveMs: options.keepaliveMs,
           maxBufferedBytes: options.maxBufferedBytes,
           faultIgnoreBackpressure: options.faultIgnoreBackpressure,
+          faultRawClose: options.faultRawClose,
+          stallMs: options.stallMs,
         }),
       );
     });

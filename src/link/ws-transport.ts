@@ -3,15 +3,21 @@
  * - backpressure: bytes handed to ws whose write callback has not fired are counted; `send`
  *   resolves only while they stay under `maxBufferedBytes`, so a slow or stalled peer stops the
  *   sender instead of growing its buffer without bound;
+ *   and a peer that stops reading (no write completes for `stallMs` while over the bound) is
+ *   cut with close code 4004 (STALLED) instead of holding the sender forever;
  * - keepalive: a ping every `keepaliveMs`; no pong (or frame) by the next tick → PRECOPY_ERR_TIMEOUT;
  * - errors: ws's own receiver errors (oversized message, bad WebSocket framing) and close codes
- *   become WireErrors, reported once through `close`.
+ *   become WireErrors, reported once through `close`;
+ * - closing always closes: the code and reason are made sendable first (ws throws on others),
+ *   and a peer that does not finish the close handshake is terminated after `closeTimeoutMs`;
+ * - a handler that throws fails the link (close 1011 with the error), never the process.
  */
 import type { Subscription } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { Clock } from '../util/clock';
+import { closeReason, sendableCloseCode } from '../wire/close';
 import { CloseCode } from '../wire/constants';
-import { WireError } from '../wire/errors';
+import { WireError, asWireError } from '../wire/errors';
 import { encodeError } from '../wire/frames';
 import type { Transport, TransportHandlers } from './index';
 
@@ -23,12 +29,17 @@ export interface WsTransportOptions {
   keepaliveMs?: number;
   /** A close handshake the peer does not finish is cut after this long. Default 2000. */
   closeTimeoutMs?: number;
+  /** Over the buffered bound with no write completing for this long: the peer stopped reading. Default 10000; 0 = off. */
+  stallMs?: number;
   /** Fault switch for negative tests: never wait for drain. */
   faultIgnoreBackpressure?: boolean;
+  /** Fault switch for negative tests: hand close codes and reasons to ws unchecked, no grace timer (as before issue 16). */
+  faultRawClose?: boolean;
 }
 
 export const DEFAULT_MAX_BUFFERED = 4 << 20;
 export const DEFAULT_KEEPALIVE_MS = 5000;
+export const DEFAULT_STALL_MS = 10_000;
 
 interface Waiter {
   resolve(): void;
@@ -48,9 +59,25 @@ export function closeError(code: number, reason: string): WireError | undefined 
       return new WireError('PRECOPY_ERR_CANCELLED', `peer closed: migration cancelled (4000${why})`, code);
     case CloseCode.TIMEOUT:
       return new WireError('PRECOPY_ERR_TIMEOUT', `peer closed: keepalive timeout (4001${why})`, code);
+    case CloseCode.PEER_ERROR:
+      return new WireError('PRECOPY_ERR_PEER', `peer closed: error (4002${why})`, code);
+    case CloseCode.DEADLINE:
+      return new WireError('PRECOPY_ERR_TIMEOUT', `peer closed: a deadline passed (4003${why})`, code);
+    case CloseCode.STALLED:
+      return new WireError(
+        'PRECOPY_ERR_TIMEOUT',
+        `peer closed: this side stopped reading (4004${why})`,
+        code,
+      );
     default:
       return new WireError('PRECOPY_ERR_LINK_LOST', `link closed with code ${code}${why}`, code);
   }
+}
+
+/** A handler's exception, as the error the link fails with. */
+function internalError(e: unknown): WireError {
+  const error = asWireError(e);
+  return new WireError(error.code, `a frame handler threw: ${error.message}`, CloseCode.INTERNAL);
 }
 
 export class WsTransport implements Transport {
@@ -59,6 +86,10 @@ export class WsTransport implements Transport {
   private readonly maxBuffered: number;
   private readonly closeTimeoutMs: number;
   private inflight = 0;
+  /** When a write last completed, and since when the bytes in flight are over the bound. */
+  private lastWriteAt = -Infinity;
+  private overBoundSince = 0;
+  private stallTimer: Subscription | undefined;
   private waiters: Waiter[] = [];
   /** The error this side detected (reported instead of the bare close code). */
   private localError: WireError | undefined;
@@ -101,10 +132,12 @@ export class WsTransport implements Transport {
     this.inflight += size;
     this.ws.send(frame, { binary: true }, () => {
       this.inflight -= size;
+      this.lastWriteAt = this.options.clock.now();
       onWritten?.();
       this.wake();
     });
     if (this.inflight <= this.maxBuffered || this.options.faultIgnoreBackpressure) return Promise.resolve();
+    this.watchForStall();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
@@ -117,11 +150,13 @@ export class WsTransport implements Transport {
   close(code: number, reason: string): void {
     if (this.closedLocally || this.closedWith) return;
     this.closedLocally = true;
-    if (code !== CloseCode.NORMAL && !this.localError) this.localError = closeError(code, reason);
-    if (this.ws.readyState === this.ws.CONNECTING) this.ws.terminate();
-    else this.ws.close(code, reason.slice(0, 120));
+    if (this.options.faultRawClose) return void this.ws.close(code, reason.slice(0, 120));
+    const sendable = sendableCloseCode(code);
+    if (sendable !== CloseCode.NORMAL && !this.localError) this.localError = closeError(sendable, reason);
     // ws waits 30 s for the peer's close frame; a stalled peer should not hold us that long.
     this.closeTimer = this.options.clock.schedule(() => this.ws.terminate(), this.closeTimeoutMs);
+    if (this.ws.readyState === this.ws.CONNECTING) this.ws.terminate();
+    else this.ws.close(sendable, closeReason(reason));
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
@@ -137,8 +172,12 @@ export class WsTransport implements Transport {
       );
       return;
     }
-    if (this.handlers) this.handlers.message(data);
-    else this.inbox.push(data);
+    if (!this.handlers) return void this.inbox.push(data);
+    try {
+      this.handlers.message(data);
+    } catch (e) {
+      this.failLocally(internalError(e));
+    }
   }
 
   private onWsError(e: Error & { code?: string }): void {
@@ -163,18 +202,53 @@ export class WsTransport implements Transport {
   private onClose(code: number, reason: string): void {
     this.keepaliveTimer?.unsubscribe();
     this.closeTimer?.unsubscribe();
+    this.stallTimer?.unsubscribe();
     const error = this.localError ?? (this.closedLocally ? undefined : closeError(code, reason));
     this.closedWith = { error };
     const lost = error ?? new WireError('PRECOPY_ERR_LINK_LOST', `link closed (${code})`, code);
     for (const w of this.waiters.splice(0)) w.reject(lost);
-    this.handlers?.close(error);
+    try {
+      this.handlers?.close(error);
+    } catch {
+      // The link is already gone; a handler's own bug must not take the process with it.
+    }
   }
 
   /** A problem this transport found itself: tell the peer in an ERROR frame, then close. */
   private failLocally(error: WireError): void {
+    if (this.closedLocally || this.closedWith) return;
     this.localError = error;
-    this.ws.send(encodeError(error));
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeError(error), () => undefined);
     this.close(error.closeCode, error.message);
+  }
+
+  /**
+   * Over the bound: unless a write completes within `stallMs` (progress, not an empty buffer:
+   * a slow reader is not a stalled one), the peer has stopped reading; close with STALLED and
+   * let the waiters go.
+   */
+  private watchForStall(): void {
+    const stallMs = this.options.stallMs ?? DEFAULT_STALL_MS;
+    if (stallMs <= 0 || this.stallTimer) return;
+    this.overBoundSince = this.options.clock.now();
+    this.checkStall(stallMs, stallMs);
+  }
+
+  private checkStall(stallMs: number, wait: number): void {
+    this.stallTimer = this.options.clock.schedule(() => {
+      this.stallTimer = undefined;
+      if (this.closedWith || this.closedLocally || this.inflight <= this.maxBuffered) return;
+      const quiet = this.options.clock.now() - Math.max(this.lastWriteAt, this.overBoundSince);
+      if (quiet < stallMs) return this.checkStall(stallMs, stallMs - quiet);
+      const error = new WireError(
+        'PRECOPY_ERR_TIMEOUT',
+        `the peer stopped reading: ${this.inflight} bytes unsent (bound ${this.maxBuffered}) and no write completed for ${stallMs} ms (the stall deadline)`,
+        CloseCode.STALLED,
+      );
+      this.localError = error;
+      for (const w of this.waiters.splice(0)) w.reject(error);
+      this.close(error.closeCode, error.message);
+    }, wait);
   }
 
   private wake(): void {

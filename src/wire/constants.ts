@@ -87,6 +87,12 @@ export const CloseCode = {
   CANCELLED: 4000,
   /** No pong within the keepalive timeout. */
   TIMEOUT: 4001,
+  /** The peer reported an error whose close code cannot go on the wire (1005, 2500, ...) or was 1000. */
+  PEER_ERROR: 4002,
+  /** A protocol deadline passed: no HELLO, no reply, a silent peer (the message names which). */
+  DEADLINE: 4003,
+  /** The peer stopped reading: unsent bytes stayed over the bound for the stall deadline. */
+  STALLED: 4004,
 } as const;
 
 /** Limits a receiver enforces; the defaults fit a 64-page batch with room to spare. */

@@ -436,7 +436,8 @@ export function encodeVerdict(verdict: DestinationVerdict): Buffer {
 }
 
 /** Truncate UTF-8 text to at most `max` bytes without splitting a character. */
-function boundedText(value: string, max: number): Buffer {
+/** `value` as UTF-8, cut to at most `max` bytes at a character boundary. */
+export function boundedText(value: string, max: number): Buffer {
   const bytes = Buffer.from(value, 'utf8');
   if (bytes.length <= max) return bytes;
   let end = max;
