@@ -11,7 +11,7 @@ import { wallClock, type Clock } from '../util/clock';
 import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { encodeError } from '../wire/frames';
-import { MigrationReceiver, type ReceiverOutcome } from './receiver';
+import { MigrationReceiver, type ReceiverDeadlines, type ReceiverOutcome } from './receiver';
 import { guestEdgeChecker, type EdgeChecker } from './verify';
 
 export interface DestinationOptions {
@@ -24,6 +24,8 @@ export interface DestinationOptions {
   /** QEMU's edge rule for the incrementer region. Default: the guest's checkEdgeRule. */
   edgeChecker?: EdgeChecker;
   onEvent?: (event: DestinationEvent) => void;
+  /** How long a source may keep it waiting (receiver.ts DEFAULT_RECEIVER_DEADLINES: 10 s for HELLO, 60 s of silence). */
+  deadlines?: Partial<ReceiverDeadlines>;
   /** Fault switches for negative tests (see ReceiverOptions). */
   faultCorruptAppliedPage?: boolean;
   faultDropFinalPage?: boolean;
@@ -77,6 +79,7 @@ export class Destination {
         edgeChecker: this.options.edgeChecker ?? guestEdgeChecker,
         faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
         faultDropFinalPage: this.options.faultDropFinalPage,
+        deadlines: this.options.deadlines,
       },
       (outcome) => this.ended(receiver, outcome),
     );

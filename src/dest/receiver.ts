@@ -9,11 +9,23 @@
  * Before GO any failure, CANCEL or lost link discards the image: the source keeps its guest.
  * From GO on the guest runs here, so nothing discards it; the verdict (image hash, edge rule,
  * post-run check) follows when both the post-run and the source's VERIFY are done.
+ *
+ * Deadlines, on the destination's clock: HELLO within `helloMs` of the connection, then no
+ * silence longer than `silenceMs` while the chart waits for the source (VERIFY after RESUMED
+ * included). One that passes is a FAULT with PRECOPY_ERR_TIMEOUT naming it, close 4003: the
+ * destination is never held by a peer that connects and says nothing. A pause-before-switchover
+ * hold longer than `silenceMs` is cut the same way.
+ *
+ * Nothing a peer sends can throw out of here: a frame that does not decode is a FAULT, an
+ * action's I/O that throws refuses its frame, and should the chart itself fail the migration ends
+ * with an internal error (close 1011), never a process crash or a destination left busy.
  */
+import type { Subscription } from 'rxjs';
 import { createActor, fromPromise, type Actor } from 'xstate';
 import {
   destinationDowntime,
   destinationMachine,
+  stateName,
   type DestinationContext,
   type DestinationEvent,
   type Failure,
@@ -55,7 +67,18 @@ export interface ReceiverOptions {
    * never written (a lost page): the round's counts and hash still match, the image does not.
    */
   faultDropFinalPage?: boolean;
+  /** How long the source may keep this side waiting. Default DEFAULT_RECEIVER_DEADLINES. */
+  deadlines?: Partial<ReceiverDeadlines>;
 }
+
+export interface ReceiverDeadlines {
+  /** From the connection to HELLO. */
+  helloMs: number;
+  /** The longest gap between the source's frames while the chart waits for one (VERIFY after RESUMED too). */
+  silenceMs: number;
+}
+
+export const DEFAULT_RECEIVER_DEADLINES: ReceiverDeadlines = { helloMs: 10_000, silenceMs: 60_000 };
 
 /** How a migration ended; `pagesPerRound` is what the destination applied in each round. */
 export type ReceiverOutcome = (
@@ -105,6 +128,12 @@ export class MigrationReceiver {
   /** The frame whose event is being handled (the actions read its body). */
   private current: Frame | undefined;
   private readonly decodeOptions: DecodeOptions;
+  private readonly deadlines: ReceiverDeadlines;
+  /** When the source last sent a frame (the connection, at first), on the destination's clock. */
+  private lastHeard: number;
+  private watchdog: Subscription | undefined;
+  /** When the watchdog is due, to pull it in when a shorter deadline starts. */
+  private watchdogDue = Infinity;
 
   constructor(
     private readonly transport: Transport,
@@ -113,9 +142,12 @@ export class MigrationReceiver {
   ) {
     this.decodeOptions = { verifyChecksum: transport.deliversSealedFrames !== true };
     this.runClock = new RunClock(options.clock);
+    this.deadlines = { ...DEFAULT_RECEIVER_DEADLINES, ...options.deadlines };
+    this.lastHeard = options.clock.now();
     this.actor = createActor(this.machine());
-    this.actor.subscribe({ complete: () => this.finish() });
+    this.actor.subscribe({ complete: () => this.finish(), error: (e) => this.chartFailed(e) });
     this.actor.start();
+    this.armWatchdog();
     transport.setHandlers({ message: (f) => this.onFrame(f), close: (e) => this.onClose(e) });
   }
 
@@ -133,6 +165,7 @@ export class MigrationReceiver {
 
   private onFrame(bytes: Uint8Array): void {
     if (this.ended) return;
+    this.lastHeard = this.options.clock.now();
     let frame: Frame;
     let time: number;
     try {
@@ -144,6 +177,7 @@ export class MigrationReceiver {
     this.current = frame;
     this.send(this.eventOf(frame, time));
     this.current = undefined;
+    if (!this.ended) this.armWatchdog();
   }
 
   private eventOf(frame: Frame, time: number): DestinationEvent {
@@ -204,6 +238,97 @@ export class MigrationReceiver {
       reason: error ? error.message : 'the source closed the link before the verdict',
       time: this.runClock.now(),
     });
+  }
+
+  ////     deadlines     ////
+
+  /** The deadline that applies now, or none while this side (not the source) has the work. */
+  private deadline(): { ms: number; what: string } | undefined {
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.status !== 'active') return undefined;
+    if (snapshot.matches({ migrating: 'handshake' }))
+      return {
+        ms: this.deadlines.helloMs,
+        what: 'no HELLO within {ms} ms of connecting (the hello deadline)',
+      };
+    if (snapshot.matches({ migrating: 'preparing' })) return undefined;
+    if (snapshot.matches('resumed'))
+      return snapshot.matches({ resumed: { source: 'awaitingHash' } })
+        ? {
+            ms: this.deadlines.silenceMs,
+            what: 'no VERIFY within {ms} ms of the last frame after RESUMED (the silence deadline): the guest runs here, unverified',
+          }
+        : undefined;
+    return {
+      ms: this.deadlines.silenceMs,
+      what: `no frame from the source for {ms} ms in ${stateName(snapshot.value)} (the silence deadline)`,
+    };
+  }
+
+  /** (Re)schedule the check for when the deadline in force would pass, if sooner than planned. */
+  private armWatchdog(): void {
+    const deadline = this.deadline();
+    const due = deadline ? this.lastHeard + deadline.ms : Infinity;
+    if (due >= this.watchdogDue) return;
+    this.watchdog?.unsubscribe();
+    this.watchdogDue = due;
+    if (due === Infinity) return;
+    this.watchdog = this.options.clock.schedule(
+      () => this.checkDeadline(),
+      Math.max(0, due - this.options.clock.now()),
+    );
+  }
+
+  private checkDeadline(): void {
+    this.watchdog = undefined;
+    this.watchdogDue = Infinity;
+    if (this.ended) return;
+    const deadline = this.deadline();
+    const now = this.options.clock.now();
+    if (!deadline || now - this.lastHeard < deadline.ms) {
+      // Heard from since, or this side has the work: look again when the next deadline is due
+      // (while preparing, as soon as the chart moves on: check every hello period).
+      if (!deadline) {
+        this.watchdogDue = now + this.deadlines.helloMs;
+        this.watchdog = this.options.clock.schedule(() => this.checkDeadline(), this.deadlines.helloMs);
+      } else this.armWatchdog();
+      return;
+    }
+    const message = deadline.what.replace('{ms}', String(deadline.ms));
+    this.send({
+      type: 'FAULT',
+      failure: { code: 'PRECOPY_ERR_TIMEOUT', message, closeCode: CloseCode.DEADLINE },
+      time: this.runClock.now(),
+    });
+  }
+
+  /** The chart itself threw (a bug): end the migration with an internal error, never leave it hanging. */
+  private chartFailed(error: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.watchdog?.unsubscribe();
+    const internal = new WireError(
+      'PRECOPY_ERR_BAD_FIELD',
+      `internal: the destination failed: ${(error as Error)?.message ?? String(error)}`,
+      CloseCode.INTERNAL,
+    );
+    this.reply(encodeError(internal));
+    this.transport.close(internal.closeCode, internal.message);
+    const context = this.actor.getSnapshot().context;
+    const pagesPerRound = this.pagesPerRound;
+    // After GO the guest runs here whatever failed; before it the image is discarded.
+    this.dropImage();
+    if (context.timeline.go !== null) {
+      this.onEnd({
+        kind: 'resumed',
+        verdict: undefined,
+        reason: internal.message,
+        vcpuStateBytes: this.vcpuStateBytes,
+        pagesPerRound,
+      });
+    } else {
+      this.onEnd({ kind: 'discarded', reason: internal.message, error: internal, pagesPerRound });
+    }
   }
 
   ////     the chart's actions and actors     ////
@@ -390,6 +515,7 @@ export class MigrationReceiver {
   private finish(): void {
     if (this.ended) return;
     this.ended = true;
+    this.watchdog?.unsubscribe();
     const snapshot = this.actor.getSnapshot();
     const context = snapshot.context;
     const pagesPerRound = this.pagesPerRound;

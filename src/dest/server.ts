@@ -20,6 +20,10 @@ export interface DestinationServerOptions {
   edgeChecker?: DestinationOptions['edgeChecker'];
   /** Largest guest accepted, in pages (DestinationOptions.maxGuestPages). */
   maxGuestPages?: number;
+  /** DestinationOptions.deadlines. */
+  deadlines?: DestinationOptions['deadlines'];
+  /** A source that stops reading is cut after this long (WsTransportOptions.stallMs). */
+  stallMs?: number;
 }
 
 export interface DestinationServer {
@@ -38,6 +42,7 @@ export async function startDestinationServer(options: DestinationServerOptions):
     onEvent: options.onEvent,
     edgeChecker: options.edgeChecker,
     maxGuestPages: options.maxGuestPages,
+    deadlines: options.deadlines,
   });
   const server = await listenWs(
     {
@@ -47,6 +52,7 @@ export async function startDestinationServer(options: DestinationServerOptions):
       maxPayload,
       clock,
       keepaliveMs: options.keepaliveMs,
+      stallMs: options.stallMs,
     },
     (transport) => destination.attach(transport),
   );

@@ -27,6 +27,10 @@ const optionsSchema = z.object({
   maxBandwidth: z.number().min(0).finite().default(0),
   keepaliveMs: z.number().min(0).optional(),
   zeroMask: z.boolean().default(true),
+  stallMs: z.number().min(0).optional(),
+  deadlines: z
+    .object({ helloMs: z.number().positive().optional(), replyMs: z.number().positive().optional() })
+    .optional(),
 });
 
 export async function connectSource(options: ConnectOptions): Promise<SourceSession> {
@@ -42,6 +46,7 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
     maxBatchPages: o.maxBatchPages,
     maxBandwidth: o.maxBandwidth,
     clock,
+    deadlines: { ...o.deadlines, ...(options.deadlineClock ? { clock: options.deadlineClock } : {}) },
   };
   if (o.transport === 'inproc') {
     if (!options.destination)
@@ -59,6 +64,7 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
     zeroMask: o.zeroMask,
     keepaliveMs: o.keepaliveMs,
     maxBufferedBytes: o.maxBufferedBytes,
+    stallMs: o.stallMs,
   });
   return new Session(transport, sessionOptions);
 }

@@ -99,6 +99,12 @@ export interface ConnectOptions {
   keepaliveMs?: number;
   /** ws: zero masking key on client frames (see the file comment). Default true. */
   zeroMask?: boolean;
+  /** ws: over maxBufferedBytes with no write completing this long → PRECOPY_ERR_TIMEOUT, close 4004. Default 10000; 0 = off. */
+  stallMs?: number;
+  /** How long HELLO and each reply may take (session.ts DEFAULT_DEADLINES: 10 s, 30 s). */
+  deadlines?: { helloMs?: number; replyMs?: number };
+  /** The scheduler the deadlines run on. Default wallClock(): a virtual run's clock stands still while it waits. */
+  deadlineClock?: Clock;
 }
 
 /** The guest as the destination must rebuild it. */
@@ -177,3 +183,4 @@ export interface SourceSession {
 }
 
 export { connectSource } from './connect';
+export { DEFAULT_DEADLINES } from './session';

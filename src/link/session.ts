@@ -6,9 +6,17 @@
  * fails the session once: the outstanding request rejects, listeners hear it, later calls reject
  * with it. Once GO is sent (the commit point) cancel() sends nothing: the migration can only
  * complete.
+ *
+ * Deadlines: every request has one, on the injected `deadlines.clock` (a wall clock at the process
+ * edge, a virtual one in tests): HELLO → HELLO_ACK within `helloMs`, ROUND_END / PREPARE / GO
+ * within `replyMs` of their reply, VERIFY → VERDICT within `replyMs` plus the post-run. A reply
+ * that does not come fails the session with PRECOPY_ERR_TIMEOUT naming the deadline, close 4003.
+ * A peer's ERROR frame cannot make this side throw: its close code is mapped (close.ts).
  */
 import { z } from 'zod';
-import type { Clock } from '../util/clock';
+import type { Subscription } from 'rxjs';
+import { wallClock, type Clock } from '../util/clock';
+import { peerCloseCode } from '../wire/close';
 import { PageEncoder, emptyStats } from '../wire/batch';
 import type { PageReader } from '../wire/pages';
 import {
@@ -73,10 +81,24 @@ export interface SessionOptions {
   faultKeepStaleCache?: boolean;
   /** Fault switch for negative tests: reuse a frame's buffer as soon as it is queued, not once written. */
   faultReleaseWhenQueued?: boolean;
+  /** How long each reply may take, on which clock. Default DEFAULT_DEADLINES on the wall clock. */
+  deadlines?: Partial<SessionDeadlines>;
 }
+
+export interface SessionDeadlines {
+  /** The scheduler the deadlines run on (not the run's clock: a virtual run's clock stands still while it waits). */
+  clock: Clock;
+  /** HELLO → HELLO_ACK (the setup deadline). */
+  helloMs: number;
+  /** ROUND_END → ROUND_ACK, PREPARE → READY, GO → RESUMED; VERIFY → VERDICT gets this plus the post-run. */
+  replyMs: number;
+}
+
+export const DEFAULT_DEADLINES = { helloMs: 10_000, replyMs: 30_000 } as const;
 
 interface Pending {
   expect: FrameName;
+  timer: Subscription | undefined;
   resolve(frame: Frame): void;
   reject(error: WireError): void;
 }
@@ -110,13 +132,16 @@ function usage(message: string): WireError {
   return new WireError('PRECOPY_ERR_USAGE', message);
 }
 
-/** A peer's ERROR frame as a local error; its code is kept when it is one of ours. */
+/**
+ * A peer's ERROR frame as a local error; its code is kept when it is one of ours, its close code
+ * when it is one a close frame can carry (never 1000: an error is no normal closure).
+ */
 function peerError(frame: Extract<Frame, { type: 'ERROR' }>): WireError {
   const known = (WIRE_ERROR_CODES as readonly string[]).includes(frame.code);
   return new WireError(
     known ? (frame.code as WireErrorCode) : 'PRECOPY_ERR_PEER',
-    `destination: ${frame.message} (${frame.code})`,
-    frame.closeCode,
+    `destination: ${frame.message} (${frame.code}, close code ${frame.closeCode})`,
+    peerCloseCode(frame.closeCode),
     frame.code,
   );
 }
@@ -136,12 +161,16 @@ export class Session implements SourceSession {
   private readonly encoder: PageEncoder;
   private readonly bucket: TokenBucket;
   private readonly meter: RateMeter;
+  private readonly deadlines: SessionDeadlines;
+  /** CONFIG's post-run (ms): the verdict waits for it. */
+  private postRunMs = 0;
 
   constructor(
     private readonly transport: Transport,
     private readonly options: SessionOptions,
   ) {
     this.encodings = [...options.encodings];
+    this.deadlines = { clock: wallClock(), ...DEFAULT_DEADLINES, ...options.deadlines };
     this.maxBatchPages = options.maxBatchPages;
     this.encoder = new PageEncoder({
       zero: options.encodings.includes('zero'),
@@ -172,6 +201,7 @@ export class Session implements SourceSession {
         `hello: edgeRegion [${edge.firstPage}, ${edge.firstPage + edge.pages}) must lie inside [0, ${layout.pages})`,
       );
     this.pages = layout.pages;
+    this.postRunMs = config.postRunMs;
     const ack = await this.request(
       encodeHello({
         pages: layout.pages,
@@ -183,6 +213,7 @@ export class Session implements SourceSession {
         token: this.options.token,
       }),
       'HELLO_ACK',
+      { name: 'hello', ms: this.deadlines.helloMs, after: 'HELLO' },
     );
     if (ack.type !== 'HELLO_ACK') throw this.failed!;
     // Fit batches to what the destination accepts rather than fail on the first big one.
@@ -243,7 +274,11 @@ export class Session implements SourceSession {
     if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
     const pages = this.encoder.roundPages;
     const hash = this.encoder.runningHash;
-    const ack = await this.request(encodeRoundEnd(round, pages, hash, this.now()), 'ROUND_ACK');
+    const ack = await this.request(encodeRoundEnd(round, pages, hash, this.now()), 'ROUND_ACK', {
+      name: 'reply',
+      ms: this.deadlines.replyMs,
+      after: `ROUND_END ${round}`,
+    });
     if (ack.type !== 'ROUND_ACK') throw this.failed!;
     if (ack.round !== round || ack.pages !== pages || ack.runningHash !== hash)
       throw this.fail(
@@ -267,7 +302,11 @@ export class Session implements SourceSession {
 
   async prepare(): Promise<{ readyAt: number }> {
     this.expectPhase('prepare', 'state-sent');
-    const reply = await this.request(encodeHandshake('PREPARE', this.now()), 'READY');
+    const reply = await this.request(encodeHandshake('PREPARE', this.now()), 'READY', {
+      name: 'reply',
+      ms: this.deadlines.replyMs,
+      after: 'PREPARE',
+    });
     if (reply.type !== 'READY') throw this.failed!;
     this.phase = 'prepared';
     return { readyAt: reply.at };
@@ -278,7 +317,11 @@ export class Session implements SourceSession {
     // Committed before the first byte leaves: a cancel racing this call sends nothing.
     this.goSent = true;
     this.phase = 'committed';
-    const reply = await this.request(encodeHandshake('GO', this.now()), 'RESUMED');
+    const reply = await this.request(encodeHandshake('GO', this.now()), 'RESUMED', {
+      name: 'reply',
+      ms: this.deadlines.replyMs,
+      after: 'GO',
+    });
     if (reply.type !== 'RESUMED') throw this.failed!;
     this.phase = 'resumed';
     return { resumedAt: reply.at };
@@ -286,7 +329,11 @@ export class Session implements SourceSession {
 
   async verify(sourceHash: string): Promise<DestinationVerdict> {
     this.expectPhase('verify', 'resumed');
-    const reply = await this.request(encodeVerify(sourceHash, this.now()), 'VERDICT');
+    const reply = await this.request(encodeVerify(sourceHash, this.now()), 'VERDICT', {
+      name: 'verdict',
+      ms: this.deadlines.replyMs + this.postRunMs,
+      after: 'VERIFY',
+    });
     if (reply.type !== 'VERDICT') throw this.failed!;
     return reply.verdict;
   }
@@ -301,8 +348,7 @@ export class Session implements SourceSession {
     );
     this.failed = error;
     this.phase = 'closed';
-    this.pending?.reject(error);
-    this.pending = undefined;
+    this.settle()?.reject(error);
     await this.transport.send(encodeCancel(reason)).catch(() => undefined);
     this.transport.close(CloseCode.CANCELLED, 'cancelled');
   }
@@ -353,13 +399,41 @@ export class Session implements SourceSession {
     }
   }
 
-  private async request(frame: Buffer, expect: FrameName): Promise<Frame> {
+  /** Send `frame`, wait for its `expect` reply; no reply within the deadline fails the session. */
+  private async request(
+    frame: Buffer,
+    expect: FrameName,
+    deadline: { name: string; ms: number; after: string },
+  ): Promise<Frame> {
     if (this.failed) throw this.failed;
-    const reply = new Promise<Frame>((resolve, reject) => (this.pending = { expect, resolve, reject }));
+    const reply = new Promise<Frame>(
+      (resolve, reject) => (this.pending = { expect, resolve, reject, timer: undefined }),
+    );
     // If the send fails, the caller gets the send's error; the reply's rejection must not go unhandled.
     reply.catch(() => undefined);
+    const pending = this.pending!;
+    // From the moment the request is handed over (a send held by backpressure has its own bound).
+    pending.timer = this.deadlines.clock.schedule(() => {
+      if (this.pending !== pending) return;
+      this.fail(
+        new WireError(
+          'PRECOPY_ERR_TIMEOUT',
+          `no ${expect} within ${deadline.ms} ms of ${deadline.after} (the ${deadline.name} deadline)`,
+          CloseCode.DEADLINE,
+        ),
+        true,
+      );
+    }, deadline.ms);
     await this.send(frame);
     return reply;
+  }
+
+  /** The outstanding request, taken off (its deadline cancelled). */
+  private settle(): Pending | undefined {
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.timer?.unsubscribe();
+    return pending;
   }
 
   private onFrame(bytes: Uint8Array): void {
@@ -386,7 +460,7 @@ export class Session implements SourceSession {
       );
       return;
     }
-    this.pending = undefined;
+    this.settle();
     // The verdict ends the protocol the moment it arrives: the destination may close right
     // behind it, before the awaiting verify() resumes, and that close is a normal end.
     if (frame.type === 'VERDICT') this.phase = 'completed';
@@ -412,8 +486,7 @@ export class Session implements SourceSession {
     this.phase = 'closed';
     if (tellPeer) this.transport.send(encodeError(error)).catch(() => undefined);
     this.transport.close(error.closeCode, error.code);
-    this.pending?.reject(error);
-    this.pending = undefined;
+    this.settle()?.reject(error);
     for (const listener of this.listeners) listener(error);
     return error;
   }

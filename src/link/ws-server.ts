@@ -23,6 +23,7 @@ export interface WsServerOptions {
   clock?: Clock;
   keepaliveMs?: number;
   maxBufferedBytes?: number;
+  stallMs?: number;
 }
 
 export interface WsServer {
@@ -68,6 +69,7 @@ export async function listenWs(
           clock,
           keepaliveMs: options.keepaliveMs,
           maxBufferedBytes: options.maxBufferedBytes,
+          stallMs: options.stallMs,
         }),
       ),
     );
