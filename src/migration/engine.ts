@@ -110,6 +110,8 @@ export interface EngineFaults {
   clearAfterSend: boolean;
   /** Rollback forgets to give the guest its vCPUs back (cancel/failure leaves it paused). */
   noResumeOnRollback: boolean;
+  /** A link lost after GO resumes the source guest anyway (the split brain the commit protocol prevents). */
+  resumeOnOrphan: boolean;
   /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
   mmuBaselineStuck: boolean;
   /** dirty-limit computes its penalties but never hands them to the vCPUs. */
@@ -525,6 +527,7 @@ export class Migration {
     await this.inFlight;
     await this.session?.close().catch(() => undefined);
     this.liftAids();
+    if (this.options.faults?.resumeOnOrphan) this.options.guest.resumeAll();
   }
 
   /** Stop throttling, dirty-limit penalties and dirty logging (the migration is over here). */
