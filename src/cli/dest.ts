@@ -5,12 +5,63 @@
  * each migration's outcome follows as one line. Diagnostics go to stderr.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { startDestinationServer } from '../dest/server';
+import { startDestinationServer, type DestinationServer } from '../dest/server';
 import type { DestinationEvent } from '../dest/destination';
+import { excerpt } from '../util/excerpt';
 import { formatBytes, parseDuration, parseSize } from '../util/units';
 import { wallClock } from '../util/clock';
 import { TOKEN_ENV } from './dest-process';
+import { DEFAULT_RECEIVER_DEADLINES } from '../dest/receiver';
 import { usageError } from './usage';
+
+function parsePositiveDuration(value: string): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new RangeError(`must be a positive duration (e.g. 10s), got ${value}`);
+  return ms;
+}
+
+/** A message must fit one Buffer and HELLO_ACK's u32; below 64 KiB no CONFIG fits. */
+const MIN_PAYLOAD = 64 << 10;
+const MAX_PAYLOAD = 2 ** 32 - 1;
+
+function parsePayload(value: string): number {
+  const bytes = parsed(parseSize)(value);
+  if (bytes < MIN_PAYLOAD || bytes > MAX_PAYLOAD)
+    throw new InvalidArgumentError(
+      `must be in [64KiB, 4GiB) (HELLO_ACK carries it as a u32; one message must fit a Buffer), got ${formatBytes(bytes)}`,
+    );
+  return bytes;
+}
+
+/** HELLO carries the token with a one-byte length. */
+function parseToken(value: string): string {
+  const bytes = Buffer.byteLength(value);
+  if (bytes === 0) throw new InvalidArgumentError('must not be empty');
+  if (bytes > 255) throw new InvalidArgumentError(`must be at most 255 bytes, got ${bytes}`);
+  return value;
+}
+
+/** Binding fails on an address this machine does not have or a port in use: say which flag. */
+async function listen(options: Parameters<typeof startDestinationServer>[0]): Promise<DestinationServer> {
+  try {
+    return await startDestinationServer(options);
+  } catch (e) {
+    const error = e as NodeJS.ErrnoException;
+    const host = excerpt(options.host ?? '127.0.0.1');
+    switch (error.code) {
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+      case 'EADDRNOTAVAIL':
+        throw usageError(`--host ${host}: not an address this machine can listen on (${error.code})`);
+      case 'EADDRINUSE':
+        throw usageError(`--port ${options.port}: already in use on ${host}`);
+      case 'EACCES':
+        throw usageError(`--port ${options.port}: not allowed to listen on it (EACCES)`);
+      default:
+        throw e;
+    }
+  }
+}
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -73,9 +124,10 @@ export function destCommand(): Command {
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, 0)
     .option(
       '--token <token>',
-      `shared secret the source must present (prefer ${TOKEN_ENV}: argv shows in ps)`,
+      `shared secret the source must present, 1 to 255 bytes (prefer ${TOKEN_ENV}: argv shows in ps)`,
+      parseToken,
     )
-    .option('--max-payload <size>', 'largest message accepted', parsed(parseSize), 1 << 20)
+    .option('--max-payload <size>', 'largest message accepted, 64KiB to 4GiB', parsePayload, 1 << 20)
     .option(
       '--max-memory <size>',
       'largest guest accepted (a HELLO announcing more is refused)',
@@ -94,6 +146,18 @@ export function destCommand(): Command {
       parsed(parseDuration),
     )
     .option('--parent-pipe', 'exit when stdin closes (a parent keeps it open while it lives)')
+    .option(
+      '--hello-timeout <duration>',
+      'how long a connection may go without HELLO before it is closed (4003)',
+      parsed(parsePositiveDuration),
+      DEFAULT_RECEIVER_DEADLINES.helloMs,
+    )
+    .option(
+      '--silence-timeout <duration>',
+      'how long a migration may wait for the source’s next frame (VERIFY after RESUMED too) before it is cut (4003)',
+      parsed(parsePositiveDuration),
+      DEFAULT_RECEIVER_DEADLINES.silenceMs,
+    )
     .action(
       async (options: {
         host: string;
@@ -104,21 +168,22 @@ export function destCommand(): Command {
         keepalive: number;
         idleLimit?: number;
         parentPipe?: boolean;
+        helloTimeout: number;
+        silenceTimeout: number;
       }) => {
         const token = options.token ?? process.env[TOKEN_ENV];
         if (!token) throw usageError(`dest: a token is required: set ${TOKEN_ENV} (or pass --token)`);
-        if (options.maxPayload < 64 << 10)
-          throw new InvalidArgumentError(
-            `--max-payload must be ≥ 64KiB, got ${formatBytes(options.maxPayload)}`,
-          );
+        if (Buffer.byteLength(token) > 255)
+          throw usageError(`${TOKEN_ENV}: must be at most 255 bytes, got ${Buffer.byteLength(token)}`);
         const idle = idleTimer();
-        const server = await startDestinationServer({
+        const server = await listen({
           host: options.host,
           port: options.port,
           token,
           maxPayload: options.maxPayload,
           maxGuestPages: Math.floor(options.maxMemory / 4096),
           keepaliveMs: options.keepalive,
+          deadlines: { helloMs: options.helloTimeout, silenceMs: options.silenceTimeout },
           onEvent: (event) => {
             if (event.type === 'attached') idle.busy();
             if (event.type === 'ended') idle.free();

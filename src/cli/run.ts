@@ -69,11 +69,12 @@ export function runCommand(): Command {
     } catch (e) {
       throw usageError((e as Error).message);
     }
-    const run = (applyFlags(raw, flags).run ?? {}) as Record<string, unknown>;
-    // Two processes by default: the command line's migration goes over WebSocket (fast mode has no link).
-    if (run.transport === undefined && run.mode !== 'fast') flags.transport = 'ws';
     let scenario;
     try {
+      // A scenario that is not an object (an array, null, a number) is a usage error too.
+      const run = (applyFlags(raw, flags).run ?? {}) as Record<string, unknown>;
+      // Two processes by default: the command line's migration goes over WebSocket (fast mode has no link).
+      if (run.transport === undefined && run.mode !== 'fast') flags.transport = 'ws';
       scenario = parseScenario(raw, flags);
       // Refuse what cannot fit in this machine's memory before anything starts.
       planMemory(scenario, scenario.run.mode);

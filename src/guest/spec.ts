@@ -17,6 +17,7 @@
  * them; `N pages/s` is accepted beside `200MiB/s` and `1Gbit/s`.
  */
 import { z } from 'zod';
+import { quoted } from '../util/excerpt';
 import { formatBytes, PAGE_SIZE, parseDuration, parseRate, parseSize } from '../util/units';
 import { loadTrace } from './trace';
 
@@ -94,7 +95,7 @@ const durationField = sizeOrNumber.transform((value, ctx) => {
   try {
     const ms = parseDuration(value);
     if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: `${value} is not positive; allowed range (0, ∞) ms` });
+    ctx.addIssue({ code: 'custom', message: `${quoted(value)} is not positive; allowed range (0, ∞) ms` });
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; allowed range (0, ∞)` });
   }
@@ -120,7 +121,7 @@ const populatedField = sizeOrNumber.transform((value, ctx) => {
   if (percent) {
     const p = Number(percent[1]);
     if (p <= 100) return { percent: p };
-    ctx.addIssue({ code: 'custom', message: `${value} is outside the allowed range [0%, 100%]` });
+    ctx.addIssue({ code: 'custom', message: `${quoted(value)} is outside the allowed range [0%, 100%]` });
     return z.NEVER;
   }
   try {
@@ -128,7 +129,7 @@ const populatedField = sizeOrNumber.transform((value, ctx) => {
   } catch {
     ctx.addIssue({
       code: 'custom',
-      message: `not a size or percentage: ${JSON.stringify(value)}; allowed: 0%..100% or a size up to memory (e.g. 2GiB)`,
+      message: `not a size or percentage: ${quoted(value)}; allowed: 0%..100% or a size up to memory (e.g. 2GiB)`,
     });
     return z.NEVER;
   }

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { guestSpecSchema } from '../guest/spec';
+import { excerpt } from '../util/excerpt';
 import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
 
 const MiB = 1024 * 1024;
@@ -195,10 +196,21 @@ export type RunParams = Scenario['run'];
 /** The link bandwidth used in virtual time when the scenario gives none (10 Gbit/s). */
 export const DEFAULT_VIRTUAL_BANDWIDTH = 1.25e9;
 
-/** Bad scenario or flags: one message naming every wrong field and its allowed range. */
+/** A scenario error lists at most this many fields (the rest are counted). */
+const MAX_ISSUES = 10;
+
+/**
+ * Bad scenario or flags: one message naming every wrong field and its allowed range. Fields and
+ * messages are cut to excerpts: a scenario's 50 MB key or value is not echoed back whole.
+ */
 export class ScenarioError extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {
-    super(`bad scenario: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    super(
+      `bad scenario: ${issues
+        .slice(0, MAX_ISSUES)
+        .map((i) => `${excerpt(i.path, 80)}: ${excerpt(i.message, 400)}`)
+        .join('; ')}${issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : ''}`,
+    );
     this.name = 'ScenarioError';
   }
 }
@@ -289,7 +301,9 @@ export function parseScenario(file: unknown, flags: ScenarioFlags = {}): Scenari
     parsed.error.issues.map((issue) => ({
       path: issue.path.length ? issue.path.join('.') : '(scenario)',
       message:
-        issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message,
+        issue.code === 'unrecognized_keys'
+          ? `unknown field(s) ${issue.keys.map((k) => excerpt(k)).join(', ')}`
+          : issue.message,
     })),
   );
 }

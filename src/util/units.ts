@@ -4,6 +4,7 @@
  * Each parser is also a zod schema so config validation names the field that is wrong.
  */
 import { z } from 'zod';
+import { quoted } from './excerpt';
 
 const SIZE_UNITS: Record<string, number> = {
   '': 1,
@@ -53,14 +54,14 @@ function parseWithUnits(text: string, units: Record<string, number>): number | u
 export function parseSize(value: string | number): number {
   const bytes = typeof value === 'number' ? value : parseWithUnits(value, SIZE_UNITS);
   if (bytes === undefined || !Number.isFinite(bytes) || bytes < 0)
-    throw new RangeError(`not a size: ${JSON.stringify(value)} (examples: 4GiB, 512MiB, 4096)`);
+    throw new RangeError(`not a size: ${quoted(value)} (examples: 4GiB, 512MiB, 4096)`);
   return Math.round(bytes);
 }
 
 /** Bytes per second from `200MiB/s`, `1Gbit/s`, `125MB/s` or a number (bytes/s). */
 export function parseRate(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`not a rate: ${value}`);
+    if (!Number.isFinite(value) || value < 0) throw new RangeError(`not a rate: ${quoted(value)}`);
     return value;
   }
   const m = /^(.*?)(?:\/s|ps)$/i.exec(value.trim());
@@ -73,7 +74,7 @@ export function parseRate(value: string | number): number {
       ? parseWithUnits(body, SIZE_UNITS)
       : undefined;
   if (rate === undefined || !Number.isFinite(rate) || rate < 0)
-    throw new RangeError(`not a rate: ${JSON.stringify(value)} (examples: 200MiB/s, 1Gbit/s, 125MB/s)`);
+    throw new RangeError(`not a rate: ${quoted(value)} (examples: 200MiB/s, 1Gbit/s, 125MB/s)`);
   return rate;
 }
 
@@ -81,7 +82,7 @@ export function parseRate(value: string | number): number {
 export function parseDuration(value: string | number): number {
   const ms = typeof value === 'number' ? value : parseWithUnits(value, TIME_UNITS);
   if (ms === undefined || !Number.isFinite(ms) || ms < 0)
-    throw new RangeError(`not a duration: ${JSON.stringify(value)} (examples: 300ms, 30s, 2min)`);
+    throw new RangeError(`not a duration: ${quoted(value)} (examples: 300ms, 30s, 2min)`);
   return ms;
 }
 

@@ -1,0 +1,105 @@
+/**
+ * Bad input (issue 16, item 6): each case exits 2 with one short message naming the field
+ * (its user's spelling) and what is allowed, a huge value or key cut to an excerpt, and nothing
+ * started. The command line runs in this process (as in run.test.ts).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+
+async function precopy(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const write = (sink: 'out' | 'err') => (chunk: string | Uint8Array) => {
+    if (sink === 'out') out += chunk.toString();
+    else err += chunk.toString();
+    return true;
+  };
+  const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation(write('out') as never);
+  const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(write('err') as never);
+  process.exitCode = 0;
+  try {
+    await main(argv);
+  } finally {
+    outSpy.mockRestore();
+    errSpy.mockRestore();
+  }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = 0;
+  return { code, out, err };
+}
+
+let dir: string;
+beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-bad-input-'))));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function scenarioFile(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** Big enough that echoing it would flood stderr (the issue saw 52 MB of it); any length over 40 is cut. */
+const HUGE = 8_000_000;
+
+describe('precopy run: a bad scenario is a usage error, quoted short', () => {
+  it.each([
+    [
+      'an 8 MB value',
+      () => JSON.stringify({ guest: { memory: 'x'.repeat(HUGE) } }),
+      /guest\.memory: not a size: "x{20,}"… \(8000000 characters\)/,
+    ],
+    [
+      'an 8 MB key',
+      () => JSON.stringify({ guest: { ['k'.repeat(HUGE)]: 1 } }),
+      /guest: unknown field\(s\) k{20,}… \(8000000 characters\)/,
+    ],
+  ])('%s: exit 2, the field named, the value cut (stderr under 1 KB)', async (_what, text, message) => {
+    const r = await precopy('run', scenarioFile('huge.json', text()), '--transport', 'inproc');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err.length).toBeLessThan(1024);
+    expect(r.out).toBe('');
+  });
+
+  it.each([
+    ['a JSON array', '[1, 2]'],
+    ['null', 'null'],
+    ['a number', '42'],
+    ['a string', '"guest"'],
+  ])('a scenario that is %s: exit 2, "must be a JSON object"', async (_what, text) => {
+    const r = await precopy('run', scenarioFile('not-object.json', text));
+    expect(r).toMatchObject({ code: 2, out: '' });
+    expect(r.err).toMatch(
+      /precopy: bad scenario: \(scenario\): must be a JSON object \{guest, migration, run\}/,
+    );
+  });
+
+  it('a scenario part that is not an object names the part', async () => {
+    const r = await precopy('run', scenarioFile('part.json', '{"guest": [1]}'), '--memory', '4MiB');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/guest: must be an object/);
+  });
+});
+
+describe('precopy dest: bad flags exit 2 naming the flag and its range', () => {
+  it.each([
+    [
+      ['--max-payload', '1KiB'],
+      /--max-payload.*must be in \[64KiB, 4GiB\).*got 1\.0 KiB|--max-payload.*must be in \[64KiB, 4GiB\)/,
+    ],
+    [['--max-payload', '8GiB'], /--max-payload.*must be in \[64KiB, 4GiB\)/],
+    [['--max-payload', 'lots'], /--max-payload.*not a size: "lots"/],
+    [['--token', ''], /--token.*must not be empty/],
+    [['--token', 't'.repeat(256)], /--token.*at most 255 bytes, got 256/],
+    [['--host', '256.1.1.1'], /--host 256\.1\.1\.1: not an address this machine can listen on/],
+    [['--port', '65536'], /--port.*\[0, 65535\]/],
+  ])('precopy dest %j', async (flags, message) => {
+    const argv = ['dest', ...(flags.includes('--token') ? [] : ['--token', 'secret']), ...flags];
+    const r = await precopy(...argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.out).not.toMatch(/listening/);
+  });
+});
