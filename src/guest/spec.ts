@@ -17,7 +17,7 @@
  * them; `N pages/s` is accepted beside `200MiB/s` and `1Gbit/s`.
  */
 import { z } from 'zod';
-import { quoted } from '../util/excerpt';
+import { excerpt, quoted } from '../util/excerpt';
 import { formatBytes, PAGE_SIZE, parseDuration, parseRate, parseSize } from '../util/units';
 import { loadTrace } from './trace';
 
@@ -95,7 +95,7 @@ const durationField = sizeOrNumber.transform((value, ctx) => {
   try {
     const ms = parseDuration(value);
     if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: `${quoted(value)} is not positive; allowed range (0, ∞) ms` });
+    ctx.addIssue({ code: 'custom', message: `${excerpt(String(value))} is not positive; allowed range (0, ∞) ms` });
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; allowed range (0, ∞)` });
   }
@@ -121,7 +121,7 @@ const populatedField = sizeOrNumber.transform((value, ctx) => {
   if (percent) {
     const p = Number(percent[1]);
     if (p <= 100) return { percent: p };
-    ctx.addIssue({ code: 'custom', message: `${quoted(value)} is outside the allowed range [0%, 100%]` });
+    ctx.addIssue({ code: 'custom', message: `${excerpt(String(value))} is outside the allowed range [0%, 100%]` });
     return z.NEVER;
   }
   try {

@@ -61,7 +61,7 @@ export function parseSize(value: string | number): number {
 /** Bytes per second from `200MiB/s`, `1Gbit/s`, `125MB/s` or a number (bytes/s). */
 export function parseRate(value: string | number): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`not a rate: ${quoted(value)}`);
+    if (!Number.isFinite(value) || value < 0) throw new RangeError(`not a rate: ${value}`);
     return value;
   }
   const m = /^(.*?)(?:\/s|ps)$/i.exec(value.trim());
