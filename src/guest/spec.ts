@@ -95,7 +95,10 @@ const durationField = sizeOrNumber.transform((value, ctx) => {
   try {
     const ms = parseDuration(value);
     if (ms > 0) return ms;
-    ctx.addIssue({ code: 'custom', message: `${excerpt(String(value))} is not positive; allowed range (0, ∞) ms` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${excerpt(String(value))} is not positive; allowed range (0, ∞) ms`,
+    });
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; allowed range (0, ∞)` });
   }
@@ -121,7 +124,10 @@ const populatedField = sizeOrNumber.transform((value, ctx) => {
   if (percent) {
     const p = Number(percent[1]);
     if (p <= 100) return { percent: p };
-    ctx.addIssue({ code: 'custom', message: `${excerpt(String(value))} is outside the allowed range [0%, 100%]` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${excerpt(String(value))} is outside the allowed range [0%, 100%]`,
+    });
     return z.NEVER;
   }
   try {
