@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Command> = {
   view: () => (require('./view') as typeof import('./view')).viewCommand(),
   report: () => (require('./report') as typeof import('./report')).reportCommand(),
   'import-qmp': () => (require('./import-qmp') as typeof import('./import-qmp')).importQmpCommand(),
+  'record-qmp': () => (require('./record-qmp') as typeof import('./record-qmp')).recordQmpCommand(),
 };
 /* eslint-enable @typescript-eslint/no-require-imports */
 
