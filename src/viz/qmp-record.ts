@@ -1,14 +1,14 @@
 /**
  * Records a real QEMU migration over QMP as the samples file `import-qmp` reads
  * (src/viz/qmp-import.ts, examples/qmp/README.md): it polls `query-migrate` every interval and
- * writes each reply in QMP's framing with the time it arrived, `{"return": {...}, "timestamp":
+ * writes each reply in QMP's framing with the time it was asked for, `{"return": {...}, "timestamp":
  * {"seconds", "microseconds"}}`, and every QMP event as QEMU sent it (they carry their own
  * timestamps), one JSON object per line.
  *
  * It records the next migration: samples before one is under way (no status yet, or the last
  * migration's final status) are left out, so a stale `completed` cannot open the file; it arms on
  * the first non-final status, sample or MIGRATION event, and stops after the sample that shows a
- * final status (completed, failed, cancelled). With `migrate` it starts the migration itself,
+ * final status (completed, failed, cancelled) with its totals. With `migrate` it starts the migration itself,
  * after turning on the `events` capability (QEMU's MIGRATION events) and `migrate-set-parameters`
  * when bandwidth or downtime limit are given.
  *
@@ -26,6 +26,16 @@ export type QmpAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: s
 export const MAX_QMP_LINE = 1 << 20;
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * QEMU (7.2 here) reports `completed` before it has computed the totals: the first replies say
+ * total-time 0 and downtime 0. The recorder polls on, at most this many times, until they are set.
+ */
+const MAX_POLLS_AFTER_FINAL = 20;
+
+function settled(reply: Json): boolean {
+  return reply.status !== 'completed' || (typeof reply['total-time'] === 'number' && reply['total-time'] > 0);
+}
 
 export class QmpError extends Error {
   constructor(message: string) {
@@ -176,6 +186,37 @@ export interface RecordSummary {
   stopped: 'ended' | 'timeout' | 'aborted' | 'closed';
 }
 
+/**
+ * Writes lines in timestamp order. QEMU stamps an event when it emits it, the recorder stamps a
+ * reply when it asked for it, so an event emitted while a query was in flight can arrive before
+ * an earlier-stamped reply; import-qmp needs time order. Lines wait REORDER_MS, then go out sorted.
+ */
+export const REORDER_MS = 1000;
+class TimeOrderedLines {
+  private held: { line: string; ms: number }[] = [];
+  private newest = -Infinity;
+  constructor(private readonly write: (line: string) => void) {}
+
+  push(line: string, ms: number): void {
+    // Sorted insert after equal times: lines stamped alike keep the order they came in.
+    let at = this.held.length;
+    while (at > 0 && this.held[at - 1]!.ms > ms) at--;
+    this.held.splice(at, 0, { line, ms });
+    this.newest = Math.max(this.newest, ms);
+    this.flushUpTo(this.newest - REORDER_MS);
+  }
+
+  flushAll(): void {
+    this.flushUpTo(Infinity);
+  }
+
+  private flushUpTo(ms: number): void {
+    let n = 0;
+    while (n < this.held.length && this.held[n]!.ms <= ms) this.write(this.held[n++]!.line);
+    this.held.splice(0, n);
+  }
+}
+
 function qmpTimestamp(ms: number): { seconds: number; microseconds: number } {
   const micros = Math.round(ms * 1000);
   return { seconds: Math.floor(micros / 1e6), microseconds: micros % 1e6 };
@@ -183,6 +224,7 @@ function qmpTimestamp(ms: number): { seconds: number; microseconds: number } {
 
 export async function recordQmp(options: RecordOptions): Promise<RecordSummary> {
   const { clock, write } = options;
+  const ordered = new TimeOrderedLines(write);
   let armed = false;
   let samples = 0;
   let events = 0;
@@ -197,7 +239,12 @@ export async function recordQmp(options: RecordOptions): Promise<RecordSummary> 
     if (message.event === 'MIGRATION') arm(data?.status);
     if (!armed) return;
     events++;
-    write(raw);
+    const stamp = message.timestamp as { seconds?: unknown; microseconds?: unknown } | undefined;
+    const ms =
+      typeof stamp?.seconds === 'number' && typeof stamp.microseconds === 'number'
+        ? stamp.seconds * 1000 + stamp.microseconds / 1000
+        : clock.now();
+    ordered.push(raw, ms);
   });
 
   return new Promise<RecordSummary>((resolve, reject) => {
@@ -211,6 +258,7 @@ export async function recordQmp(options: RecordOptions): Promise<RecordSummary> 
       timeout?.unsubscribe();
       options.signal?.removeEventListener('abort', onAbort);
       qmp.close();
+      ordered.flushAll();
       if (error) reject(error);
       else resolve({ samples, events, status, stopped });
     };
@@ -219,21 +267,26 @@ export async function recordQmp(options: RecordOptions): Promise<RecordSummary> 
     if (options.signal?.aborted) return finish('aborted');
     if (options.timeoutMs !== undefined) timeout = clock.schedule(() => finish('timeout'), options.timeoutMs);
 
+    let afterFinal = 0;
     const poll = async () => {
       let reply: Json;
+      // Stamped when asked: QEMU computed the reply after that, so an `active` reply is never
+      // stamped after the MIGRATION `completed` event that QEMU emitted later (a stamp on
+      // arrival could be, on a busy host).
+      const asked = clock.now();
       try {
         reply = (await qmp.execute('query-migrate')) as Json;
       } catch (e) {
         return finish('closed', samples > 0 ? undefined : (e as Error));
       }
       if (done) return;
-      const now = clock.now();
       arm(reply.status);
       if (armed && typeof reply.status === 'string') {
         samples++;
         status = reply.status;
-        write(JSON.stringify({ return: reply, timestamp: qmpTimestamp(now) }));
-        if (FINAL.has(reply.status)) return finish('ended');
+        ordered.push(JSON.stringify({ return: reply, timestamp: qmpTimestamp(asked) }), asked);
+        if (FINAL.has(reply.status) && (settled(reply) || ++afterFinal > MAX_POLLS_AFTER_FINAL))
+          return finish('ended');
       }
       timer = clock.schedule(() => void poll(), options.intervalMs);
     };

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { recordQmpCommandAction } from '../../src/cli/record-qmp';
@@ -41,6 +41,8 @@ const MIGRATION: Json[] = [
   { status: 'active', 'total-time': 10, 'setup-time': 5, ram: ram(0, 64 * 4096, 1) },
   { status: 'active', 'total-time': 30, 'setup-time': 5, ram: ram(40 * 4096, 24 * 4096, 1) },
   { status: 'active', 'total-time': 50, 'setup-time': 5, ram: ram(64 * 4096, 8 * 4096, 2) },
+  // QEMU 7.2 says completed before it has the totals: the recorder polls on until they are set.
+  { status: 'completed', 'total-time': 0, downtime: 0, ram: ram(72 * 4096, 0, 3) },
   {
     status: 'completed',
     'total-time': 60,
@@ -54,6 +56,8 @@ interface Script {
   replies: Json[];
   /** QEMU's answer to `migrate`: an error description refuses it. */
   refuseMigrate?: string;
+  /** After this poll's reply, an event QEMU stamped 200 ms earlier (emitted while the query was in flight). */
+  lateEventAfterPoll?: number;
 }
 
 /** A QMP server on a unix socket: greets, answers commands by id, sends MIGRATION events. */
@@ -78,14 +82,10 @@ class FakeQmp {
 
   private serve(socket: Socket, script: Script): void {
     const send = (o: Json) => socket.write(JSON.stringify(o) + '\r\n');
-    const event = (status: string) => {
-      const now = Date.now(); // QEMU stamps events with its wall clock
-      send({
-        event: 'MIGRATION',
-        data: { status },
-        timestamp: { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 },
-      });
-    };
+    const stamp = (ms: number) => ({ seconds: Math.floor(ms / 1000), microseconds: (ms % 1000) * 1000 });
+    // QEMU stamps events with its wall clock.
+    const event = (status: string) =>
+      send({ event: 'MIGRATION', data: { status }, timestamp: stamp(Date.now()) });
     send(GREETING);
     let buffer = '';
     socket.on('data', (chunk) => {
@@ -105,8 +105,12 @@ class FakeQmp {
         }
         const reply = script.replies[Math.min(this.polls++, script.replies.length - 1)]!;
         // Events come as QEMU sends them: the status change before the reply that shows it.
-        if (reply.status === 'setup' || reply.status === 'completed') event(String(reply.status));
+        const before = script.replies[this.polls - 2]?.status;
+        if ((reply.status === 'setup' || reply.status === 'completed') && before !== reply.status)
+          event(String(reply.status));
         send({ return: reply, id });
+        if (this.polls === script.lateEventAfterPoll)
+          send({ event: 'MIGRATION_PASS', data: { pass: 2 }, timestamp: stamp(Date.now() - 200) });
       }
     });
     socket.on('error', () => socket.destroy());
@@ -149,12 +153,12 @@ describe('precopy record-qmp (scripted QMP server)', () => {
       ['migrate-set-parameters', { 'max-bandwidth': 32 * 1024 * 1024, 'downtime-limit': 300 }],
       ['migrate', { uri: 'tcp:127.0.0.1:4444' }],
     ]);
-    expect(summary).toEqual({ samples: 5, events: 2, status: 'completed', stopped: 'ended' });
+    expect(summary).toEqual({ samples: 6, events: 2, status: 'completed', stopped: 'ended' });
     const objects = lines.map((l) => JSON.parse(l) as Json);
     expect(objects[0]).toEqual(GREETING);
     // The stale `completed` of the previous migration is not in the file; its samples are QMP-framed and stamped.
     const statuses = objects.filter((o) => 'return' in o).map((o) => (o.return as Json).status);
-    expect(statuses).toEqual(['setup', 'active', 'active', 'active', 'completed']);
+    expect(statuses).toEqual(['setup', 'active', 'active', 'active', 'completed', 'completed']);
     const stamps = objects
       .filter((o) => 'return' in o)
       .map((o) => o.timestamp as { seconds: number; microseconds: number });
@@ -165,12 +169,25 @@ describe('precopy record-qmp (scripted QMP server)', () => {
     expect(commands.filter((c) => c.execute === 'query-migrate')).toHaveLength(MIGRATION.length);
     const { result } = importQmp(lines.join('\n'));
     expect(result.status).toBe('completed');
+    expect([result['total-time'], result.downtime]).toEqual([60, 4]);
     expect(result.precopy.rounds.map((r) => [r.round, r.final])).toEqual([
       [0, false],
       [1, false],
       [2, true],
     ]);
     expect(result.precopy.states).toEqual(['setup', 'active', 'completed']);
+  });
+
+  it('lines go out in time order: an event stamped before a reply that arrived first is written before it', async () => {
+    const { lines } = await record({ replies: MIGRATION, lateEventAfterPoll: 4 });
+    const stamped = lines.map((l) => JSON.parse(l) as Json).filter((o) => 'timestamp' in o);
+    const ms = stamped.map((o) => {
+      const t = o.timestamp as { seconds: number; microseconds: number };
+      return t.seconds * 1000 + t.microseconds / 1000;
+    });
+    expect(stamped.some((o) => o.event === 'MIGRATION_PASS')).toBe(true);
+    expect([...ms].sort((a, b) => a - b)).toEqual(ms);
+    expect(importQmp(lines.join('\n')).result.status).toBe('completed');
   });
 
   it('NEGATIVE: with the stale sample kept, import-qmp refuses the file (its counters go back)', () => {
@@ -281,6 +298,36 @@ async function waitFor(path: string): Promise<void> {
   if (!existsSync(path)) throw new Error(`QEMU did not open ${path}`);
 }
 
+/**
+ * The destination starts with `-incoming defer`; QEMU answers `migrate-incoming` once it listens,
+ * so the source never connects before the port is open.
+ */
+function listenIncoming(qmpPath: string, uri: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(qmpPath);
+    let buffer = '';
+    let step = 0;
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString();
+      for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+        const message = JSON.parse(buffer.slice(0, nl)) as Json;
+        buffer = buffer.slice(nl + 1);
+        if ('error' in message) return reject(new Error(JSON.stringify(message.error)));
+        if ('event' in message) continue;
+        step++;
+        if (step === 1) socket.write(JSON.stringify({ execute: 'qmp_capabilities' }) + '\n');
+        if (step === 2)
+          socket.write(JSON.stringify({ execute: 'migrate-incoming', arguments: { uri } }) + '\n');
+        if (step === 3) {
+          socket.end();
+          resolve();
+        }
+      }
+    });
+  });
+}
+
 (QEMU ? describe : describe.skip)('precopy record-qmp against a real QEMU', () => {
   let dir: string;
   const guests: ChildProcess[] = [];
@@ -296,9 +343,10 @@ async function waitFor(path: string): Promise<void> {
     const port = await freePort();
     const srcQmp = join(dir, 'src.sock');
     const dstQmp = join(dir, 'dst.sock');
-    guests.push(spawn(QEMU!, qemuArgs(dstQmp, ['-incoming', `tcp:127.0.0.1:${port}`]), { stdio: 'ignore' }));
+    guests.push(spawn(QEMU!, qemuArgs(dstQmp, ['-incoming', 'defer']), { stdio: 'ignore' }));
     guests.push(spawn(QEMU!, qemuArgs(srcQmp, []), { stdio: 'ignore' }));
     await Promise.all([waitFor(srcQmp), waitFor(dstQmp)]);
+    await listenIncoming(dstQmp, `tcp:127.0.0.1:${port}`);
     const out = join(dir, 'samples.jsonl');
     const summary = await recordQmpCommandAction(
       {
