@@ -4,12 +4,14 @@
  */
 import { Command } from 'commander';
 import { dashboardForResults } from '../viz/dashboard-server';
+import { OVERLAY_ALIGNS, type OverlayAlign } from '../viz/overlay';
 import { InputError, loadResult, titleOf } from '../viz/result-file';
 
 export interface ViewFlags {
   host: string;
   port: string;
   token?: string;
+  overlay?: string;
 }
 
 function parsePort(value: string): number {
@@ -20,7 +22,15 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** `--overlay time|round`: the runs on shared charts too. */
+export function parseOverlay(value: string | undefined): OverlayAlign | undefined {
+  if (value === undefined) return undefined;
+  if ((OVERLAY_ALIGNS as readonly string[]).includes(value)) return value as OverlayAlign;
+  throw new InputError(`--overlay: one of ${OVERLAY_ALIGNS.join(', ')}, got '${value}'`);
+}
+
 export async function view(files: string[], flags: ViewFlags, until: Promise<unknown>): Promise<void> {
+  const overlay = parseOverlay(flags.overlay);
   const results = files.map((f) => loadResult(f));
   let dashboard;
   try {
@@ -29,6 +39,7 @@ export async function view(files: string[], flags: ViewFlags, until: Promise<unk
       port: parsePort(flags.port),
       token: flags.token,
       titles: files.map(titleOf),
+      overlay,
     });
   } catch (e) {
     if (e instanceof RangeError) throw new InputError(e.message);
@@ -54,6 +65,7 @@ export function viewCommand(): Command {
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on, 0 for any free one', '0')
     .option('--token <token>', 'access token in the URL (default: random)')
+    .option('--overlay <align>', 'also draw the runs on shared charts, aligned by time or round')
     .action(async (result: string, other: string | undefined, flags: ViewFlags) => {
       try {
         await view(other ? [result, other] : [result], flags, interrupted());

@@ -14,6 +14,7 @@ export const BROWSER_MODULES = [
   'run-view',
   'summary',
   'charts',
+  'overlay',
   'dashboard-page',
   'control-panel',
 ] as const;

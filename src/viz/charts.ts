@@ -123,7 +123,7 @@ function categories(view: RunView, withLive: boolean): string[] {
   return labels;
 }
 
-function base(title: string, subtitle: string): EChartsOption {
+export function base(title: string, subtitle: string): EChartsOption {
   return {
     animation: false,
     textStyle: { fontFamily: 'Inter, Segoe UI, Helvetica, Arial, sans-serif', color: COLORS.text },
@@ -165,7 +165,7 @@ function roundAxis(view: RunView, withLive = false) {
   };
 }
 
-function valueAxis(name: string, extra: Record<string, unknown> = {}) {
+export function valueAxis(name: string, extra: Record<string, unknown> = {}) {
   return {
     type: 'value' as const,
     name,
@@ -420,7 +420,7 @@ export function lambdaOption(view: RunView): EChartsOption {
   };
 }
 
-function round3(x: number): number {
+export function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 

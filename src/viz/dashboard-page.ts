@@ -7,6 +7,7 @@ import type * as Echarts from 'echarts';
 import type { FeedMessage } from './dashboard-server';
 import { alignScales, buildCharts, CHART_IDS, type ChartId } from './charts';
 import { fmtBytes, fmtMs, fmtRate } from './format';
+import { OVERLAY_IDS, overlayCharts, type OverlayAlign, type OverlayId } from './overlay';
 import { applyEvent, badgeOf, isFinished, type FeedMode, type RunView } from './run-view';
 import { summarize } from './summary';
 
@@ -35,6 +36,9 @@ interface PageState {
   messages: number;
   /** What the server feeds: a migration as it runs, or saved results. */
   mode: FeedMode | null;
+  /** Saved results drawn on shared charts too (`precopy view --overlay`). */
+  overlay: OverlayAlign | null;
+  overlayCharts: Partial<Record<OverlayId, Echarts.ECharts>>;
 }
 
 declare global {
@@ -43,7 +47,14 @@ declare global {
   }
 }
 
-const state: PageState = { views: [], panels: [], messages: 0, mode: null };
+const state: PageState = {
+  views: [],
+  panels: [],
+  messages: 0,
+  mode: null,
+  overlay: null,
+  overlayCharts: {},
+};
 let connected = false;
 window.precopy = state;
 let frameRequested = false;
@@ -126,7 +137,10 @@ function buildPanel(view: RunView, index: number): RunPanel {
 function layout(): void {
   const main = document.getElementById('runs')!;
   for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.dispose();
+  for (const chart of Object.values(state.overlayCharts)) chart.dispose();
+  state.overlayCharts = {};
   main.replaceChildren();
+  if (state.overlay) main.append(buildOverlay());
   main.style.setProperty('--runs', String(state.views.length));
   state.panels = state.views.map((view, i) => {
     const panel = buildPanel(view, i);
@@ -136,6 +150,22 @@ function layout(): void {
   document.getElementById('titles')!.textContent = state.views.map((v) => v.title).join('  vs  ');
   // Charts measure their boxes once they are in the document.
   for (const panel of state.panels) for (const chart of Object.values(panel.charts)) chart.resize();
+  for (const chart of Object.values(state.overlayCharts)) chart.resize();
+}
+
+/** One section across the columns: every run on the same charts. */
+function buildOverlay(): HTMLElement {
+  const root = el('section', 'overlay');
+  root.append(el('h2', undefined, `All runs on one chart, aligned by ${state.overlay}`));
+  const grid = el('div', 'charts');
+  for (const id of OVERLAY_IDS) {
+    const box = el('div', 'chart');
+    box.dataset.chart = id;
+    grid.append(box);
+    state.overlayCharts[id] = echarts.init(box, null, { renderer: 'canvas' });
+  }
+  root.append(grid);
+  return root;
 }
 
 function progressOf(view: RunView): { fraction: number; label: string } {
@@ -225,6 +255,9 @@ function draw(): void {
       panel.charts[chart.id].setOption(chart.option, { notMerge: true });
     }
   });
+  if (state.overlay)
+    for (const chart of overlayCharts(state.views, state.overlay))
+      state.overlayCharts[chart.id]?.setOption(chart.option, { notMerge: true });
   drawBadge();
   // The tab says how it is going, for a run watched from another window.
   document.title = `${state.views.map((v) => `${v.status}${v.progress ? ` r${v.progress.round}` : ''}`).join(' | ')} · precopy`;
@@ -240,7 +273,8 @@ function onMessage(message: FeedMessage): void {
   state.messages++;
   if (message.type === 'hello') {
     state.mode = message.mode;
-    const relayout = message.runs.length !== state.views.length;
+    const relayout = message.runs.length !== state.views.length || message.overlay !== state.overlay;
+    state.overlay = message.overlay;
     state.views = message.runs;
     if (relayout) layout();
     else
@@ -292,6 +326,7 @@ window.addEventListener('resize', () => {
     panel.drawnSeq = -1;
     panel.heatmapKey = null;
   }
+  for (const chart of Object.values(state.overlayCharts)) chart.resize();
   requestDraw();
 });
 connect();

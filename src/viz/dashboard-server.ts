@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import type { MigrationEvent, MigrationResult } from '../migration/result';
 import { wallClock, type Clock } from '../util/clock';
+import type { OverlayAlign } from './overlay';
 import { browserModule, echartsBundle, isBrowserModule, pageFile } from './browser-modules';
 import { applyEvent, emptyRunView, runViewFromResult, type FeedMode, type RunView } from './run-view';
 import { handleControl, type DashboardControl } from './dashboard-control';
@@ -39,6 +40,8 @@ export const dashboardOptionsSchema = z.object({
     .regex(/^[A-Za-z0-9_-]{16,128}$/, 'token: 16 to 128 characters from A-Z a-z 0-9 _ -')
     .optional(),
   titles: z.array(z.string().max(200)).optional(),
+  /** Saved results: also draw them on shared charts, aligned by time or by round. */
+  overlay: z.enum(['time', 'round']).optional(),
   /** Per page: queued bytes beyond which it is skipped and later resynced. */
   maxBufferedBytes: z.number().int().positive().default(MAX_BUFFERED_BYTES),
   /** Drives the feed's batching; the wall clock unless a test injects another. */
@@ -57,7 +60,7 @@ export interface Dashboard {
 
 /** Server → page messages. Events carry consecutive sequence numbers from `first`. */
 export type FeedMessage =
-  | { type: 'hello'; mode: FeedMode; runs: RunView[] }
+  | { type: 'hello'; mode: FeedMode; overlay: OverlayAlign | null; runs: RunView[] }
   | { type: 'events'; run: number; first: number; events: MigrationEvent[] };
 
 interface Run {
@@ -206,7 +209,12 @@ export class DashboardServer implements Dashboard {
 
   private sendSnapshot(client: Client): void {
     client.needsSnapshot = false;
-    this.send(client, { type: 'hello', mode: this.mode, runs: this.snapshot() });
+    this.send(client, {
+      type: 'hello',
+      mode: this.mode,
+      overlay: this.options.overlay ?? null,
+      runs: this.snapshot(),
+    });
     client.sent = this.runs.map((r) => r.view.seq);
   }
 

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { HEAT_NONE } from '../../src/viz/charts';
+import { OVERLAY_IDS } from '../../src/viz/overlay';
 import { dashboardForResults, startDashboard, type Dashboard } from '../../src/viz/dashboard-server';
 import { buildResult, eventsFor } from '../viz/fixtures';
 import { launchChromium, OUTPUT_DIR } from './chromium';
@@ -230,6 +231,34 @@ describe('dashboard layout and drawing in a browser', () => {
       await page.close();
     },
   );
+
+  it('view --overlay time: one section draws both runs on each shared chart', async () => {
+    const view = await dashboardForResults(results, { titles: ['plain', 'auto-converge'], overlay: 'time' });
+    dashboards.push(view);
+    const { page, errors } = await open(view.url, 1400, 1000);
+    await page.waitForSelector('#conn[data-conn="saved"]');
+    await page.waitForFunction(() =>
+      window.precopy.panels.every((p, i) => p.drawnSeq === window.precopy.views[i]!.seq),
+    );
+    const names = await page.evaluate(() => {
+      const ec = (window as unknown as { echarts: typeof import('echarts') }).echarts;
+      return Array.from(document.querySelectorAll<HTMLElement>('section.overlay .chart')).map((el) => {
+        const option = ec.getInstanceByDom(el)!.getOption() as {
+          series: { name: string; data: unknown[] }[];
+        };
+        return [el.dataset.chart, option.series.map((s) => `${s.name}:${s.data.length}`)];
+      });
+    });
+    expect(names.map(([id]) => id)).toEqual([...OVERLAY_IDS]);
+    const wire = Object.fromEntries(names)['overlay-wire'] as string[];
+    expect(wire).toEqual([
+      `plain · on the wire:${2 * results[0]!.precopy.rounds.length}`,
+      `auto-converge · on the wire:${2 * results[1]!.precopy.rounds.length}`,
+    ]);
+    await page.locator('section.overlay').screenshot({ path: join(OUTPUT_DIR, 'dashboard-overlay.png') });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 
   it('NEGATIVE: the layout check catches a fixed-width chart grid (the old 460 px minimum)', async () => {
     const view = await dashboardForResults(results);
