@@ -1,9 +1,16 @@
 /**
  * What a page costs on the wire, measured with the real encoder (src/wire PageEncoder and
- * xbzrleEncode) over a few hundred sample pages built as the guest builds them: the fill's
- * pages are windows of the scenario's own content pool (the same seeded pool the guest makes),
- * the workload's writes copy its write windows to random aligned slots. Nothing here
- * re-implements an encoding.
+ * xbzrleEncode) over a few hundred sample pages built as the run's backing builds them
+ * (src/guest/memory.ts). Nothing here re-implements an encoding.
+ * - stored: the fill's pages are windows of the scenario's own content pool (the same seeded
+ *   pool the guest makes), the workload's writes copy its write windows to random aligned slots;
+ * - generated: the page's content state (src/guest/page-states.ts) follows the fill and each
+ *   write, and GeneratedMemory itself makes the bytes the encoder reads, from the pools the
+ *   generated guest makes (random first, then text);
+ * - metadata (fast mode): the content state after the writes, sized by the very table the
+ *   counting link uses (src/link/metadata-sizes.ts).
+ * So a sparse page (a zero page that took a few small writes) costs what that backing makes of
+ * it: real bytes in stored memory, a saturating count of 8-byte units in the other two.
  *
  * A page's cost depends on what it started as (a fill page or a zero page) and how many writes
  * it has taken since: `entry(base, n)` on a grid of write counts, interpolated between them.
@@ -11,12 +18,18 @@
  * against the page as it was before the last k writes.
  */
 import { contentPool, fillPage, writeViews } from '../guest/content';
+import { GeneratedMemory } from '../guest/generated-memory';
+import { MetadataMemory } from '../guest/backings';
+import type { Backing, GuestMemory } from '../guest/memory';
+import { MAX_SPARSE_UNITS, SPARSE_RANDOM, SPARSE_UNIT_BYTES, type GuestSamples } from '../guest/page-states';
 import type { ContentKind, GuestSpec } from '../guest/spec';
 import { SparseMemory } from '../guest/sparse-memory';
+import { encodedSizes } from '../link/metadata-sizes';
 import { Rng } from '../util/rng';
 import { emptyStats, PageEncoder } from '../wire/batch';
 import {
   DEFAULT_BATCH_PAGES,
+  Encoding,
   HEADER_SIZE,
   PAGE_ENTRY_HEADER,
   PAGES_BODY_HEADER,
@@ -36,6 +49,10 @@ export interface CostOptions {
   sampleSeed?: number;
   /** Fault switch for negative tests: zero pages cost a whole page, as the textbook model assumes. */
   zeroPagesAsData?: boolean;
+  /** How the run holds its pages (default stored): the costs follow what that backing sends. */
+  backing?: Backing;
+  /** Fault switch for negative tests: cost a generated or metadata run's pages as stored ones. */
+  ignoreBacking?: boolean;
 }
 
 export interface PageCosts {
@@ -72,6 +89,133 @@ export function scenarioPools(spec: GuestSpec): Map<ContentKind, Uint8Array> {
   const pools = new Map<ContentKind, Uint8Array>();
   for (const kind of order) if (!pools.has(kind)) pools.set(kind, contentPool(kind, contentRng.fork()));
   return pools;
+}
+
+/** Entry bytes and zero shares of a page of each base after each count of writes on the grid. */
+interface CostTable {
+  counts: number[];
+  table: Record<PageBase, number[]>;
+  zeros: Record<PageBase, number[]>;
+  /** Relative standard deviation of the fill pages' mean entry. */
+  fillSpread: number;
+}
+
+/**
+ * The pools a generated guest makes: GeneratedMemory asks for the random pool, then the text
+ * pool, before any workload registers its content (src/guest/backings.ts).
+ */
+export function generatedPools(seed: number): { random: Uint8Array; text: Uint8Array } {
+  const rng = new Rng(seed);
+  rng.fork(); // the fill's
+  const contentRng = rng.fork();
+  const random = contentPool('random', contentRng.fork());
+  return { random, text: contentPool('text', contentRng.fork()) };
+}
+
+/** What a metadata guest samples its size table from (Guest.pageSamples): its text pool and write sizes. */
+export function metadataSamples(spec: GuestSpec): GuestSamples {
+  const writeSize = { random: SPARSE_UNIT_BYTES, text: SPARSE_UNIT_BYTES };
+  const w = spec.workload;
+  const writes = w.kind === 'phased' ? w.phases.map((p) => p.workload) : w.kind === 'incrementer' ? [] : [w];
+  const registered = new Set<string>();
+  for (const { content, writeSize: size } of writes) {
+    const key = `${content}/${size}`;
+    if (registered.has(key)) continue;
+    registered.add(key);
+    if (content !== 'zero' && size < PAGE_SIZE) writeSize[content] = size;
+  }
+  return { text: scenarioPools(spec).get('text'), writeSize };
+}
+
+/** Write counts for a state-based backing: every count until the page's state stops changing. */
+function stateGrid(writeSize: number, incrementer: boolean): number[] {
+  if (incrementer || writeSize >= PAGE_SIZE) return [0, 1];
+  const units = Math.min(MAX_SPARSE_UNITS, Math.ceil(writeSize / SPARSE_UNIT_BYTES));
+  return Array.from({ length: Math.ceil(MAX_SPARSE_UNITS / units) + 1 }, (_, n) => n);
+}
+
+/** Sample pages per state for the generated backing (as metadata-sizes.ts measures its table). */
+const WHOLE_PAGE_SAMPLES = 32;
+const SPARSE_SAMPLES = 6;
+
+/**
+ * Costs where the backing keeps a content state per page (generated, metadata). A probe page
+ * takes the fill and the writes through PageStates, as the guest records them; the state it is
+ * in after n writes is what the page costs: for metadata, the counting link's table entry; for
+ * generated, the mean of pages in that state made by GeneratedMemory and encoded.
+ */
+function stateTable(
+  spec: GuestSpec,
+  backing: 'generated' | 'metadata',
+  options: CostOptions,
+  write: { kind: ContentKind; size: number },
+): CostTable {
+  const incrementer = spec.workload.kind === 'incrementer';
+  const counts = stateGrid(write.size, incrementer);
+  const rng = new Rng(options.sampleSeed ?? 0x5eed ^ spec.seed);
+  const slots = PAGE_SIZE / write.size;
+  /** Page `gfn` of `memory` takes the fill (when `fill`) and then n writes. */
+  const replay = (memory: GuestMemory, gfn: number, fill: boolean, n: number) => {
+    if (fill) memory.recordFill(gfn, spec.fill.content);
+    for (let k = 0; k < n; k++)
+      if (incrementer) memory.recordIncrement(gfn);
+      else memory.recordWrite(gfn, rng.int(slots) * write.size, write.size, write.kind);
+  };
+  let sizeOf: (state: number, base: PageBase, n: number) => { bytes: number; zero: number; spread: number };
+  if (backing === 'metadata') {
+    const sizes = encodedSizes({ zero: options.zero, lz4: options.lz4 }, metadataSamples(spec));
+    sizeOf = (state) => ({
+      bytes: sizes.entryBytes[state]!,
+      zero: sizes.encoding[state] === Encoding.ZERO ? 1 : 0,
+      spread: 0,
+    });
+  } else {
+    const pools = generatedPools(spec.seed);
+    const encoder = new PageEncoder({ zero: options.zero, lz4: options.lz4 });
+    sizeOf = (state, base, n) => {
+      const k = state >= SPARSE_RANDOM ? SPARSE_SAMPLES : WHOLE_PAGE_SAMPLES;
+      const memory = new GeneratedMemory(
+        k,
+        spec.seed,
+        pools,
+        incrementer ? { firstPage: 0, pages: k } : undefined,
+      );
+      const sizes: number[] = [];
+      let zero = 0;
+      for (let gfn = 0; gfn < k; gfn++) {
+        replay(memory, gfn, base === 'fill', n);
+        const stats = emptyStats();
+        encoder.encode(0, [gfn], 0, 1, memory, stats);
+        sizes.push(stats.bytesWire - HEADER_SIZE - PAGES_BODY_HEADER);
+        zero += stats.zeroPages;
+      }
+      const mean = sizes.reduce((a, b) => a + b, 0) / k;
+      const variance = sizes.reduce((v, x) => v + (x - mean) ** 2, 0) / k;
+      return { bytes: mean, zero: zero / k, spread: mean > 0 ? Math.sqrt(variance / k) / mean : 0 };
+    };
+  }
+  const measured = new Map<number, { bytes: number; zero: number; spread: number }>();
+  const table = { zero: [] as number[], fill: [] as number[] };
+  const zeros = { zero: [] as number[], fill: [] as number[] };
+  let fillSpread = 0;
+  for (const base of ['zero', 'fill'] as PageBase[]) {
+    const probe = new MetadataMemory(1);
+    let made = 0;
+    replay(probe, 0, base === 'fill', 0);
+    for (const n of counts) {
+      replay(probe, 0, false, n - made);
+      made = n;
+      const state = probe.states.states[0]!;
+      // A page costs its state's size (the incrementer's counter value aside).
+      let e = measured.get(state);
+      if (!e) measured.set(state, (e = sizeOf(state, base, n)));
+      const zero = options.zeroPagesAsData && e.zero > 0;
+      table[base].push(zero ? e.zero * (PAGE_ENTRY_HEADER + PAGE_SIZE) + (1 - e.zero) * e.bytes : e.bytes);
+      zeros[base].push(zero ? 0 : e.zero);
+      if (base === 'fill' && n === 0) fillSpread = e.spread;
+    }
+  }
+  return { counts, table, zeros, fillSpread };
 }
 
 /** Write counts the entry sizes are measured at; beyond the last one a page is saturated. */
@@ -142,45 +286,56 @@ export function measureCosts(spec: GuestSpec, options: CostOptions): PageCosts {
     return { bytes: stats.bytesWire - HEADER_SIZE - PAGES_BODY_HEADER, zero: stats.zeroPages > 0 };
   };
 
-  const counts = grid(writeSize, incrementer);
-  const table = { zero: [] as number[], fill: [] as number[] };
-  const zeros = { zero: [] as number[], fill: [] as number[] };
   const page = new Uint8Array(PAGE_SIZE);
-  let fillSpread = 0;
-  for (const base of ['zero', 'fill'] as PageBase[]) {
-    const sums = new Float64Array(counts.length);
-    const zeroCounts = new Float64Array(counts.length);
-    // Each sample page takes its writes one grid step at a time, encoded at every step.
-    for (let i = 0; i < samples; i++) {
-      build(page, base, 0);
-      let made = 0;
-      counts.forEach((n, g) => {
-        if (incrementer) page[0] = n & 0xff;
-        else for (; made < n; made++) write(page);
-        const e = encode(page);
-        sums[g]! += e.bytes;
-        if (e.zero) zeroCounts[g]!++;
+  /** The stored backing: sample pages built byte for byte as the guest writes them. */
+  const storedTable = (): CostTable => {
+    const counts = grid(writeSize, incrementer);
+    const table = { zero: [] as number[], fill: [] as number[] };
+    const zeros = { zero: [] as number[], fill: [] as number[] };
+    let fillSpread = 0;
+    for (const base of ['zero', 'fill'] as PageBase[]) {
+      const sums = new Float64Array(counts.length);
+      const zeroCounts = new Float64Array(counts.length);
+      // Each sample page takes its writes one grid step at a time, encoded at every step.
+      for (let i = 0; i < samples; i++) {
+        build(page, base, 0);
+        let made = 0;
+        counts.forEach((n, g) => {
+          if (incrementer) page[0] = n & 0xff;
+          else for (; made < n; made++) write(page);
+          const e = encode(page);
+          sums[g]! += e.bytes;
+          if (e.zero) zeroCounts[g]!++;
+        });
+      }
+      counts.forEach((_, g) => {
+        table[base].push(sums[g]! / samples);
+        zeros[base].push(zeroCounts[g]! / samples);
       });
     }
-    counts.forEach((_, g) => {
-      table[base].push(sums[g]! / samples);
-      zeros[base].push(zeroCounts[g]! / samples);
-    });
-  }
-  // The fill's own pages vary most from page to page: more of them, and their spread.
-  if (spec.fill.content !== 'zero') {
-    const k = samples * 4;
-    let sum = 0;
-    let sumSq = 0;
-    for (let i = 0; i < k; i++) {
-      const bytes = encode(build(page, 'fill', 0)).bytes;
-      sum += bytes;
-      sumSq += bytes * bytes;
+    // The fill's own pages vary most from page to page: more of them, and their spread.
+    if (spec.fill.content !== 'zero') {
+      const k = samples * 4;
+      let sum = 0;
+      let sumSq = 0;
+      for (let i = 0; i < k; i++) {
+        const bytes = encode(build(page, 'fill', 0)).bytes;
+        sum += bytes;
+        sumSq += bytes * bytes;
+      }
+      const mean = sum / k;
+      table.fill[0] = mean;
+      fillSpread = mean > 0 ? Math.sqrt(Math.max(0, sumSq / k - mean * mean) / k) / mean : 0;
     }
-    const mean = sum / k;
-    table.fill[0] = mean;
-    fillSpread = mean > 0 ? Math.sqrt(Math.max(0, sumSq / k - mean * mean) / k) / mean : 0;
-  }
+    return { counts, table, zeros, fillSpread };
+  };
+  const stateBacking =
+    options.backing !== undefined && options.backing !== 'stored' && !options.ignoreBacking
+      ? options.backing
+      : undefined;
+  const { counts, table, zeros, fillSpread } = stateBacking
+    ? stateTable(spec, stateBacking, options, { kind: writeKind, size: writeSize })
+    : storedTable();
 
   const at = (values: number[], n: number): number => {
     if (incrementer) {

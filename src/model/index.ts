@@ -14,6 +14,8 @@
  * `predictScenario` runs the model for the scenario and for two neighbours (other seeds' content
  * pools, the write rate nudged by its sampling noise): their spread is the band of each figure.
  */
+import type { Backing } from '../guest/memory';
+import { planMemory } from '../migration/memory-plan';
 import type { Scenario } from '../migration/scenario';
 import { DEFAULT_VIRTUAL_BANDWIDTH } from '../migration/scenario';
 import type { MigrationResult, RoundStats } from '../migration/result';
@@ -89,10 +91,10 @@ export interface ScenarioPrediction {
 export function buildModel(
   s: Scenario,
   fit: ModelFit = NO_FIT,
-  shared?: { law?: WorkloadLaw; costs?: PageCosts },
+  shared?: { law?: WorkloadLaw; costs?: PageCosts; backing?: Backing },
 ): ModelMigration {
   const law = shared?.law ?? workloadLaw(s.guest);
-  const costs = shared?.costs ?? scenarioCosts(s);
+  const costs = shared?.costs ?? scenarioCosts(s, s.guest.seed, { backing: shared?.backing });
   return new ModelMigration(s, law, costs, fit);
 }
 
@@ -104,9 +106,32 @@ const COST_CACHE_ENTRIES = 32;
 export interface ModelFaults {
   /** Zero pages cost a whole page (the textbook's assumption): predictions of half-empty guests go wrong. */
   zeroPagesAsData: boolean;
+  /** Generated and metadata runs' pages costed as stored ones (their sparse pages go wrong). */
+  ignoreBacking: boolean;
 }
 
-export function scenarioCosts(s: Scenario, seed = s.guest.seed, faults?: Partial<ModelFaults>): PageCosts {
+/**
+ * The backing a run of this scenario holds its pages in (README "Modes and backings"): fast mode
+ * is metadata; full mode's `auto` is the memory plan's choice on this machine (a scenario the plan
+ * refuses would not run: it is modelled as generated).
+ */
+export function runBacking(s: Scenario, available?: number): Backing {
+  if (s.run.mode === 'fast') return 'metadata';
+  if (s.run.backing !== 'auto') return s.run.backing;
+  try {
+    return planMemory(s, 'full', available).backing;
+  } catch {
+    return 'generated';
+  }
+}
+
+export function scenarioCosts(
+  s: Scenario,
+  seed = s.guest.seed,
+  options: { faults?: Partial<ModelFaults>; backing?: Backing } = {},
+): PageCosts {
+  const { faults } = options;
+  const backing = options.backing ?? runBacking(s);
   const encodings = s.migration.encodings;
   const w = s.guest.workload;
   const writes =
@@ -121,6 +146,7 @@ export function scenarioCosts(s: Scenario, seed = s.guest.seed, faults?: Partial
     s.guest.fill.populated > 0,
     writes,
     encodings,
+    backing,
     faults,
   ]);
   let costs = costCache.get(key);
@@ -132,6 +158,8 @@ export function scenarioCosts(s: Scenario, seed = s.guest.seed, faults?: Partial
         lz4: encodings.includes('lz4'),
         xbzrle: encodings.includes('xbzrle'),
         zeroPagesAsData: faults?.zeroPagesAsData === true,
+        backing,
+        ignoreBacking: faults?.ignoreBacking === true,
       },
     );
     if (costCache.size >= COST_CACHE_ENTRIES) costCache.delete(costCache.keys().next().value!);
@@ -293,12 +321,15 @@ export interface PredictOptions {
   /** Run the two neighbours for the bands (default true). */
   bands?: boolean;
   faults?: Partial<ModelFaults>;
+  /** The backing the run holds its pages in (default: the one it would pick, runBacking). */
+  backing?: Backing;
 }
 
 /** The model's prediction for a scenario: the run, its verdict, and a band for each figure. */
 export function predictScenario(s: Scenario, options: PredictOptions = {}): ScenarioPrediction {
   const law = workloadLaw(s.guest);
-  const costs = scenarioCosts(s, s.guest.seed, options.faults);
+  const backing = options.backing ?? runBacking(s);
+  const costs = scenarioCosts(s, s.guest.seed, { faults: options.faults, backing });
   const model = new ModelMigration(s, law, costs);
   const run = model.finish();
   const verdict = verdictOf(model, run, s);
@@ -314,7 +345,10 @@ export function predictScenario(s: Scenario, options: PredictOptions = {}): Scen
       const fit = { rateScale: 1 + (k === 1 ? noise : -noise), costScale: 1 };
       if (!text && noise === 0) break;
       runs.push(
-        buildModel(s, fit, { law, costs: text ? scenarioCosts(s, s.guest.seed + k) : costs }).finish(),
+        buildModel(s, fit, {
+          law,
+          costs: text ? scenarioCosts(s, s.guest.seed + k, { backing }) : costs,
+        }).finish(),
       );
     }
   }
