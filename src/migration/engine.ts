@@ -273,7 +273,7 @@ export class Migration {
       'max-bandwidth': this.params['max-bandwidth'],
       'downtime-limit': this.params['downtime-limit'],
     };
-    this.predictor = new Predictor(options.scenario);
+    this.predictor = new Predictor(options.scenario, {}, options.guest.memory.backing);
   }
 
   /** Run the migration to a final state and report it. Never throws for a migration failure. */

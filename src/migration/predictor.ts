@@ -15,6 +15,7 @@
  * The result keeps every round's prediction; `predictionErrors` scores them against what happened.
  */
 import { buildModel, type ModelMigration, type ModelRound, type Outcome } from '../model/index';
+import type { Backing } from '../guest/memory';
 import type { RoundStats } from './result';
 import type { Scenario } from './scenario';
 
@@ -73,12 +74,14 @@ export class Predictor {
   constructor(
     private readonly scenario: Scenario,
     private readonly faults: Partial<PredictorFaults> = {},
+    /** The guest's backing (the model's page costs follow it). */
+    private readonly backing?: Backing,
   ) {}
 
   private modelAt(round: number): ModelMigration {
     if (!this.snapshots) {
       const snapshots: ModelMigration[] = [];
-      buildModel(this.scenario).finish((m) => {
+      buildModel(this.scenario, undefined, { backing: this.backing }).finish((m) => {
         if (snapshots.length < MAX_SNAPSHOTS) snapshots.push(m.clone());
       });
       this.snapshots = snapshots;

@@ -57,6 +57,8 @@ export interface SendContext {
 }
 
 const EPS = 1e-6;
+/** Fewer pending pages than this are none: the send loop stops there, so every empty test uses it. */
+export const EMPTY_PAGES = EPS;
 
 function copy(a: Float64Array): Float64Array {
   return new Float64Array(a);

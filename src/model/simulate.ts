@@ -24,7 +24,7 @@ import { DEFAULT_VIRTUAL_BANDWIDTH } from '../migration/scenario';
 import { PAGE_SIZE } from '../util/units';
 import type { PageCosts } from './costs';
 import type { WorkloadLaw } from './law';
-import { MemoryMap, type SendContext, type SendTotals } from './memory-map';
+import { EMPTY_PAGES, MemoryMap, type SendContext, type SendTotals } from './memory-map';
 
 /** QEMU's MAX_WAIT (engine.ts): an iteration returns to the convergence test at least this often. */
 const MAX_WAIT_MS = 50;
@@ -32,6 +32,11 @@ const MAX_WAIT_MS = 50;
 const RING_ENTRIES = 4096;
 const RING_RESERVED = 64;
 const PML_ENTRIES = 512;
+/**
+ * An expected dirty set under half a page is most likely empty (no page with probability
+ * e^-0.5 = 61 %): the stop rules see it so, where the run would see 0 pages, not a fraction.
+ */
+const LIKELY_EMPTY = 0.5;
 /** Rounds this close (relative) to each other count as a steady state the model may skip over. */
 const STEADY = 1e-3;
 
@@ -339,7 +344,7 @@ export class ModelMigration {
     const start = this.t;
     for (let k = 0; k < 8; k++) {
       const pending = this.map.pending();
-      if (this.window.exceeded || pending <= 1e-6 || this.t - start >= MAX_WAIT_MS) break;
+      if (this.window.exceeded || pending <= EMPTY_PAGES || this.t - start >= MAX_WAIT_MS) break;
       const left = this.window.budgetLeft;
       const sent = this.send(left, MAX_WAIT_MS - (this.t - start), false);
       // Within a page of the budget counts as spent (the engine sends whole batches).
@@ -450,9 +455,10 @@ export class ModelMigration {
 
   /** The rest of closeRound: true when the stop rule says switch over now. */
   private decide(): boolean {
-    const pending = this.map.pending() * PAGE_SIZE;
+    const pages = this.map.pending();
+    const pending = pages * PAGE_SIZE;
     this.applyRamp();
-    if (pending < 1e-3 || pending < this.window.threshold) {
+    if (pages < LIKELY_EMPTY || pending < this.window.threshold) {
       this.stopReason = 'threshold';
       return true;
     }
@@ -467,9 +473,10 @@ export class ModelMigration {
     const byRound = this.p['stop-rule'] !== 'qemu';
     this.openRound();
     for (;;) {
-      const pending = this.map.pending() * PAGE_SIZE;
+      const pages = this.map.pending();
+      const pending = pages * PAGE_SIZE;
       this.timedOutInRound = this.t >= this.p.timeout;
-      const empty = pending < 1e-3;
+      const empty = pages < LIKELY_EMPTY;
       if (this.timedOutInRound || (byRound ? empty : empty || pending < this.window.threshold)) {
         this.closeRound();
         return;
