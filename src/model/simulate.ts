@@ -32,6 +32,8 @@ const MAX_WAIT_MS = 50;
 const RING_ENTRIES = 4096;
 const RING_RESERVED = 64;
 const PML_ENTRIES = 512;
+/** How much of the √(2n) spread of a difference of two rounds' page counts counts as no fall. */
+const XEN_NOISE = 0.25;
 /**
  * An expected dirty set under half a page is most likely empty (no page with probability
  * e^-0.5 = 61 %): the stop rules see it so, where the run would see 0 pages, not a fraction.
@@ -436,12 +438,24 @@ export class ModelMigration {
       rounds: live.length,
       remainingPages: pending,
       pagesSent: last?.pagesSent ?? 0,
-      previousPagesSent: live[live.length - 2]?.pagesSent ?? 0,
+      previousPagesSent: this.withinNoise(live[live.length - 2]?.pagesSent ?? 0),
       totalPagesSent: this.total.pages,
       guestPages: this.law.pages,
       bandwidth: this.window.bandwidth,
       remainingBytes: pending * PAGE_SIZE,
     };
+  }
+
+  /**
+   * Xen's "this round sent more pages than the last" compares two draws: a random workload's
+   * page counts scatter by about √n from round to round, so once the model's expected counts
+   * fall by less than a fraction of that, a run's counts rise about as often as they fall and
+   * the rule fires. The model's counts only creep towards their steady value (in expectation
+   * they never rise), so it takes a fall within the noise for a rise.
+   */
+  private withinNoise(previous: number): number {
+    if (this.law.det.length > 0 || previous <= 0) return previous;
+    return previous - XEN_NOISE * Math.sqrt(2 * previous);
   }
 
   /** closeRound: end, sync, record (where the engine asks its predictor), then decide. */
