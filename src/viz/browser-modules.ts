@@ -15,6 +15,7 @@ export const BROWSER_MODULES = [
   'summary',
   'charts',
   'overlay',
+  'round-table',
   'dashboard-page',
   'control-panel',
 ] as const;

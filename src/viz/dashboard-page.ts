@@ -8,6 +8,7 @@ import type { FeedMessage } from './dashboard-server';
 import { alignScales, buildCharts, CHART_IDS, type ChartId } from './charts';
 import { fmtBytes, fmtMs, fmtRate } from './format';
 import { OVERLAY_IDS, overlayCharts, type OverlayAlign, type OverlayId } from './overlay';
+import { ROUND_COLUMNS } from './round-table';
 import { applyEvent, badgeOf, isFinished, type FeedMode, type RunView } from './run-view';
 import { summarize } from './summary';
 
@@ -96,23 +97,11 @@ function buildPanel(view: RunView, index: number): RunPanel {
   details.append(el('summary', undefined, 'Rounds'));
   const table = el('table');
   const header = el('tr');
-  for (const h of [
-    'round',
-    'start',
-    'duration',
-    'sent',
-    'zero',
-    'wire',
-    'dirty rate',
-    'send rate',
-    'λ',
-    'remaining',
-    'exp. downtime',
-    'throttle',
-    'rounds left',
-    'ETA',
-  ])
-    header.append(el('th', undefined, h));
+  for (const column of ROUND_COLUMNS) {
+    const th = el('th', undefined, column.header);
+    th.title = column.title;
+    header.append(th);
+  }
   const thead = el('thead');
   thead.append(header);
   const tableBody = el('tbody');
@@ -186,7 +175,7 @@ function progressOf(view: RunView): { fraction: number; label: string } {
 
 function drawSummary(panel: RunPanel, view: RunView): void {
   panel.summary.replaceChildren(
-    ...summarize(view).map((item) => {
+    ...summarize(view, { scenario: true }).map((item) => {
       const cell = el('div');
       const value = el('dd', item.tone, item.value);
       cell.append(el('dt', undefined, item.label), value);
@@ -202,23 +191,7 @@ function drawTable(panel: RunPanel, view: RunView): void {
     ...view.rounds.map((r) => {
       const row = el('tr', r.final ? 'final' : undefined);
       row.dataset.round = String(r.round);
-      for (const cell of [
-        r.final ? `${r.round} S&C` : String(r.round),
-        fmtMs(r.start),
-        fmtMs(r.duration),
-        fmtBytes(r.bytesRaw),
-        String(r.pagesZero),
-        fmtBytes(r.bytesWire),
-        fmtRate(r.dirtyRate),
-        fmtRate(r.sendRate),
-        r.lambda.toFixed(3),
-        fmtBytes(r.remaining),
-        fmtMs(r.expectedDowntime),
-        `${r.throttle} %`,
-        r.predictedRoundsLeft === null ? '∞' : String(r.predictedRoundsLeft),
-        fmtMs(r.predictedEta),
-      ])
-        row.append(el('td', undefined, cell));
+      for (const column of ROUND_COLUMNS) row.append(el('td', undefined, column.cell(r)));
       return row;
     }),
   );

@@ -23,7 +23,10 @@ function isImported(view: RunView): boolean {
  * report): the downtime breakdown, QEMU's dirty-pages-rate beside the guest's own rate, the
  * sync count and the edge check.
  */
-export function summarize(view: RunView, options: { detail?: boolean } = {}): SummaryItem[] {
+export function summarize(
+  view: RunView,
+  options: { detail?: boolean; scenario?: boolean } = {},
+): SummaryItem[] {
   const result = view.result;
   const last = view.rounds[view.rounds.length - 1];
   const live = view.progress;
@@ -52,6 +55,8 @@ export function summarize(view: RunView, options: { detail?: boolean } = {}): Su
     return items;
   }
   const verification = result.precopy.verification;
+  const scenario = options.scenario ? scenarioLine(result) : null;
+  if (scenario) items.push({ label: 'scenario', value: scenario });
   items.push(
     { label: 'total time', value: fmtMs(result['total-time']) },
     { label: 'setup', value: fmtMs(result['setup-time']) },
@@ -162,4 +167,48 @@ function detailItems(result: NonNullable<RunView['result']>): SummaryItem[] {
       tone: edge.passed ? 'good' : 'bad',
     });
   return items;
+}
+
+type Fields = Record<string, unknown>;
+const num = (o: Fields | undefined, key: string) =>
+  typeof o?.[key] === 'number' ? (o[key] as number) : null;
+
+/**
+ * The scenario a result came from, in a line: guest, workload, the migration parameters that
+ * matter and the link (precopy's own results), or where a QEMU trace came from. Null when the
+ * result carries no scenario precopy knows.
+ */
+export function scenarioLine(result: NonNullable<RunView['result']>): string | null {
+  const scenario = result.precopy.scenario as Fields | null | undefined;
+  if (!scenario || typeof scenario !== 'object') return null;
+  if (scenario.source === 'qemu-qmp') {
+    const limit = num(scenario, 'downtime-limit');
+    return (
+      `real QEMU over QMP${typeof scenario.file === 'string' ? ` (${scenario.file})` : ''}, ` +
+      `${num(scenario, 'samples') ?? '?'} samples${limit !== null ? `; threshold estimated with downtime-limit ${fmtMs(limit)}` : ''}`
+    );
+  }
+  const guest = scenario.guest as Fields | undefined;
+  const migration = scenario.migration as Fields | undefined;
+  const run = scenario.run as Fields | undefined;
+  if (!guest || !migration) return null;
+  const workload = guest.workload as Fields | undefined;
+  const memory = num(guest, 'memory');
+  const rate = num(workload, 'rate');
+  const parts = [
+    `${memory !== null ? fmtBytes(memory) : '?'} guest, ${num(guest, 'vcpus') ?? 1} vCPU`,
+    workload ? `workload ${String(workload.kind)}${rate !== null ? ` at ${fmtRate(rate)}` : ''}` : null,
+    `max-bandwidth ${fmtRate(num(migration, 'max-bandwidth') ?? NaN)}`,
+    `downtime-limit ${fmtMs(num(migration, 'downtime-limit'))}`,
+    ...['auto-converge', 'xbzrle', 'dirty-limit', 'pause-before-switchover'].filter(
+      (cap) => migration[cap] === true,
+    ),
+    migration['stop-rule'] && migration['stop-rule'] !== 'qemu'
+      ? `stop-rule ${String(migration['stop-rule'])}`
+      : null,
+    run
+      ? `link ${fmtRate(num(run, 'bandwidth') ?? NaN)}, ${String(run.clock)} time, ${String(run.transport)}`
+      : null,
+  ];
+  return parts.filter((p): p is string => p !== null).join(' · ');
 }

@@ -1,38 +1,5 @@
-/**
- * A real headless Chromium for the browser tests: @sparticuz/chromium's build, driven by
- * playwright-core. The browser unpacks into the temp dir once (/tmp/chromium and its libraries);
- * a binary left there by another @sparticuz/chromium version does not start with ours, so a
- * failed launch clears that unpacked binary and unpacks this version's afresh, once.
- */
-import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+/** The browser tests drive the same headless Chromium as `precopy report --png`; screenshots go to test-output/. */
 import { join } from 'node:path';
-import { chromium as playwright, type Browser } from 'playwright-core';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const chromium = require('@sparticuz/chromium') as { executablePath(): Promise<string>; args: string[] };
-
-async function launch(): Promise<Browser> {
-  return playwright.launch({
-    executablePath: await chromium.executablePath(),
-    args: chromium.args,
-    headless: true,
-  });
-}
-
-export async function launchChromium(): Promise<Browser> {
-  try {
-    return await launch();
-  } catch (first) {
-    rmSync(join(tmpdir(), 'chromium'), { force: true });
-    try {
-      return await launch();
-    } catch (second) {
-      throw new Error(
-        `chromium did not start (${(first as Error).message}); after re-unpacking: ${(second as Error).message}`,
-      );
-    }
-  }
-}
-
+export { launchChromium } from '../../src/viz/chromium';
 export const OUTPUT_DIR = join(__dirname, '..', '..', 'test-output');

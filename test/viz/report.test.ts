@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import type { RoundStats } from '../../src/migration/result';
 import { report } from '../../src/cli/report';
 import { CHART_IDS } from '../../src/viz/charts';
-import { CSV_COLUMNS, reportHtml, reportSvg, roundsCsv } from '../../src/viz/report';
+import { fmtBytes } from '../../src/viz/format';
+import { OVERLAY_IDS } from '../../src/viz/overlay';
+import { CHART_SIZE, CSV_COLUMNS, reportHtml, reportSvg, roundsCsv, wrapHeader } from '../../src/viz/report';
+import { ROUND_COLUMNS } from '../../src/viz/round-table';
 import { InputError } from '../../src/viz/result-file';
 import { buildResult } from './fixtures';
 
@@ -16,6 +19,7 @@ const hog = buildResult({
   throttle: [0, 0, 20, 30, 40, 50],
 });
 const rounds = hog.precopy.rounds;
+const golden = buildResult();
 
 /** The nested chart SVGs of a report, in document order. */
 function chartSvgs(svg: string): string[] {
@@ -132,12 +136,82 @@ describe('reports', () => {
     const html = reportHtml([{ title: 'hog <1>', result: hog }]);
     expect(html).not.toMatch(/<script/i);
     for (const id of CHART_IDS) expect(html).toContain(`data-chart="${id}"><svg`);
-    const rows = [...html.matchAll(/<tr data-round="(\d+)">(.*?)<\/tr>/g)];
+    const rows = [...html.matchAll(/<tr data-round="(\d+)"[^>]*>(.*?)<\/tr>/g)];
     expect(rows.map((m) => Number(m[1]))).toEqual(rounds.map((r) => r.round));
-    const cells = [...rows[1]![2]!.matchAll(/<td>(.*?)<\/td>/g)].map((m) => m[1]);
-    expect(Number(cells[CSV_COLUMNS.indexOf('bytesWire')])).toBe(rounds[1]!.bytesWire);
+    // People's units, the dashboard's columns: no raw byte counts or 6-digit floats.
+    const headers = [...html.matchAll(/<th title="[^"]*">(.*?)<\/th>/g)].map((m) => m[1]);
+    expect(headers).toEqual(ROUND_COLUMNS.map((c) => c.header));
+    const cells = [...rows[1]![2]!.matchAll(/<td>(.*?)<\/td>/g)].map((m) => m[1]!);
+    expect(cells[headers.indexOf('on the wire')]).toBe(fmtBytes(rounds[1]!.bytesWire));
+    expect(cells[headers.indexOf('dirty rate')]).toMatch(/^[\d.]+ (KiB|MiB|GiB)\/s$/);
+    for (const row of rows) expect(row[2]).not.toMatch(/>\d{7,}<|e\+\d/);
     expect(html).toContain('hog &#60;1&#62;');
     expect(html).toMatch(/<dt>converged<\/dt><dd class="good">yes<\/dd>/);
+  });
+
+  it('the scenario is on the page: HTML summary and SVG header', () => {
+    const scenario = {
+      guest: { memory: 64 * MiB, vcpus: 1, workload: { kind: 'uniform', rate: 96 * MiB } },
+      migration: { 'max-bandwidth': 32 * MiB, 'downtime-limit': 300, 'auto-converge': true },
+      run: { clock: 'virtual', transport: 'inproc', bandwidth: 125_000_000 },
+    };
+    const result = { ...hog, precopy: { ...hog.precopy, scenario } };
+    const line =
+      '64.0 MiB guest, 1 vCPU · workload uniform at 96.0 MiB/s · max-bandwidth 32.0 MiB/s · ' +
+      'downtime-limit 300 ms · auto-converge · link 119 MiB/s, virtual time, inproc';
+    expect(reportHtml([{ title: 'hog', result }])).toContain(`<dt>scenario</dt><dd>${line}</dd>`);
+    expect(reportSvg([{ title: 'hog', result }]).replace(/<\/text><text[^>]*>/g, ' ')).toContain(line);
+  });
+
+  it('SVG: two runs’ header lines stay inside their own columns (wrapped, never over the neighbour)', () => {
+    const long = {
+      ...hog,
+      precopy: { ...hog.precopy, warnings: ['a forced switchover after max-rounds 30'] },
+    };
+    const svg = reportSvg([
+      { title: 'without auto-converge', result: long },
+      { title: 'with auto-converge', result: golden },
+    ]);
+    const lines = [...svg.matchAll(/<text x="(\d+)" y="(\d+)" font-size="11"[^>]*>(.*?)<\/text>/g)].map(
+      (m) => ({
+        x: Number(m[1]),
+        y: Number(m[2]),
+        text: m[3]!.replace(/&#\d+;/g, 'x'),
+      }),
+    );
+    const columns = [...new Set(lines.map((l) => l.x))].sort((a, b) => a - b);
+    expect(columns).toHaveLength(2);
+    for (const l of lines) expect(l.x + l.text.length * 6.4).toBeLessThanOrEqual(l.x + CHART_SIZE.width);
+    expect(columns[1]! - columns[0]!).toBeGreaterThanOrEqual(CHART_SIZE.width);
+    // The charts start below the last header line.
+    const firstChart = Math.min(...[...svg.matchAll(/<svg x="\d+" y="(\d+)"/g)].map((m) => Number(m[1])));
+    expect(firstChart).toBeGreaterThan(Math.max(...lines.map((l) => l.y)));
+    // NEGATIVE: a line of the old kind (every figure joined) would run into the next column.
+    const unwrapped = wrapHeader(['x'.repeat(200)], 10_000)[0]!;
+    expect(unwrapped.length * 6.4).toBeGreaterThan(CHART_SIZE.width);
+    expect(
+      wrapHeader(['a b c '.repeat(40)], CHART_SIZE.width).every((l) => l.length * 6.4 <= CHART_SIZE.width),
+    ).toBe(true);
+  });
+
+  it('--overlay: the shared charts come first, with every run on each', () => {
+    const svg = reportSvg(
+      [
+        { title: 'hog', result: hog },
+        { title: 'golden', result: golden },
+      ],
+      { overlay: 'round' },
+    );
+    expect(chartSvgs(svg)).toHaveLength(2 * CHART_IDS.length + OVERLAY_IDS.length);
+    const html = reportHtml(
+      [
+        { title: 'hog', result: hog },
+        { title: 'golden', result: golden },
+      ],
+      { overlay: 'time' },
+    );
+    expect(html).toContain('All runs on one chart, aligned by time');
+    for (const id of OVERLAY_IDS) expect(html).toContain(`data-chart="${id}"><svg`);
   });
 
   describe('precopy report (files)', () => {
@@ -147,24 +221,45 @@ describe('reports', () => {
     });
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    it('writes the SVG, HTML and CSV it is asked for', () => {
+    it('writes the SVG, HTML and CSV it is asked for', async () => {
       const input = join(dir, 'hog.json');
       writeFileSync(input, JSON.stringify(hog));
       const out = { svg: join(dir, 'a.svg'), html: join(dir, 'a.html'), csv: join(dir, 'a.csv') };
-      expect(report([input], out)).toEqual([out.svg, out.html, out.csv]);
+      await expect(report([input], out)).resolves.toEqual([out.svg, out.html, out.csv]);
       expect(parseCsv(readFileSync(out.csv, 'utf8'))).toHaveLength(rounds.length);
       expect(readFileSync(out.svg, 'utf8')).toMatch(/^<svg xmlns/);
     });
 
-    it('a result file with a wrong field is refused with the field named', () => {
+    it('--png: the SVG report rendered by headless Chromium, at its size', async () => {
+      const input = join(dir, 'hog.json');
+      writeFileSync(input, JSON.stringify(hog));
+      const png = join(dir, 'a.png');
+      await expect(report([input], { png })).resolves.toEqual([png]);
+      const bytes = readFileSync(png);
+      expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+      // IHDR: width and height, big-endian, at bytes 16..23.
+      const [w, h] = /<svg[^>]*width="(\d+)" height="(\d+)"/
+        .exec(reportSvg([{ title: 'hog', result: hog }]))!
+        .slice(1);
+      expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)]).toEqual([Number(w), Number(h)]);
+    });
+
+    it('a result file with a wrong field is refused with the field named', async () => {
       const broken = structuredClone(hog) as unknown as { precopy: { rounds: { dirtyRate: unknown }[] } };
       broken.precopy.rounds[2]!.dirtyRate = 'fast';
       const input = join(dir, 'broken.json');
       writeFileSync(input, JSON.stringify(broken));
-      expect(() => report([input], { csv: join(dir, 'x.csv') })).toThrow(InputError);
-      expect(() => report([input], { csv: join(dir, 'x.csv') })).toThrow(/precopy\.rounds\[2\]\.dirtyRate/);
-      expect(() => report([input], {})).toThrow(/--svg, --html, --csv/);
-      expect(() => report([join(dir, 'missing.json')], { svg: 'x' })).toThrow(/cannot read \(ENOENT\)/);
+      await expect(report([input], { csv: join(dir, 'x.csv') })).rejects.toThrow(InputError);
+      await expect(report([input], { csv: join(dir, 'x.csv') })).rejects.toThrow(
+        /precopy\.rounds\[2\]\.dirtyRate/,
+      );
+      await expect(report([input], {})).rejects.toThrow(/--svg, --html, --png, --csv/);
+      await expect(report([input], { svg: 'x', overlay: 'sideways' })).rejects.toThrow(
+        /--overlay: one of time, round/,
+      );
+      await expect(report([join(dir, 'missing.json')], { svg: 'x' })).rejects.toThrow(
+        /cannot read \(ENOENT\)/,
+      );
     });
   });
 });
