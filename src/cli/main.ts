@@ -36,8 +36,19 @@ export function buildProgram(only?: string): Command {
     .showHelpAfterError();
   // Subcommands register in COMMANDS, one line each.
   for (const [name, load] of Object.entries(COMMANDS))
-    if (only === undefined || only === name) program.addCommand(load());
+    if (only === undefined || only === name) program.addCommand(throwingErrors(load()));
   return program;
+}
+
+/**
+ * Commander exits by itself (code 1) on a bad option unless told to throw: every command does,
+ * so main() gives every bad usage exit 2.
+ */
+function throwingErrors(command: Command): Command {
+  command.exitOverride();
+  command.showSuggestionAfterError();
+  for (const sub of command.commands) throwingErrors(sub);
+  return command;
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -15,7 +15,7 @@ import {
   type ScenarioPrediction,
 } from '../model/index';
 import { fmtBytes, fmtMs } from '../viz/format';
-import { addScenarioOptions, scenarioFlags } from './scenario-options';
+import { addScenarioOptions, RUN_ONLY_FLAGS, scenarioFlags, scenarioUsage } from './scenario-options';
 import { readScenarioFile, usageError } from './usage';
 
 /** Rounds printed at the start and at the end of the table; the ones between are summed up. */
@@ -97,18 +97,23 @@ export function predictCommand(): Command {
     .argument('[scenario]', 'scenario JSON file {guest, migration, run}')
     .option('--json <file>', "write the prediction as JSON, in `precopy run`'s result shape")
     .exitOverride();
-  addScenarioOptions(command);
+  addScenarioOptions(command, RUN_ONLY_FLAGS);
   return command.action((file: string | undefined, options: Record<string, unknown>) => {
     let scenario: Scenario;
+    const flags = scenarioFlags(options);
     try {
-      scenario = parseScenario(readScenarioFile(file), scenarioFlags(options));
+      scenario = parseScenario(readScenarioFile(file), flags);
     } catch (e) {
-      if (e instanceof ScenarioError) throw usageError(e.message);
+      if (e instanceof ScenarioError) throw usageError(scenarioUsage(e, flags));
       throw e;
     }
     const prediction = predictScenario(scenario);
-    process.stdout.write(formatPrediction(prediction));
-    if (typeof options.json === 'string')
-      writeFileSync(options.json, JSON.stringify(predictionResult(prediction), null, 2) + '\n');
+    // `--json -` takes stdout: the table goes to stderr then.
+    (options.json === '-' ? process.stderr : process.stdout).write(formatPrediction(prediction));
+    if (typeof options.json === 'string') {
+      const json = JSON.stringify(predictionResult(prediction), null, 2) + '\n';
+      if (options.json === '-') process.stdout.write(json);
+      else writeFileSync(options.json, json);
+    }
   });
 }

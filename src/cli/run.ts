@@ -15,7 +15,7 @@ import { MigrationControl } from '../migration/control';
 import { startDestinationProcess, TOKEN_ENV, type DestinationProcess } from './dest-process';
 import { pacer, parsePace } from './pace';
 import { operatorControls } from './signals';
-import { addScenarioOptions, scenarioFlags } from './scenario-options';
+import { addScenarioOptions, scenarioFlags, scenarioUsage } from './scenario-options';
 import { readScenarioFile, usageError } from './usage';
 import { roundsCsv, startDashboard, TerminalView, type Dashboard } from '../viz/index';
 
@@ -79,7 +79,7 @@ export function runCommand(): Command {
       // Refuse what cannot fit in this machine's memory before anything starts.
       planMemory(scenario, scenario.run.mode);
     } catch (e) {
-      if (e instanceof ScenarioError) throw usageError(e.message);
+      if (e instanceof ScenarioError) throw usageError(scenarioUsage(e, flags));
       throw e;
     }
     // Ctrl-C / SIGTERM cancel (a second exits at once), SIGUSR1 or Enter continue: from here on.

@@ -3,8 +3,15 @@
  * `--downtime-limit`, `--memory`, ...). Values stay text here: the scenario schema parses and
  * checks them, so a flag and a file field fail with the same message.
  */
-import type { Command } from 'commander';
-import { MIGRATION_FLAGS, RUN_FLAGS, WORKLOAD_FLAGS, type ScenarioFlags } from '../migration/scenario';
+import { Option, type Command } from 'commander';
+import {
+  FLAG_OF_PATH,
+  MIGRATION_FLAGS,
+  RUN_FLAGS,
+  WORKLOAD_FLAGS,
+  type ScenarioError,
+  type ScenarioFlags,
+} from '../migration/scenario';
 
 /** Capabilities: `--auto-converge` alone means on; `--auto-converge off` turns it off. */
 const BOOLEAN_FLAGS = new Set(['auto-converge', 'dirty-limit', 'xbzrle', 'pause-before-switchover']);
@@ -59,16 +66,40 @@ export const SCENARIO_FLAG_NAMES: string[] = [
   ...RUN_FLAGS,
 ];
 
+/** Help headings: the scenario's three parts. */
+function groupOf(flag: string): string {
+  if ((MIGRATION_FLAGS as string[]).includes(flag))
+    return 'Migration (QEMU migrate-set-parameters / capabilities; sizes 4GiB, rates 1GiB/s, durations 300ms):';
+  if ((RUN_FLAGS as string[]).includes(flag)) return 'Run (clock, link, destination):';
+  return 'Guest and workload:';
+}
+
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-export function addScenarioOptions(command: Command): Command {
+/** Run fields the model has no use for: `predict` does not list them. */
+export const RUN_ONLY_FLAGS = ['clock', 'transport', 'dest', 'token', 'post-run', 'mode', 'backing'];
+
+export function addScenarioOptions(command: Command, except: readonly string[] = []): Command {
   for (const flag of SCENARIO_FLAG_NAMES) {
+    if (except.includes(flag)) continue;
     const spec = BOOLEAN_FLAGS.has(flag) ? `--${flag} [on|off]` : `--${flag} <value>`;
-    command.option(spec, HELP[flag] ?? `scenario field ${flag}`);
+    command.addOption(new Option(spec, HELP[flag] ?? `scenario field ${flag}`).helpGroup(groupOf(flag)));
   }
   return command;
+}
+
+/**
+ * A scenario error in the user's spelling: `--hot-share` for a field set by a flag they gave,
+ * the file's dotted path (`guest.workload.hotShare`) otherwise.
+ */
+export function scenarioUsage(e: ScenarioError, flags: ScenarioFlags): string {
+  const spelled = e.issues.map((issue) => {
+    const flag = FLAG_OF_PATH[issue.path];
+    return `${flag !== undefined && flags[flag] !== undefined ? `--${flag}` : issue.path}: ${issue.message}`;
+  });
+  return `bad scenario: ${spelled.join('; ')}`;
 }
 
 /** The scenario flags commander collected, under their field names. */

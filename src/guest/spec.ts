@@ -220,7 +220,7 @@ const phasedInput = z.strictObject({
   repeat: z.boolean().default(true),
 });
 
-const WORKLOAD_KINDS = [...BASIC_KINDS, 'phased', 'incrementer', 'replay'] as const;
+export const WORKLOAD_KINDS = [...BASIC_KINDS, 'phased', 'incrementer', 'replay'] as const;
 const workloadInput = z.discriminatedUnion(
   'kind',
   [idleInput, uniformInput, hotcoldInput, sequentialInput, phasedInput, incrementerInput, replayInput],

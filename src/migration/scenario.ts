@@ -8,7 +8,8 @@
  * migrate-set-capabilities) with QEMU's defaults, plus precopy's additions beside them.
  */
 import { z } from 'zod';
-import { guestSpecSchema } from '../guest/spec';
+import { guestSpecSchema, WORKLOAD_KINDS } from '../guest/spec';
+import { didYouMean } from '../util/suggest';
 import { excerpt } from '../util/excerpt';
 import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
 
@@ -292,6 +293,52 @@ export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
   return root;
 }
 
+/** Each scenario path a flag sets, and the flag (the user's spelling in errors). */
+export const FLAG_OF_PATH: Record<string, string> = Object.fromEntries([
+  ...GUEST_FLAGS.map((k) => [`guest.${k}`, k]),
+  ...FILL_FLAGS.map((k) => [`guest.fill.${k}`, k]),
+  ['guest.workload', 'workload'],
+  ['guest.workload.kind', 'workload'],
+  ...Object.entries(WORKLOAD_FLAGS).map(([flag, field]) => [`guest.workload.${field}`, flag]),
+  ...MIGRATION_FLAGS.map((k) => [`migration.${k}`, k]),
+  ...RUN_FLAGS.map((k) => [`run.${k}`, k]),
+]);
+
+/** The field names an object at `path` may have, for "did you mean". */
+function knownFields(path: string): string[] {
+  if (path === '') return ['guest', 'migration', 'run'];
+  if (path === 'migration') return [...MIGRATION_FLAGS];
+  if (path === 'run') return [...RUN_FLAGS];
+  if (path === 'guest') return [...GUEST_FLAGS, 'fill', 'workload'];
+  if (path === 'guest.fill') return [...FILL_FLAGS];
+  return ['kind', 'phases', 'repeat', 'trace', 'duration', 'workload', ...Object.values(WORKLOAD_FLAGS)];
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  return path.reduce<unknown>(
+    (v, k) => (v && typeof v === 'object' ? (v as Json)[k as string] : undefined),
+    root,
+  );
+}
+
+/** An issue's message, with a suggestion for a mistyped field or workload kind. */
+function issueMessage(issue: z.core.$ZodIssue, merged: Json): string {
+  const at = issue.path.join('.');
+  if (issue.code === 'unrecognized_keys')
+    return `unknown field(s) ${issue.keys.map((k) => excerpt(k) + didYouMean(k, knownFields(at))).join(', ')}`;
+  if (issue.message.startsWith('unknown workload kind')) {
+    const workload = valueAt(
+      merged,
+      issue.path[issue.path.length - 1] === 'kind' ? issue.path.slice(0, -1) : issue.path,
+    );
+    const kind = (workload as Json | undefined)?.kind;
+    if (kind === undefined)
+      return `missing: the workload's parameters need a kind (--workload ${WORKLOAD_KINDS.join(' | ')})`;
+    return `${issue.message}${typeof kind === 'string' ? didYouMean(kind, WORKLOAD_KINDS) : ''}`;
+  }
+  return issue.message;
+}
+
 /** Validate a scenario (file JSON, flags, or both). Throws ScenarioError naming each bad field. */
 export function parseScenario(file: unknown, flags: ScenarioFlags = {}): Scenario {
   const merged = applyFlags(file, flags);
@@ -300,10 +347,7 @@ export function parseScenario(file: unknown, flags: ScenarioFlags = {}): Scenari
   throw new ScenarioError(
     parsed.error.issues.map((issue) => ({
       path: issue.path.length ? issue.path.join('.') : '(scenario)',
-      message:
-        issue.code === 'unrecognized_keys'
-          ? `unknown field(s) ${issue.keys.map((k) => excerpt(k)).join(', ')}`
-          : issue.message,
+      message: issueMessage(issue, merged),
     })),
   );
 }

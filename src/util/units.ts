@@ -78,8 +78,17 @@ export function parseRate(value: string | number): number {
   return rate;
 }
 
-/** Milliseconds from `300ms`, `30s`, `2min` or a number (ms). */
+/**
+ * Milliseconds from `300ms`, `30s`, `2min` or a number (ms, as in a JSON file). Text needs its
+ * unit (`5` could be 5 ms or 5 s); only `0` is the same in all of them.
+ */
 export function parseDuration(value: string | number): number {
+  if (typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) && Number(value) !== 0) {
+    const n = value.trim();
+    throw new RangeError(
+      `${JSON.stringify(value)} needs a unit: ${n}s or ${n}ms? (examples: 300ms, 30s, 2min)`,
+    );
+  }
   const ms = typeof value === 'number' ? value : parseWithUnits(value, TIME_UNITS);
   if (ms === undefined || !Number.isFinite(ms) || ms < 0)
     throw new RangeError(`not a duration: ${quoted(value)} (examples: 300ms, 30s, 2min)`);
