@@ -49,3 +49,15 @@ export function runInFreshProcesses<T>(file: string, count: number, measure: () 
   }
   return runs;
 }
+
+/** Visit each page's one-byte state once per round: the floor for any page-level simulator. */
+export function bareLoopMs(pages: number, rounds: number): number {
+  const states = new Uint8Array(pages);
+  for (let i = 0; i < pages; i += 7) states[i] = i & 3;
+  let sum = 0;
+  const start = performance.now();
+  for (let r = 0; r < rounds; r++) for (let p = 0; p < pages; p++) sum += states[p]!;
+  const ms = performance.now() - start;
+  if (sum < 0) throw new Error('unreachable');
+  return ms;
+}

@@ -14,7 +14,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseScenario, predictScenario, runScenario } from '../src/migration/index';
-import { runInFreshProcesses } from './common';
+import { bareLoopMs, runInFreshProcesses } from './common';
 
 const GiB = 1024 ** 3;
 
@@ -62,18 +62,6 @@ async function measurePoint(name: string): Promise<Run> {
     status: result.status,
     rounds: result.precopy.rounds.length,
   };
-}
-
-/** Visit each page's one-byte state once per round: the floor for any page-level simulator. */
-function bareLoopMs(pages: number, rounds: number): number {
-  const states = new Uint8Array(pages);
-  for (let i = 0; i < pages; i += 7) states[i] = i & 3;
-  let sum = 0;
-  const start = performance.now();
-  for (let r = 0; r < rounds; r++) for (let p = 0; p < pages; p++) sum += states[p]!;
-  const ms = performance.now() - start;
-  if (sum < 0) throw new Error('unreachable');
-  return ms;
 }
 
 async function main(): Promise<void> {

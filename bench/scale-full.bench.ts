@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseScenario, predictScenario, runScenario } from '../src/migration/index';
-import { median, runInFreshProcesses } from './common';
+import { bareLoopMs, median, runInFreshProcesses } from './common';
 
 const POINTS: Record<string, { input: unknown; goal: string; runs: number }> = {
   golden: {
@@ -56,18 +56,6 @@ async function measurePoint(name: string): Promise<Run> {
     rounds: result.precopy.rounds.length,
     pagesVisited: (result.ram.total / 4096) * result.precopy.rounds.length,
   };
-}
-
-/** Visit each page's one-byte state once per round: the floor for any page-level simulator. */
-function bareLoopMs(pages: number, rounds: number): number {
-  const states = new Uint8Array(pages);
-  for (let i = 0; i < pages; i += 7) states[i] = i & 3;
-  let sum = 0;
-  const start = performance.now();
-  for (let r = 0; r < rounds; r++) for (let p = 0; p < pages; p++) sum += states[p]!;
-  const ms = performance.now() - start;
-  if (sum < 0) throw new Error('unreachable');
-  return ms;
 }
 
 async function main(): Promise<void> {
