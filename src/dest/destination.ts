@@ -29,6 +29,7 @@ export interface DestinationOptions {
   /** Fault switches for negative tests (see ReceiverOptions). */
   faultCorruptAppliedPage?: boolean;
   faultDropFinalPage?: boolean;
+  faultNoBarrier?: boolean;
 }
 
 export type DestinationEvent =
@@ -80,12 +81,26 @@ export class Destination {
         faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
         faultDropFinalPage: this.options.faultDropFinalPage,
         deadlines: this.options.deadlines,
+        faultNoBarrier: this.options.faultNoBarrier,
       },
       (outcome) => this.ended(receiver, outcome),
     );
     this.current = receiver;
     this.options.onEvent?.({ type: 'attached' });
     return true;
+  }
+
+  /** A multifd channel's connection: it belongs to the migration being served. */
+  attachChannel(transport: Transport, index: number): boolean {
+    if (this.current) {
+      this.current.addChannel(index, transport);
+      return true;
+    }
+    const error = new WireError('PRECOPY_ERR_USAGE', `multifd channel ${index} without a migration`);
+    transport.setHandlers({ message: () => undefined, close: () => undefined });
+    transport.send(encodeError(error)).catch(() => undefined);
+    transport.close(CloseCode.POLICY, 'no migration');
+    return false;
   }
 
   /** Resolves when no migration is running. */

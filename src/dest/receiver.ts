@@ -49,6 +49,8 @@ import {
 } from '../wire/frames';
 import { tokensEqual } from '../wire/validation';
 import type { DestinationVerdict, PostRun } from '../wire/verdict';
+import { combineHashes } from '../link/session';
+import { ChannelSet } from './channels';
 import { loadGuest, resumableSpec, runResumedGuest, type LoadedGuest } from './post-run';
 import { RunClock } from './run-clock';
 import { createImage, type DestinationImage } from './image';
@@ -69,6 +71,8 @@ export interface ReceiverOptions {
   faultDropFinalPage?: boolean;
   /** How long the source may keep this side waiting. Default DEFAULT_RECEIVER_DEADLINES. */
   deadlines?: Partial<ReceiverDeadlines>;
+  /** Fault switch for negative tests: multifd channels do not wait for each other at a round's sync. */
+  faultNoBarrier?: boolean;
 }
 
 export interface ReceiverDeadlines {
@@ -97,6 +101,14 @@ export type ReceiverOutcome = (
 /** Frames that carry the source's timestamp. */
 function stampOf(frame: Frame): number | undefined {
   return 'at' in frame ? frame.at : undefined;
+}
+
+/** Turn a channel connection away with an ERROR frame saying why. */
+function refuseChannel(transport: Transport, why: string): void {
+  const error = new WireError('PRECOPY_ERR_BAD_FIELD', why, CloseCode.POLICY);
+  transport.setHandlers({ message: () => undefined, close: () => undefined });
+  transport.send(encodeError(error)).catch(() => undefined);
+  transport.close(error.closeCode, why.slice(0, 120));
 }
 
 function failureOf(error: WireError): Failure {
@@ -134,6 +146,15 @@ export class MigrationReceiver {
   private watchdog: Subscription | undefined;
   /** When the watchdog is due, to pull it in when a shorter deadline starts. */
   private watchdogDue = Infinity;
+  /** multifd: the channels (from HELLO on), and the ones that connected before it. */
+  private channels: ChannelSet | undefined;
+  private readonly earlyChannels = new Map<number, Transport>();
+  /** multifd: main-link frames held behind a ROUND_END whose channels have not all synced. */
+  private readonly mainQueue: Uint8Array[] = [];
+  /** multifd: the channels' pages of the round being closed (the chart's PAGES event has no frame). */
+  private channelPages: number | undefined;
+  /** multifd: the channels' running hashes at the round's sync, in channel order. */
+  private channelHashes: number[] = [];
 
   constructor(
     private readonly transport: Transport,
@@ -161,11 +182,33 @@ export class MigrationReceiver {
     return this.actor.getSnapshot().value;
   }
 
+  /**
+   * A multifd channel's connection (it may come before HELLO announced the channels). One this
+   * migration has no place for (index taken or out of range, no multifd) is refused alone: a
+   * stray connection does not end the migration.
+   */
+  addChannel(index: number, transport: Transport): void {
+    if (this.ended) return refuseChannel(transport, 'the migration is over');
+    if (!this.channels) {
+      if (this.earlyChannels.has(index) || this.memory)
+        return refuseChannel(transport, `multifd channel ${index} is not expected`);
+      this.earlyChannels.set(index, transport);
+      return;
+    }
+    try {
+      this.channels.attach(index, transport);
+    } catch (e) {
+      refuseChannel(transport, asWireError(e).message);
+    }
+  }
+
   ////     frames → events     ////
 
   private onFrame(bytes: Uint8Array): void {
     if (this.ended) return;
     this.lastHeard = this.options.clock.now();
+    // multifd: a held ROUND_END keeps the main link's order; what follows it waits behind it.
+    if (this.mainQueue.length > 0) return void this.mainQueue.push(Buffer.from(bytes));
     let frame: Frame;
     let time: number;
     try {
@@ -174,10 +217,51 @@ export class MigrationReceiver {
     } catch (e) {
       return this.send({ type: 'FAULT', failure: failureOf(asWireError(e)), time: this.runClock.now() });
     }
+    if (frame.type === 'ROUND_END' && this.channels && !this.closeChannelRound(frame, time)) {
+      this.mainQueue.push(Buffer.from(bytes));
+      return;
+    }
     this.current = frame;
     this.send(this.eventOf(frame, time));
     this.current = undefined;
     if (!this.ended) this.armWatchdog();
+    if (frame.type === 'ROUND_END') this.channels?.release(frame.round);
+  }
+
+  /**
+   * multifd: ROUND_END(N) waits until every channel has synced N; then the channels' pages of the
+   * round reach the chart as one PAGES event and the ROUND_END follows. False: not yet.
+   */
+  private closeChannelRound(end: Extract<Frame, { type: 'ROUND_END' }>, time: number): boolean {
+    const synced = this.channels!.syncedAll(end.round);
+    if (!synced) return false;
+    this.channelHashes = synced.hashes;
+    if (synced.pages > 0) {
+      this.channelPages = synced.pages;
+      this.send({ type: 'PAGES', round: end.round, count: synced.pages, time });
+      this.channelPages = undefined;
+    }
+    return true;
+  }
+
+  /** A channel synced: a ROUND_END held for it may go now, and the frames behind it. */
+  private onChannelSynced(): void {
+    while (this.mainQueue.length > 0 && !this.ended) {
+      const held = this.mainQueue.splice(0);
+      for (let i = 0; i < held.length; i++) {
+        this.onFrame(held[i]!);
+        // Held again behind a later ROUND_END: keep the rest behind it, in order.
+        if (this.mainQueue.length > 0) {
+          this.mainQueue.push(...held.slice(i + 1));
+          return;
+        }
+      }
+    }
+  }
+
+  private fault(error: WireError): void {
+    if (this.ended) return;
+    this.send({ type: 'FAULT', failure: failureOf(error), time: this.runClock.now() });
   }
 
   private eventOf(frame: Frame, time: number): DestinationEvent {
@@ -200,6 +284,17 @@ export class MigrationReceiver {
         return { type: 'CANCEL', reason: frame.reason, time };
       case 'ERROR':
         return { type: 'PEER_ERROR', reason: `source reported ${frame.code}: ${frame.message}`, time };
+      case 'SYNC':
+        return {
+          type: 'FAULT',
+          failure: failureOf(
+            new WireError(
+              'PRECOPY_ERR_UNEXPECTED_FRAME',
+              'SYNC travels on a multifd channel, not the main link',
+            ),
+          ),
+          time,
+        };
       case 'HELLO':
       case 'CONFIG':
       case 'VCPU_STATE':
@@ -357,7 +452,11 @@ export class MigrationReceiver {
         acceptHello: this.act(() => this.acceptHello(this.frame('HELLO'))),
         acceptConfig: this.act(() => this.acceptConfig(this.frame('CONFIG').config)),
         beginRound: () => void this.pagesPerRound.push(0),
-        applyPages: this.act(() => this.applyPages(this.frame('PAGES'))),
+        applyPages: this.act(() =>
+          this.channelPages !== undefined
+            ? this.countChannelPages(this.channelPages)
+            : this.applyPages(this.frame('PAGES')),
+        ),
         ackRound: this.act(() => this.ackRound(this.frame('ROUND_END'))),
         keepState: this.act(() => {
           this.vcpuState = this.frame('VCPU_STATE').blob;
@@ -392,7 +491,32 @@ export class MigrationReceiver {
     this.edge = hello.edgePages > 0 ? { firstPage: hello.edgeFirstPage, pages: hello.edgePages } : undefined;
     this.memory = createImage(hello.image, hello.pages, this.edge);
     this.apply = { memory: this.memory, encodings: hello.encodings };
+    if (hello.channels > 0) this.openChannels(hello.channels);
+    for (const t of this.earlyChannels.values()) refuseChannel(t, 'HELLO announced no multifd channels');
+    this.earlyChannels.clear();
     this.reply(encodeHelloAck(this.options.maxPayload));
+  }
+
+  private openChannels(count: number): void {
+    this.channels = new ChannelSet(count, {
+      decode: this.decodeOptions,
+      apply: (frame) => {
+        // The source is heard on its channels too (the silence deadline).
+        this.lastHeard = this.options.clock.now();
+        if (this.apply) applyPages(frame.body, frame.count, this.apply);
+      },
+      fault: (error) => this.fault(error),
+      synced: () => this.onChannelSynced(),
+      faultNoBarrier: this.options.faultNoBarrier,
+    });
+    for (const [index, transport] of this.earlyChannels) this.addChannel(index, transport);
+    this.earlyChannels.clear();
+  }
+
+  /** The channels' pages of the round, applied already by their receivers: counted here. */
+  private countChannelPages(count: number): void {
+    const round = this.pagesPerRound.length - 1;
+    this.pagesPerRound[round] = this.pagesPerRound[round]! + count;
   }
 
   private acceptConfig(config: LinkConfig): void {
@@ -417,13 +541,14 @@ export class MigrationReceiver {
   }
 
   private ackRound(end: Extract<Frame, { type: 'ROUND_END' }>): void {
-    if (end.runningHash !== this.runningHash)
+    const hash = this.channels ? combineHashes([this.runningHash, ...this.channelHashes]) : this.runningHash;
+    if (end.runningHash !== hash)
       throw new WireError(
         'PRECOPY_ERR_ROUND_MISMATCH',
-        `ROUND_END round ${end.round} hash ${end.runningHash}; destination has hash ${this.runningHash}`,
+        `ROUND_END round ${end.round} hash ${end.runningHash}; destination has hash ${hash}`,
         CloseCode.INVALID_DATA,
       );
-    this.reply(encodeRoundAck(end.round, end.pages, this.runningHash));
+    this.reply(encodeRoundAck(end.round, end.pages, hash));
   }
 
   /** PREPARE: the vCPU state loaded into a guest on the image, ready to run. Resolves with when. */
@@ -519,8 +644,13 @@ export class MigrationReceiver {
     const snapshot = this.actor.getSnapshot();
     const context = snapshot.context;
     const pagesPerRound = this.pagesPerRound;
+    const closeChannels = (code: number, reason: string) => {
+      this.channels?.close(code, reason);
+      for (const t of this.earlyChannels.values()) t.close(code, reason);
+    };
     if (snapshot.value === 'verified' || snapshot.value === 'cutOff') {
       this.transport.close(CloseCode.NORMAL, 'done');
+      closeChannels(CloseCode.NORMAL, 'done');
       this.onEnd({
         kind: 'resumed',
         verdict: snapshot.value === 'verified' ? this.verdict(context) : undefined,
@@ -533,6 +663,7 @@ export class MigrationReceiver {
     const failure = context.failure;
     // A valid close code whatever the source sent (ws refuses 1005, 2500, ...).
     if (snapshot.value === 'abandoned') this.transport.close(CloseCode.CANCELLED, 'discarded');
+    closeChannels(failure?.closeCode ?? CloseCode.CANCELLED, 'discarded');
     this.onEnd({
       kind: 'discarded',
       reason: failure?.message ?? context.reason ?? 'discarded',

@@ -54,7 +54,8 @@ export async function startDestinationServer(options: DestinationServerOptions):
       keepaliveMs: options.keepaliveMs,
       stallMs: options.stallMs,
     },
-    (transport) => destination.attach(transport),
+    (transport, channel) =>
+      channel === undefined ? destination.attach(transport) : destination.attachChannel(transport, channel),
   );
   return { url: server.url, destination, close: () => server.close() };
 }

@@ -1,10 +1,10 @@
 /** connectSource: validate the options, open the transport, wrap it in a Session. */
 import { z } from 'zod';
 import { wallClock } from '../util/clock';
-import { DEFAULT_BATCH_PAGES, MAX_BATCH_PAGES } from '../wire/constants';
+import { DEFAULT_BATCH_PAGES, MAX_BATCH_PAGES, MAX_CHANNELS } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { inprocPair } from './inproc';
-import type { ConnectOptions, SourceSession } from './index';
+import type { ConnectOptions, SourceSession, Transport } from './index';
 import { Session } from './session';
 import { connectWs } from './ws-client';
 
@@ -31,6 +31,8 @@ const optionsSchema = z.object({
   deadlines: z
     .object({ helloMs: z.number().positive().optional(), replyMs: z.number().positive().optional() })
     .optional(),
+  channels: z.number().int().min(0).max(MAX_CHANNELS).default(0),
+  zeroOnMain: z.boolean().default(false),
 });
 
 export async function connectSource(options: ConnectOptions): Promise<SourceSession> {
@@ -47,24 +49,49 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
     maxBandwidth: o.maxBandwidth,
     clock,
     deadlines: { ...o.deadlines, ...(options.deadlineClock ? { clock: options.deadlineClock } : {}) },
+    zeroOnMain: o.zeroOnMain,
   };
+  const wrap = (i: number, t: Transport) => options.faultChannel?.(i, t) ?? t;
   if (o.transport === 'inproc') {
-    if (!options.destination)
+    const destination = options.destination;
+    if (!destination)
       throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport inproc needs `destination`');
     const [source, destinationEnd] = inprocPair();
-    options.destination.attach(destinationEnd);
-    return new Session(source, sessionOptions);
+    destination.attach(destinationEnd);
+    const channels = Array.from({ length: o.channels }, (_, i) => {
+      const [channel, channelEnd] = inprocPair();
+      destination.attachChannel(channelEnd, i);
+      return wrap(i, channel);
+    });
+    return new Session(source, { ...sessionOptions, channels });
   }
   if (!o.url)
     throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport ws needs `url` (ws://127.0.0.1:PORT)');
-  const transport = await connectWs({
-    url: o.url,
-    token: o.token,
-    clock,
-    zeroMask: o.zeroMask,
-    keepaliveMs: o.keepaliveMs,
-    maxBufferedBytes: o.maxBufferedBytes,
-    stallMs: o.stallMs,
-  });
-  return new Session(transport, sessionOptions);
+  const ws = (url: string) =>
+    connectWs({
+      url,
+      token: o.token,
+      clock,
+      zeroMask: o.zeroMask,
+      keepaliveMs: o.keepaliveMs,
+      maxBufferedBytes: o.maxBufferedBytes,
+      stallMs: o.stallMs,
+    });
+  const transport = await ws(o.url);
+  const channels: Transport[] = [];
+  try {
+    // The main link first: the destination takes channels only while it serves a migration.
+    for (let i = 0; i < o.channels; i++) channels.push(wrap(i, await ws(channelUrl(o.url, i))));
+  } catch (e) {
+    for (const t of [transport, ...channels]) t.close(1000, 'channel failed');
+    throw e;
+  }
+  return new Session(transport, { ...sessionOptions, channels });
+}
+
+/** A multifd channel's URL: the destination's, path `/channel/<i>`. */
+function channelUrl(url: string, index: number): string {
+  const u = new URL(url);
+  u.pathname = `/channel/${index}`;
+  return u.toString();
 }

@@ -105,6 +105,12 @@ export interface ConnectOptions {
   deadlines?: { helloMs?: number; replyMs?: number };
   /** The scheduler the deadlines run on. Default wallClock(): a virtual run's clock stands still while it waits. */
   deadlineClock?: Clock;
+  /** multifd: pages travel on this many channels, each its own connection (ws) or queue (inproc). 0 = none. */
+  channels?: number;
+  /** multifd, zero-page-detection legacy: zero pages are found by the migration thread and go on the main link. */
+  zeroOnMain?: boolean;
+  /** Fault switch for negative tests: wrap channel `index`'s source-side transport (delay it, ...). */
+  faultChannel?: (index: number, transport: Transport) => Transport;
 }
 
 /** The guest as the destination must rebuild it. */
@@ -118,7 +124,10 @@ export interface GuestLayout {
 }
 
 /** What one sendPages call put on the link (the wire encoder's counters). */
-export type SendStats = BatchStats;
+export interface SendStats extends BatchStats {
+  /** multifd: each channel's part of it (index = channel); the rest went on the main link. */
+  channels?: BatchStats[];
+}
 export { emptyStats as emptySendStats } from '../wire/batch';
 
 /** The destination's acknowledgement of a round: its count and running hash matched the source's. */

@@ -33,6 +33,7 @@ import type {
 } from './index';
 import { encodedSizes, type EncodedSizes } from './metadata-sizes';
 import { framePages } from './session';
+import { ChannelSplit, addStats } from './sender';
 
 export const NOT_VERIFIED = 'not verified: metadata-only run';
 
@@ -44,6 +45,9 @@ export interface MetadataSessionOptions {
   /** zero, lz4, raw; xbzrle has no metadata model. */
   encodings: readonly EncodingName[];
   clock: Clock;
+  /** multifd: channels the pages are spread over (0 = none), and zero pages kept on the main link (legacy). */
+  channels?: number;
+  zeroOnMain?: boolean;
 }
 
 function usage(message: string): WireError {
@@ -64,8 +68,11 @@ export class MetadataSession implements SourceSession {
   /** The timestamps the real destination would see (ROUND_END of the last live round, ...). */
   private readonly at = { lastLiveEnd: 0, finalStart: 0, finalEnd: 0, prepare: 0, go: 0 };
   private goSent = false;
+  private readonly split: ChannelSplit;
+  private scratch = new Uint32Array(0);
 
   constructor(private readonly options: MetadataSessionOptions) {
+    this.split = new ChannelSplit(Math.max(1, options.channels ?? 0));
     if (options.encodings.includes('xbzrle'))
       throw usage('metadata-only link: xbzrle has no metadata model (its size depends on page history)');
     this.encodings = [...options.encodings];
@@ -95,13 +102,44 @@ export class MetadataSession implements SourceSession {
   }
 
   async sendPages(gfns: ArrayLike<number>, count: number, _memory: SparseMemory): Promise<SendStats> {
+    const stats: SendStats = emptyStats();
+    this.roundPages += count;
+    this.pagesSent += count;
+    const channels = this.options.channels ?? 0;
+    if (channels === 0) {
+      this.count(gfns, 0, count, stats);
+      return stats;
+    }
+    // As the real session: zero pages on the main link under legacy detection, the rest split.
+    if (this.scratch.length < count) this.scratch = new Uint32Array(count);
+    const pages = this.scratch;
+    const { states } = this.options.states;
+    let zeros = 0;
+    let rest = count;
+    for (let i = count - 1; i >= 0; i--) {
+      const gfn = gfns[i]!;
+      if (this.options.zeroOnMain && this.sizes.encoding[states[gfn]!] === Encoding.ZERO)
+        pages[zeros++] = gfn;
+      else pages[--rest] = gfn;
+    }
+    this.count(pages, 0, zeros, stats);
+    const perChannel = Array.from({ length: channels }, () => emptyStats());
+    this.split.split(count - zeros, (c, from, to) => {
+      this.count(pages, zeros + from, zeros + to, perChannel[c]!);
+    });
+    for (const c of perChannel) addStats(stats, c);
+    stats.channels = perChannel;
+    return stats;
+  }
+
+  /** What gfns[from..to) cost in PAGES frames of the real session's size. */
+  private count(gfns: ArrayLike<number>, from: number, to: number, stats: SendStats): void {
     const { states } = this.options.states;
     const { entryBytes, encoding } = this.sizes;
-    const stats = emptyStats();
-    for (let from = 0; from < count; from += this.framePages) {
-      const to = Math.min(count, from + this.framePages);
+    for (let at = from; at < to; at += this.framePages) {
+      const end = Math.min(to, at + this.framePages);
       let bytes = HEADER_SIZE + PAGES_BODY_HEADER;
-      for (let i = from; i < to; i++) {
+      for (let i = at; i < end; i++) {
         const state = states[gfns[i]!]!;
         bytes += entryBytes[state]!;
         const e = encoding[state];
@@ -112,11 +150,8 @@ export class MetadataSession implements SourceSession {
       stats.bytesWire += bytes;
       stats.frames++;
     }
-    stats.pages = count;
-    stats.bytesRaw = count * PAGE_SIZE;
-    this.roundPages += count;
-    this.pagesSent += count;
-    return stats;
+    stats.pages += to - from;
+    stats.bytesRaw += (to - from) * PAGE_SIZE;
   }
 
   async endRound(round: number): Promise<RoundAck> {

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { Subscription } from 'rxjs';
 import { wallClock, type Clock } from '../util/clock';
 import { peerCloseCode } from '../wire/close';
-import { PageEncoder, emptyStats } from '../wire/batch';
+import { PageEncoder, chainFrame, emptyStats } from '../wire/batch';
 import type { PageReader } from '../wire/pages';
 import {
   CloseCode,
@@ -38,6 +38,7 @@ import {
   encodeHello,
   encodeRoundEnd,
   encodeRoundStart,
+  encodeSync,
   encodeVcpuState,
   encodeVerify,
   type Frame,
@@ -46,7 +47,9 @@ import {
 import { BARE_CONFIG, type LinkConfig } from '../wire/config';
 import { encodingBit } from '../wire/validation';
 import { XbzrleCache } from '../wire/xbzrle';
+import { isZeroPage } from '../util/digest';
 import { RateMeter, TokenBucket } from './bandwidth';
+import { ChannelSplit, addStats } from './sender';
 import type {
   DestinationVerdict,
   EncodingName,
@@ -83,6 +86,16 @@ export interface SessionOptions {
   faultReleaseWhenQueued?: boolean;
   /** How long each reply may take, on which clock. Default DEFAULT_DEADLINES on the wall clock. */
   deadlines?: Partial<SessionDeadlines>;
+  /** multifd: one transport per channel, pages go there (absent or empty: pages go on this link). */
+  channels?: Transport[];
+  /** multifd with zero-page-detection legacy: the migration thread finds zero pages and sends them here. */
+  zeroOnMain?: boolean;
+}
+
+/** One multifd channel: its own connection and its own encoder (running hash, frame pool). */
+interface Channel {
+  transport: Transport;
+  encoder: PageEncoder;
 }
 
 export interface SessionDeadlines {
@@ -128,6 +141,19 @@ export function encodingsMask(encodings: readonly EncodingName[]): number {
   return mask;
 }
 
+/** A page reads as zeros (unstored pages do). */
+function isZeroRead(memory: PageReader, gfn: number): boolean {
+  const page = memory.peek(gfn);
+  return page === undefined || isZeroPage(page);
+}
+
+/** ROUND_END's hash under multifd: the main link's running hash, then each channel's, in channel order. */
+export function combineHashes(hashes: readonly number[]): number {
+  let combined = 0;
+  for (const h of hashes) combined = chainFrame(combined, h);
+  return combined;
+}
+
 function usage(message: string): WireError {
   return new WireError('PRECOPY_ERR_USAGE', message);
 }
@@ -153,7 +179,10 @@ export class Session implements SourceSession {
   private final = false;
   private pages = 0;
   private maxBatchPages: number;
-  private pending: Pending | undefined;
+  /** Requests awaiting their replies, oldest first (multifd keeps one round's ack outstanding). */
+  private pending: Pending[] = [];
+  /** multifd: the previous live round's ROUND_ACK, checked before the next round ends. */
+  private lastAck: Promise<unknown> = Promise.resolve();
   private failed: WireError | undefined;
   /** GO has left: from here the migration only completes. */
   private goSent = false;
@@ -164,6 +193,10 @@ export class Session implements SourceSession {
   private readonly deadlines: SessionDeadlines;
   /** CONFIG's post-run (ms): the verdict waits for it. */
   private postRunMs = 0;
+  private readonly channels: Channel[];
+  private readonly split: ChannelSplit;
+  /** Scratch for a send's pages sorted by thread (multifd). */
+  private scratch = new Uint32Array(0);
 
   constructor(
     private readonly transport: Transport,
@@ -180,7 +213,18 @@ export class Session implements SourceSession {
     });
     this.bucket = new TokenBucket(options.maxBandwidth, options.clock);
     this.meter = new RateMeter(options.clock);
+    this.channels = (options.channels ?? []).map((channel) => ({
+      transport: channel,
+      encoder: new PageEncoder({
+        zero: options.encodings.includes('zero') && !options.zeroOnMain,
+        lz4: options.encodings.includes('lz4'),
+      }),
+    }));
+    this.split = new ChannelSplit(Math.max(1, this.channels.length));
     transport.setHandlers({ message: (f) => this.onFrame(f), close: (e) => this.onClose(e) });
+    this.channels.forEach((c, i) =>
+      c.transport.setHandlers({ message: (f) => this.onChannelFrame(i, f), close: (e) => this.onClose(e) }),
+    );
   }
 
   get failure(): WireError | undefined {
@@ -210,6 +254,7 @@ export class Session implements SourceSession {
         edgePages: edge?.pages ?? 0,
         encodings: encodingsMask(this.encodings),
         image: layout.image ?? 'bytes',
+        channels: this.channels.length,
         token: this.options.token,
       }),
       'HELLO_ACK',
@@ -241,6 +286,7 @@ export class Session implements SourceSession {
     this.round = round;
     this.final = options.final === true;
     this.encoder.startRound(round, this.final);
+    for (const c of this.channels) c.encoder.startRound(round, this.final);
     this.phase = 'round';
     await this.send(encodeRoundStart(round, this.final, this.now()));
   }
@@ -251,34 +297,107 @@ export class Session implements SourceSession {
       throw usage(`sendPages: count must be an integer in [0, ${gfns.length}], got ${count}`);
     if (memory.pages !== this.pages)
       throw usage(`sendPages: memory has ${memory.pages} pages, hello said ${this.pages}`);
+    for (let i = 0; i < count; i++) {
+      const gfn = gfns[i]!;
+      if (!Number.isInteger(gfn) || gfn < 0 || gfn >= this.pages)
+        throw usage(`sendPages: gfns[${i}] = ${gfn} is outside the guest [0, ${this.pages})`);
+    }
+    if (this.channels.length > 0) return this.sendMultifd(gfns, count, memory);
     const stats = emptyStats();
-    for (let from = 0; from < count; from += this.maxBatchPages) {
-      const to = Math.min(count, from + this.maxBatchPages);
-      for (let i = from; i < to; i++) {
-        const gfn = gfns[i]!;
-        if (!Number.isInteger(gfn) || gfn < 0 || gfn >= this.pages)
-          throw usage(`sendPages: gfns[${i}] = ${gfn} is outside the guest [0, ${this.pages})`);
-      }
-      const frame = this.encoder.encode(this.round, gfns, from, to, memory, stats);
+    await this.encodeAndSend(this.encoder, this.transport, gfns, 0, count, memory, stats);
+    return stats;
+  }
+
+  /**
+   * multifd: the migration thread keeps the zero pages when it detects them (legacy), the
+   * channels take the rest, each its slice (sender.ts), each on its own connection.
+   */
+  private async sendMultifd(gfns: ArrayLike<number>, count: number, memory: PageReader): Promise<SendStats> {
+    if (this.scratch.length < count) this.scratch = new Uint32Array(count);
+    const pages = this.scratch;
+    let zeros = 0;
+    let rest = count;
+    // Zero pages fill the scratch from the front, the others from the back (order kept on both sides).
+    for (let i = count - 1; i >= 0; i--) {
+      const gfn = gfns[i]!;
+      if (this.options.zeroOnMain && isZeroRead(memory, gfn)) pages[zeros++] = gfn;
+      else pages[--rest] = gfn;
+    }
+    pages.subarray(0, zeros).reverse();
+    const stats: SendStats = emptyStats();
+    await this.encodeAndSend(this.encoder, this.transport, pages, 0, zeros, memory, stats);
+    const channels = this.channels.map(() => emptyStats());
+    const slices: Array<[number, number, number]> = [];
+    this.split.split(count - zeros, (c, from, to) => slices.push([c, zeros + from, zeros + to]));
+    for (const [c, from, to] of slices) {
+      const channel = this.channels[c]!;
+      await this.encodeAndSend(channel.encoder, channel.transport, pages, from, to, memory, channels[c]!);
+      addStats(stats, channels[c]!);
+    }
+    stats.channels = channels;
+    return stats;
+  }
+
+  /** Encode gfns[from..to) into PAGES frames on `transport`, adding to `stats`. */
+  private async encodeAndSend(
+    encoder: PageEncoder,
+    transport: Transport,
+    gfns: ArrayLike<number>,
+    from: number,
+    to: number,
+    memory: PageReader,
+    stats: SendStats,
+  ): Promise<void> {
+    for (let at = from; at < to; at += this.maxBatchPages) {
+      const frame = encoder.encode(
+        this.round,
+        gfns,
+        at,
+        Math.min(to, at + this.maxBatchPages),
+        memory,
+        stats,
+      );
       if (!frame) continue;
       if (this.options.faultReleaseWhenQueued) {
-        this.send(frame).catch(() => undefined);
-        this.encoder.release(frame);
-      } else await this.send(frame, () => this.encoder.release(frame));
+        this.send(frame, undefined, transport).catch(() => undefined);
+        encoder.release(frame);
+      } else await this.send(frame, () => encoder.release(frame), transport);
     }
-    return stats;
   }
 
   async endRound(round: number): Promise<RoundAck> {
     this.expectPhase('endRound', 'round');
     if (round !== this.round) throw usage(`endRound: round ${round} is not the open round ${this.round}`);
-    const pages = this.encoder.roundPages;
-    const hash = this.encoder.runningHash;
-    const ack = await this.request(encodeRoundEnd(round, pages, hash, this.now()), 'ROUND_ACK', {
+    let pages = this.encoder.roundPages;
+    const hashes = [this.encoder.runningHash];
+    // multifd: each channel's sync packet first, then ROUND_END on the main link (QEMU's flush).
+    for (const c of this.channels) {
+      await this.send(encodeSync(round, c.encoder.roundPages, c.encoder.runningHash), undefined, c.transport);
+      pages += c.encoder.roundPages;
+      hashes.push(c.encoder.runningHash);
+    }
+    const hash = this.channels.length > 0 ? combineHashes(hashes) : hashes[0]!;
+    const reply = this.request(encodeRoundEnd(round, pages, hash, this.now()), 'ROUND_ACK', {
       name: 'reply',
       ms: this.deadlines.replyMs,
       after: `ROUND_END ${round}`,
-    });
+    }).then((ack) => this.checkAck(ack, round, pages, hash));
+    if (this.channels.length > 0 && !this.final) {
+      // QEMU's source does not wait for the destination between rounds: round N+1 goes out while
+      // round N's ack is on its way. One ack stays outstanding; the previous one must be in.
+      const previous = this.lastAck;
+      this.lastAck = reply;
+      reply.catch(() => undefined);
+      await previous;
+    } else {
+      await this.lastAck;
+      await reply;
+    }
+    this.phase = this.final ? 'after-final' : 'ready';
+    return { round, pages, runningHash: hash };
+  }
+
+  private checkAck(ack: Frame, round: number, pages: number, hash: number): void {
     if (ack.type !== 'ROUND_ACK') throw this.failed!;
     if (ack.round !== round || ack.pages !== pages || ack.runningHash !== hash)
       throw this.fail(
@@ -289,8 +408,6 @@ export class Session implements SourceSession {
         ),
         true,
       );
-    this.phase = this.final ? 'after-final' : 'ready';
-    return { round, pages, runningHash: hash };
   }
 
   async sendVcpuState(blob: Uint8Array): Promise<void> {
@@ -348,15 +465,15 @@ export class Session implements SourceSession {
     );
     this.failed = error;
     this.phase = 'closed';
-    this.settle()?.reject(error);
+    this.rejectPending(error);
     await this.transport.send(encodeCancel(reason)).catch(() => undefined);
-    this.transport.close(CloseCode.CANCELLED, 'cancelled');
+    this.closeAll(CloseCode.CANCELLED, 'cancelled');
   }
 
   async close(): Promise<void> {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    this.transport.close(CloseCode.NORMAL, 'done');
+    this.closeAll(CloseCode.NORMAL, 'done');
   }
 
   onError(listener: (error: WireError) => void): () => void {
@@ -384,7 +501,19 @@ export class Session implements SourceSession {
     if (this.phase !== phase) throw usage(`${call}: not allowed in phase '${this.phase}' (needs '${phase}')`);
   }
 
-  private async send(frame: Buffer, onWritten?: () => void): Promise<void> {
+  private closeAll(code: number, reason: string): void {
+    this.transport.close(code, reason);
+    for (const c of this.channels) c.transport.close(code, reason);
+  }
+
+  private rejectPending(error: WireError): void {
+    for (const p of this.pending.splice(0)) {
+      p.timer?.unsubscribe();
+      p.reject(error);
+    }
+  }
+
+  private async send(frame: Buffer, onWritten?: () => void, transport = this.transport): Promise<void> {
     if (this.failed) throw this.failed;
     await this.bucket.take(frame.length);
     const written = () => {
@@ -393,7 +522,7 @@ export class Session implements SourceSession {
       onWritten?.();
     };
     try {
-      await this.transport.send(frame, written);
+      await transport.send(frame, written);
     } catch (e) {
       throw this.failed ?? this.fail(asWireError(e), false);
     }
@@ -406,15 +535,15 @@ export class Session implements SourceSession {
     deadline: { name: string; ms: number; after: string },
   ): Promise<Frame> {
     if (this.failed) throw this.failed;
-    const reply = new Promise<Frame>(
-      (resolve, reject) => (this.pending = { expect, resolve, reject, timer: undefined }),
+    const reply = new Promise<Frame>((resolve, reject) =>
+      this.pending.push({ expect, resolve, reject, timer: undefined }),
     );
     // If the send fails, the caller gets the send's error; the reply's rejection must not go unhandled.
     reply.catch(() => undefined);
-    const pending = this.pending!;
+    const pending = this.pending[this.pending.length - 1]!;
     // From the moment the request is handed over (a send held by backpressure has its own bound).
     pending.timer = this.deadlines.clock.schedule(() => {
-      if (this.pending !== pending) return;
+      if (!this.pending.includes(pending)) return;
       this.fail(
         new WireError(
           'PRECOPY_ERR_TIMEOUT',
@@ -429,9 +558,9 @@ export class Session implements SourceSession {
   }
 
   /** The outstanding request, taken off (its deadline cancelled). */
+  /** The oldest request has its reply: stop its deadline. */
   private settle(): Pending | undefined {
-    const pending = this.pending;
-    this.pending = undefined;
+    const pending = this.pending.shift();
     pending?.timer?.unsubscribe();
     return pending;
   }
@@ -449,7 +578,7 @@ export class Session implements SourceSession {
       this.fail(peerError(frame), false);
       return;
     }
-    const pending = this.pending;
+    const pending = this.pending[0];
     if (!pending || pending.expect !== frame.type) {
       this.fail(
         new WireError(
@@ -465,6 +594,27 @@ export class Session implements SourceSession {
     // behind it, before the awaiting verify() resumes, and that close is a normal end.
     if (frame.type === 'VERDICT') this.phase = 'completed';
     pending.resolve(frame);
+  }
+
+  /** A destination sends nothing on a channel but an ERROR before it closes it. */
+  private onChannelFrame(channel: number, bytes: Uint8Array): void {
+    if (this.failed || this.phase === 'closed') return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (e) {
+      this.fail(asWireError(e), true);
+      return;
+    }
+    if (frame.type === 'ERROR') this.fail(peerError(frame), false);
+    else
+      this.fail(
+        new WireError(
+          'PRECOPY_ERR_UNEXPECTED_FRAME',
+          `destination sent ${frame.type} on multifd channel ${channel}`,
+        ),
+        true,
+      );
   }
 
   private onClose(error: WireError | undefined): void {
@@ -485,8 +635,8 @@ export class Session implements SourceSession {
     this.failed = error;
     this.phase = 'closed';
     if (tellPeer) this.transport.send(encodeError(error)).catch(() => undefined);
-    this.transport.close(error.closeCode, error.code);
-    this.settle()?.reject(error);
+    this.closeAll(error.closeCode, error.code);
+    this.rejectPending(error);
     for (const listener of this.listeners) listener(error);
     return error;
   }

@@ -31,6 +31,8 @@ import type { MemoryRegion, Vm } from '../mmu/api';
 import type { GuestMemory } from '../guest/memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
+import { emptyStats as emptyBatchStats, type BatchStats } from '../wire/batch';
+import { DEFAULT_ENCODE_RATE, addStats, sendTimeMs } from '../link/sender';
 import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
@@ -39,6 +41,7 @@ import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } fro
 import { predictionErrors, Predictor } from './predictor';
 import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
 import { XbzrleRates } from './xbzrle-rates';
+import { SenderStats } from './sender-stats';
 import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
@@ -165,8 +168,14 @@ function mmuDelta(from: MmuSnapshot, to: MmuSnapshot): MmuCounters {
   };
 }
 
-function addSend(into: SendStats, s: SendStats): void {
-  for (const key of Object.keys(into) as (keyof SendStats)[]) into[key] += s[key];
+/** The per-thread shares of a send: the migration thread (what no channel carried), then each channel. */
+function threadShares(sent: SendStats): BatchStats[] {
+  if (!sent.channels) return [sent];
+  const main = { ...emptyBatchStats() };
+  addStats(main, sent);
+  for (const c of sent.channels)
+    for (const key of Object.keys(main) as (keyof BatchStats)[]) main[key] -= c[key];
+  return [main, ...sent.channels];
 }
 
 /**
@@ -263,6 +272,8 @@ export class Migration {
   /** The in-run predictor (src/migration/predictor.ts), and why it failed if it did. */
   private readonly predictor: Predictor;
   private predictorError: string | undefined;
+  /** The sender threads' figures (multifd channels, the CPU model). */
+  private readonly sender: SenderStats;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock;
@@ -274,6 +285,11 @@ export class Migration {
       'downtime-limit': this.params['downtime-limit'],
     };
     this.predictor = new Predictor(options.scenario, {}, options.guest.memory.backing);
+    const p = this.params;
+    const channels = p.multifd ? p['multifd-channels'] : 0;
+    const rate = p['encode-rate'] ?? (p.multifd ? DEFAULT_ENCODE_RATE : 0);
+    const source = p['encode-rate'] !== undefined ? 'scenario' : p.multifd ? 'default' : 'not modelled';
+    this.sender = new SenderStats(channels, rate, source, this.virtual);
   }
 
   /** Run the migration to a final state and report it. Never throws for a migration failure. */
@@ -642,10 +658,15 @@ export class Migration {
     const n = this.tracker.nextBatch(this.batch, max);
     if (n === 0) return;
     const sent = await this.session!.sendPages(this.batch, n, this.options.guest.memory);
-    await this.elapse(sent.bytesWire, 0);
+    const threads = threadShares(sent);
+    this.sender.record(threads);
+    if (this.virtual)
+      (this.clock as VirtualClock).advanceBy(
+        sendTimeMs(this.options.link, this.sender.encodeRate, sent.bytesWire, threads),
+      );
     this.tracker.afterSend(this.batch, n);
-    addSend(this.current.send, sent);
-    addSend(this.total, sent);
+    addStats(this.current.send, sent);
+    addStats(this.total, sent);
     if (final) this.downtimeBytes += sent.bytesWire;
     else this.precopyBytes += sent.bytesWire;
     this.window.record(sent.bytesWire, sent.pages);
@@ -961,6 +982,7 @@ export class Migration {
         'precopy-bytes': this.precopyBytes,
         'downtime-bytes': this.downtimeBytes,
         'page-size': PAGE_SIZE,
+        ...(this.params.multifd ? { 'multifd-bytes': this.sender.multifdBytes } : {}),
       },
       'cpu-throttle-percentage': this.options.guest.throttle,
       ...(this.dirtyLimit
@@ -1037,6 +1059,9 @@ export class Migration {
         ),
         scenario: withoutSecrets(this.options.scenario),
         states: this.states,
+        ...(this.params.multifd || this.sender.encodeRate > 0
+          ? { sender: this.sender.report(this.params['zero-page-detection']) }
+          : {}),
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
         ...(this.stopReason ? { stopReason: this.stopReason } : {}),
         ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),

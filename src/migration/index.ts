@@ -17,7 +17,7 @@ import { PAGE_SIZE } from '../util/units';
 import { Migration, type EngineFaults } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
 import { planMemory, type MemoryPlan } from './memory-plan';
-import { checkMetadataScenario, metadataSession } from './metadata';
+import { checkMetadataScenario, metadataSession, multifdLink } from './metadata';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
 import { createSourceGuest, type SourceGuest } from './source-guest';
 import type { MigrationControl } from './control';
@@ -103,6 +103,7 @@ export async function openDestination(scenario: Scenario, clock: Clock): Promise
     // In virtual time the engine models the link; a token bucket would wait on a clock nobody advances.
     maxBandwidth: virtual ? 0 : (run.bandwidth ?? 0),
     keepaliveMs: virtual ? 0 : undefined,
+    ...multifdLink(scenario),
   };
   if (run.transport === 'inproc') {
     const token = randomBytes(8).toString('hex');

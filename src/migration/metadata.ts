@@ -13,6 +13,15 @@ import type { Guest } from '../guest';
 import type { Clock } from '../util/clock';
 import { ScenarioError, type Scenario } from './scenario';
 
+/** The link options multifd sets: its channels and where zero pages are found. */
+export function multifdLink(scenario: Scenario): { channels: number; zeroOnMain: boolean } {
+  const m = scenario.migration;
+  return {
+    channels: m.multifd ? m['multifd-channels'] : 0,
+    zeroOnMain: m.multifd && m['zero-page-detection'] === 'legacy',
+  };
+}
+
 /** Refuse a scenario fast mode cannot run, naming the field. */
 export function checkMetadataScenario(scenario: Scenario): void {
   const issues: { path: string; message: string }[] = [];
@@ -43,5 +52,6 @@ export function metadataSession(scenario: Scenario, guest: Guest, clock: Clock):
     samples: guest.pageSamples(),
     encodings: scenario.migration.encodings as EncodingName[],
     clock,
+    ...multifdLink(scenario),
   });
 }

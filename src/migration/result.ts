@@ -113,6 +113,34 @@ export interface RamStats {
   'precopy-bytes': number;
   'downtime-bytes': number;
   'page-size': number;
+  /** Bytes sent over the multifd channels (QEMU's ram.multifd-bytes); 0 without multifd. */
+  'multifd-bytes'?: number;
+}
+
+/** One sender thread's part of the migration. */
+export interface SenderThread {
+  /** Bytes of frames it put on its link, pages it handled, of them zero pages, frames. */
+  bytes: number;
+  pages: number;
+  zeroPages: number;
+  frames: number;
+  /** CPU time the sender model charged it (ms of virtual time); null when not modelled (wall time, no rate). */
+  cpuTime: number | null;
+}
+
+/** The senders: multifd's channels, zero-page detection and the CPU model (src/link/sender.ts). */
+export interface SenderReport {
+  multifd: boolean;
+  /** multifd-channels (0 without multifd). */
+  channels: number;
+  'zero-page-detection': string;
+  /** Bytes of guest pages one sender thread encodes per second (0 = not modelled). */
+  encodeRate: number;
+  /** Where the rate came from: the scenario's encode-rate, the measured default, or none. */
+  encodeRateSource: 'scenario' | 'default' | 'not modelled';
+  /** The migration thread: everything without multifd; zero pages under legacy detection with it. */
+  migrationThread: SenderThread;
+  perChannel: SenderThread[];
 }
 
 export interface XbzrleCacheStats {
@@ -235,6 +263,8 @@ export interface MigrationResult {
     scenario: unknown;
     /** States the source machine went through, in order. */
     states: MigrationStatus[];
+    /** The sender threads: multifd channels, zero-page detection, CPU model. */
+    sender?: SenderReport;
     /** The MMU's costs over the whole migration (the sum of the rounds' `mmu`). */
     mmu?: MmuCounters;
     /**

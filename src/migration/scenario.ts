@@ -71,6 +71,8 @@ export type DowntimeRamp = (typeof RAMPS)[number];
 
 export const ENCODINGS = ['zero', 'lz4', 'xbzrle', 'raw'] as const;
 export type Encoding = (typeof ENCODINGS)[number];
+/** QEMU's zero-page-detection values (migration.json ZeroPageDetection). */
+export const ZERO_PAGE_DETECTION = ['none', 'legacy', 'multifd'] as const;
 
 const encodingsSchema = z
   .preprocess(
@@ -89,6 +91,12 @@ const encodingsSchema = z
     error:
       '`raw` stands alone (every page sent whole; with xbzrle, deltas or whole pages); combine zero, lz4, xbzrle otherwise',
   });
+
+/** The encodings less `zero`; raw when nothing else is left (raw is always the fallback). */
+function withoutZero(list: Encoding[]): Encoding[] {
+  const rest = list.filter((e) => e !== 'zero');
+  return rest.length > 0 ? rest : ['raw'];
+}
 
 const migrationFields = z
   .object({
@@ -111,6 +119,13 @@ const migrationFields = z
       .refine((v) => Number.isInteger(Math.log2(v)), { error: 'must be a power of two (QEMU rounds it)' })
       .default(64 * MiB),
     'pause-before-switchover': flagBoolean.default(false),
+    /** multifd: pages travel on `multifd-channels` connections of their own, a sync per round (QEMU's). */
+    multifd: flagBoolean.default(false),
+    'multifd-channels': intIn(1, 255).default(2),
+    /** Where zero pages are found: none (sent whole), legacy (the migration thread), multifd (the channels; QEMU 9.0's default). */
+    'zero-page-detection': z
+      .enum(ZERO_PAGE_DETECTION, { error: `must be one of ${ZERO_PAGE_DETECTION.join(', ')}` })
+      .default('multifd'),
     // precopy's additions.
     'stop-rule': z.enum(STOP_RULES, { error: `must be one of ${STOP_RULES.join(', ')}` }).default('qemu'),
     /** stall: switch over when remaining ≤ best remaining × (1 + margin) (KubeVirt VEP 248). */
@@ -129,6 +144,12 @@ const migrationFields = z
     'max-rounds': intIn(1, 100_000).default(1000),
     timeout: within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(3_600_000),
     'on-timeout': z.enum(['cancel', 'force'], { error: 'must be cancel or force' }).default('cancel'),
+    /**
+     * The sender CPU model (virtual time): bytes of guest pages one sender thread encodes per
+     * second. Unset: each multifd channel at DEFAULT_ENCODE_RATE (this machine's measured
+     * encoder), and the single migration thread without multifd unmodelled, as before.
+     */
+    'encode-rate': within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').optional(),
   })
   .strict();
 
@@ -145,6 +166,10 @@ export const migrationSchema = migrationFields
     error: 'dirty-limit and auto-converge exclude each other (as in QEMU)',
     path: ['dirty-limit'],
   })
+  .refine((m) => !(m.multifd && m.xbzrle), {
+    error: 'multifd and xbzrle exclude each other (QEMU sends multifd pages without XBZRLE)',
+    path: ['multifd'],
+  })
   .refine((m) => !m.encodings.includes('xbzrle') || m.xbzrle, {
     error: 'the xbzrle encoding needs the xbzrle capability (--xbzrle on)',
     path: ['encodings'],
@@ -153,6 +178,12 @@ export const migrationSchema = migrationFields
   .transform((m) =>
     m.xbzrle && !m.encodings.includes('xbzrle')
       ? { ...m, encodings: [...m.encodings, 'xbzrle' as const] }
+      : m,
+  )
+  // zero-page-detection none: no page is tested for zeros, so none goes out as a zero record.
+  .transform((m) =>
+    m['zero-page-detection'] === 'none' && m.encodings.includes('zero')
+      ? { ...m, encodings: withoutZero(m.encodings) }
       : m,
   );
 

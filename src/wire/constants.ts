@@ -1,5 +1,5 @@
 /**
- * precopy's wire format, version 4. Every frame is one WebSocket message (or one in-process
+ * precopy's wire format, version 5. Every frame is one WebSocket message (or one in-process
  * message): a 16-byte header, like Cloud Hypervisor's request header, then a body.
  *
  *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh64(body) low 32 bits
@@ -10,11 +10,12 @@
  * (PREPARE / READY / GO / RESUMED, then VERIFY / VERDICT after the resume), CONFIG, and the
  * source's timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md
  * here. Version 4 added HELLO.image (the destination keeps the pages' bytes, or only their
- * digests) and moved the checksum to XXH64.
+ * digests) and moved the checksum to XXH64. Version 5 added multifd: HELLO.channels, and SYNC,
+ * the per-round sync packet each channel sends at the end of its share of a round.
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 4;
+export const VERSION = 5;
 export const HEADER_SIZE = 16;
 /** Pages travel whole: the wire's page is the guest's. */
 export { PAGE_SIZE } from '../util/units';
@@ -47,9 +48,16 @@ export const FrameType = {
   GO: 15,
   /** destination → source: the guest runs on the destination now. */
   RESUMED: 16,
+  /**
+   * multifd, on a channel: the channel's last page of round N has gone before this frame. The
+   * destination applies nothing more from this channel until every channel's SYNC of N arrived.
+   */
+  SYNC: 17,
 } as const;
 export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
-export const MAX_FRAME_TYPE = 16;
+export const MAX_FRAME_TYPE = 17;
+/** The most multifd channels a HELLO may announce (QEMU's multifd-channels range is 1..255). */
+export const MAX_CHANNELS = 255;
 
 /** Page encodings inside a PAGES frame. */
 export const Encoding = {

@@ -11,6 +11,7 @@ import {
   FrameType,
   HEADER_SIZE,
   MAGIC,
+  MAX_CHANNELS,
   MAX_CONFIG,
   MAX_FRAME_TYPE,
   MAX_TEXT,
@@ -48,6 +49,8 @@ export type Frame =
       encodings: number;
       /** What the destination keeps of each page: its bytes, or only its digest (generated guests). */
       image: ImageKind;
+      /** multifd channels that will connect beside this link; 0 = pages travel on this link. */
+      channels: number;
       token: string;
     }
   | { type: 'HELLO_ACK'; maxPayload: number }
@@ -64,6 +67,8 @@ export type Frame =
     }
   | { type: 'ROUND_END'; round: number; pages: number; runningHash: number; at: number }
   | { type: 'ROUND_ACK'; round: number; pages: number; runningHash: number }
+  /** A channel's end of round N: its pages in the round and its running hash so far. */
+  | { type: 'SYNC'; round: number; pages: number; runningHash: number }
   | { type: 'VCPU_STATE'; blob: Buffer }
   | { type: 'PREPARE'; at: number }
   | { type: 'READY'; at: number }
@@ -211,15 +216,16 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
   const { type, body, checksum } = readHeader(bytes, options);
   switch (type) {
     case 'HELLO': {
-      needLength(type, body, 19, 19 + 255);
+      needLength(type, body, 20, 20 + 255);
       const pages = body.readUInt32LE(0);
       const pageSize = body.readUInt32LE(4);
       const edgeFirstPage = body.readUInt32LE(8);
       const edgePages = body.readUInt32LE(12);
       const encodings = body.readUInt8(16);
       const imageId = body.readUInt8(17);
-      const tokenLength = body.readUInt8(18);
-      if (body.length !== 19 + tokenLength)
+      const channels = body.readUInt8(18);
+      const tokenLength = body.readUInt8(19);
+      if (body.length !== 20 + tokenLength)
         fail('PRECOPY_ERR_BAD_LENGTH', `HELLO: token length ${tokenLength} does not match the body`);
       if (pages < 1 || pages > MAX_GUEST_PAGES)
         fail('PRECOPY_ERR_BAD_FIELD', `HELLO.pages must be in [1, ${MAX_GUEST_PAGES}], got ${pages}`);
@@ -240,8 +246,8 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       const image = IMAGE_KINDS[imageId];
       if (image === undefined)
         fail('PRECOPY_ERR_BAD_FIELD', `HELLO.image ${imageId} must be 0 (bytes) or 1 (digests)`);
-      const token = text(type, 'token', body.subarray(19));
-      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, image, token };
+      const token = text(type, 'token', body.subarray(20));
+      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, image, channels, token };
     }
     case 'HELLO_ACK': {
       needLength(type, body, 4);
@@ -279,6 +285,15 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       };
     }
     case 'ROUND_ACK': {
+      needLength(type, body, 12);
+      return {
+        type,
+        round: body.readUInt32LE(0),
+        pages: body.readUInt32LE(4),
+        runningHash: body.readUInt32LE(8),
+      };
+    }
+    case 'SYNC': {
       needLength(type, body, 12);
       return {
         type,
@@ -336,11 +351,17 @@ function u32(value: number, field: string): number {
 }
 
 export function encodeHello(
-  hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type' | 'image'> & { image?: ImageKind },
+  hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type' | 'image' | 'channels'> & {
+    image?: ImageKind;
+    channels?: number;
+  },
 ): Buffer {
   const token = Buffer.from(hello.token, 'utf8');
   if (token.length > 255) throw new WireError('PRECOPY_ERR_USAGE', `token must be at most 255 bytes`);
-  const frame = allocFrame(FrameType.HELLO, 19 + token.length);
+  const channels = hello.channels ?? 0;
+  if (!Number.isInteger(channels) || channels < 0 || channels > MAX_CHANNELS)
+    throw new WireError('PRECOPY_ERR_USAGE', `channels must be an integer in [0, ${MAX_CHANNELS}]`);
+  const frame = allocFrame(FrameType.HELLO, 20 + token.length);
   const b = frame.subarray(HEADER_SIZE);
   b.writeUInt32LE(u32(hello.pages, 'pages'), 0);
   b.writeUInt32LE(u32(hello.pageSize, 'pageSize'), 4);
@@ -348,8 +369,9 @@ export function encodeHello(
   b.writeUInt32LE(u32(hello.edgePages, 'edgeRegion.pages'), 12);
   b.writeUInt8(hello.encodings & 0xff, 16);
   b.writeUInt8(IMAGE_KINDS.indexOf(hello.image ?? 'bytes'), 17);
-  b.writeUInt8(token.length, 18);
-  token.copy(b, 19);
+  b.writeUInt8(channels, 18);
+  b.writeUInt8(token.length, 19);
+  token.copy(b, 20);
   return seal(frame);
 }
 
@@ -388,6 +410,14 @@ export function encodeRoundEnd(round: number, pages: number, runningHash: number
   frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
   frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
   frame.writeDoubleLE(time(at), HEADER_SIZE + 12);
+  return seal(frame);
+}
+
+export function encodeSync(round: number, pages: number, runningHash: number): Buffer {
+  const frame = allocFrame(FrameType.SYNC, 12);
+  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
+  frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
+  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
   return seal(frame);
 }
 
