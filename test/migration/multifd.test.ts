@@ -6,6 +6,9 @@
  */
 import { Destination } from '../../src/dest/destination';
 import { connectSource, type Transport, type TransportHandlers } from '../../src/link/index';
+import { connectWs } from '../../src/link/ws-client';
+import { listenWs } from '../../src/link/ws-server';
+import { decodeFrame } from '../../src/wire/frames';
 import { createSource, migrate, runScenario, type DestinationLink } from '../../src/migration/index';
 import type { MigrationResult } from '../../src/migration/result';
 import { parseScenario, ScenarioError } from '../../src/migration/scenario';
@@ -145,5 +148,111 @@ describe('multifd', () => {
       'multifd-channels': 8,
       'encode-rate': 2 * 1024 ** 3,
     });
+  });
+});
+
+describe('the sender CPU model', () => {
+  // Scaled down (64 MiB/s per thread, a 256 MiB/s link): the same ratios as 1 GiB/s on 32 Gbit/s,
+  // at rates the in-run predictor steps through quickly.
+  const RATE = 64 * 1024 ** 2;
+  /** A nearly idle guest, all random: the bulk round is every page, raw, so page rate = throughput. */
+  const bulk = (migration: object) =>
+    runScenario({
+      guest: {
+        memory: '32MiB',
+        seed: 3,
+        fill: { populated: '100%', content: 'random' },
+        workload: { kind: 'uniform', rate: '1MiB/s' },
+      },
+      migration: { 'max-bandwidth': '256MiB/s', encodings: 'raw', 'encode-rate': '64MiB/s', ...migration },
+      run: { bandwidth: '256MiB/s', 'post-run': '0ms' },
+    });
+  const pagesPerSecond = (r: MigrationResult) => {
+    const round = r.precopy.rounds[0]!;
+    return round.pagesSent / (round.duration / 1000);
+  };
+
+  it('one channel is CPU-bound; N channels scale until the link is the limit', async () => {
+    const rate: Record<number, number> = {};
+    for (const channels of [1, 2, 4, 8]) {
+      const r = await bulk({ multifd: true, 'multifd-channels': channels });
+      expect(r.precopy.verification?.passed).toBe(true);
+      rate[channels] = pagesPerSecond(r);
+      const cpu = r.precopy.sender!.perChannel.map((c) => c.cpuTime!);
+      // Each channel's CPU time is its pages at the encode rate.
+      r.precopy.sender!.perChannel.forEach((c, i) =>
+        expect(cpu[i]).toBeCloseTo(((c.pages * 4096) / RATE) * 1000, 6),
+      );
+    }
+    const cpuBound = RATE / 4096;
+    expect(rate[1]! / cpuBound).toBeCloseTo(1, 2);
+    expect(rate[2]! / (2 * cpuBound)).toBeCloseTo(1, 2);
+    // At 4 channels the link (4 × the rate, framing included) is the limit: 8 channels gain nothing.
+    const linkBound = (4 * RATE) / (4096 + 7 + (16 + 8) / 64);
+    expect(rate[4]! / linkBound).toBeCloseTo(1, 2);
+    expect(rate[8]! / linkBound).toBeCloseTo(1, 2);
+  });
+
+  it('without multifd the one migration thread is unmodelled unless encode-rate says so', async () => {
+    const free = await bulk({ 'encode-rate': undefined });
+    expect(free.precopy.sender).toBeUndefined();
+    const linkBound = (4 * RATE) / (4096 + 7 + (16 + 8) / 64);
+    expect(pagesPerSecond(free) / linkBound).toBeCloseTo(1, 2);
+    const one = await bulk({});
+    expect(one.precopy.sender).toMatchObject({
+      multifd: false,
+      encodeRate: RATE,
+      encodeRateSource: 'scenario',
+    });
+    expect(pagesPerSecond(one) / (RATE / 4096)).toBeCloseTo(1, 2);
+  });
+});
+
+describe('multifd over WebSocket', () => {
+  it('opens one connection per channel beside the main link and verifies the image', async () => {
+    const token = 'multifd-ws';
+    const destination = new Destination({ token });
+    const paths: string[] = [];
+    const server = await listenWs({ token, keepaliveMs: 0 }, (t, channel) => {
+      paths.push(channel === undefined ? 'main' : `channel ${channel}`);
+      if (channel === undefined) destination.attach(t);
+      else destination.attachChannel(t, channel);
+    });
+    const scenario = parseScenario(hotcold);
+    const source = createSource(scenario);
+    try {
+      // A channel with no migration to join is turned away.
+      const stray = await connectWs({
+        url: `${server.url}/channel/0`,
+        token,
+        clock: source.clock,
+        keepaliveMs: 0,
+      });
+      const refused = await new Promise<string>((resolve) =>
+        stray.setHandlers({ message: (f) => resolve(decodeFrame(f).type), close: () => resolve('closed') }),
+      );
+      expect(refused).toBe('ERROR');
+      paths.length = 0;
+      const link: DestinationLink = {
+        connect: () =>
+          connectSource({
+            transport: 'ws',
+            url: server.url,
+            token,
+            channels: 3,
+            clock: source.clock,
+            keepaliveMs: 0,
+          }),
+        close: async () => undefined,
+      };
+      const r = await migrate(scenario, source, link);
+      expect(paths).toEqual(['main', 'channel 0', 'channel 1', 'channel 2']);
+      expect(r.status).toBe('completed');
+      expect(r.precopy.verification?.passed).toBe(true);
+      expect(r.precopy.sender!.perChannel.every((c) => c.bytes > 0)).toBe(true);
+    } finally {
+      source.stop();
+      await server.close();
+    }
   });
 });

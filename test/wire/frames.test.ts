@@ -14,6 +14,7 @@ import {
   encodeRoundAck,
   encodeRoundEnd,
   encodeRoundStart,
+  encodeSync,
   encodeVcpuState,
   encodeVerdict,
   encodeVerify,
@@ -51,7 +52,8 @@ describe('frame round trips', () => {
         fc.integer({ min: 0, max: 15 }).map((m) => m | 0b10),
         fc.string({ maxLength: 60 }),
         fc.constantFrom('bytes' as const, 'digests' as const),
-        (pages, a, b, encodings, token, image) => {
+        fc.integer({ min: 0, max: 255 }),
+        (pages, a, b, encodings, token, image, channels) => {
           const edgeFirstPage = pages > 1 ? a % pages : 0;
           const edgePages = pages > 1 ? b % (pages - edgeFirstPage) : 0;
           const hello = {
@@ -61,6 +63,7 @@ describe('frame round trips', () => {
             edgePages,
             encodings,
             image,
+            channels,
             token,
           };
           expect(decodeFrame(encodeHello(hello))).toEqual({ type: 'HELLO', ...hello });
@@ -244,8 +247,26 @@ describe('body validation names the field', () => {
 
   test('HELLO token length that disagrees with the body', () => {
     const frame = encodeHello(hello);
-    frame.writeUInt8(5, HEADER_SIZE + 18);
+    frame.writeUInt8(5, HEADER_SIZE + 19);
     expect(codeOf(() => decodeFrame(resealed(frame)))).toBe('PRECOPY_ERR_BAD_LENGTH');
+  });
+
+  test('HELLO.channels beyond multifd-channels range is refused by the encoder', () => {
+    expect(codeOf(() => encodeHello({ ...hello, channels: 256 }))).toBe('PRECOPY_ERR_USAGE');
+  });
+
+  test('SYNC carries a channel round, its pages and its running hash', () => {
+    fc.assert(
+      fc.property(u32, u32, u32, (round, pages, hash) => {
+        expect(decodeFrame(encodeSync(round, pages, hash))).toEqual({
+          type: 'SYNC',
+          round,
+          pages,
+          runningHash: hash,
+        });
+      }),
+      run,
+    );
   });
 
   test('ROUND_START final flag must be 0 or 1', () => {
