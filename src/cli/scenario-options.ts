@@ -14,7 +14,13 @@ import {
 } from '../migration/scenario';
 
 /** Capabilities: `--auto-converge` alone means on; `--auto-converge off` turns it off. */
-const BOOLEAN_FLAGS = new Set(['auto-converge', 'dirty-limit', 'xbzrle', 'pause-before-switchover']);
+const BOOLEAN_FLAGS = new Set([
+  'auto-converge',
+  'dirty-limit',
+  'xbzrle',
+  'pause-before-switchover',
+  'multifd',
+]);
 
 const HELP: Record<string, string> = {
   memory: 'guest memory (4GiB, 512MiB)',
@@ -41,6 +47,11 @@ const HELP: Record<string, string> = {
   'dirty-log': 'get | manual (clear-before-send) | ring',
   tracking: 'wrprot | dbit',
   encodings: 'zero,lz4 (default) | raw | any of zero,lz4,xbzrle',
+  multifd: 'QEMU multifd: pages over multifd-channels connections, a sync per round',
+  'multifd-channels': 'multifd: channels (1..255, default 2)',
+  'zero-page-detection': 'none | legacy (migration thread) | multifd (the channels; default)',
+  'encode-rate':
+    'sender CPU model: page bytes/s one sender thread encodes (default: 1GiB/s per multifd channel)',
   'max-rounds': 'round cap: switch over after this many rounds',
   timeout: 'give up after this long (on-timeout decides how)',
   'on-timeout': 'cancel | force',
