@@ -11,7 +11,7 @@
  */
 import { PAGE_SIZE } from '../wire/constants';
 import type { BatchStats } from '../wire/batch';
-import type { LinkModel } from './bandwidth';
+import { transferTimeMs, type LinkModel } from './bandwidth';
 
 /**
  * The default encode rate per multifd channel, bytes/s: PageEncoder with zero,lz4 on random
@@ -33,7 +33,7 @@ export function sendTimeMs(
   bytesWire: number,
   threads: readonly ThreadShare[],
 ): number {
-  const linkMs = (bytesWire / link.bandwidth) * 1000;
+  const linkMs = transferTimeMs(bytesWire, link, 0);
   if (encodeRate <= 0) return linkMs;
   let busiest = 0;
   for (const t of threads) busiest = Math.max(busiest, t.pages);
