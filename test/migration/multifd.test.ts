@@ -4,10 +4,18 @@
  * model. The barrier's negative test: with it off, a slow channel's older copy of a page lands
  * after a newer copy from another channel, and the image no longer verifies.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Destination } from '../../src/dest/destination';
 import { connectSource, type Transport, type TransportHandlers } from '../../src/link/index';
 import { connectWs } from '../../src/link/ws-client';
 import { listenWs } from '../../src/link/ws-server';
+import { runSweepLocal } from '../../src/sweep/local';
+import { expandSweep } from '../../src/sweep/points';
+import { ENGINE_RUNNER } from '../../src/sweep/runner';
+import { parseSweepSpec } from '../../src/sweep/spec';
+import { ResultsStore } from '../../src/sweep/store';
 import { decodeFrame } from '../../src/wire/frames';
 import { createSource, migrate, runScenario, type DestinationLink } from '../../src/migration/index';
 import type { MigrationResult } from '../../src/migration/result';
@@ -253,6 +261,47 @@ describe('multifd over WebSocket', () => {
     } finally {
       source.stop();
       await server.close();
+    }
+  });
+});
+
+describe('sweeps over the multifd fields', () => {
+  it('expand and run points that vary multifd, channels, zero-page detection and encode rate', async () => {
+    const spec = parseSweepSpec({
+      base: {
+        guest: { memory: '16MiB', workload: { kind: 'uniform', rate: '16MiB/s' } },
+        migration: { 'max-bandwidth': '1GiB/s', 'downtime-limit': '30ms', 'max-rounds': 10 },
+        run: { bandwidth: '1GiB/s' },
+      },
+      list: [
+        { 'migration.multifd': false },
+        { 'migration.multifd': true, 'migration.multifd-channels': 1, 'migration.encode-rate': '256MiB/s' },
+        {
+          'migration.multifd': true,
+          'migration.multifd-channels': 4,
+          'migration.encode-rate': '256MiB/s',
+          'migration.zero-page-detection': 'legacy',
+        },
+      ],
+      seeds: [2],
+      mode: 'fast',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'precopy-multifd-'));
+    try {
+      const store = new ResultsStore(join(dir, 'r.jsonl'));
+      const progress = await runSweepLocal(expandSweep(spec), store, { runner: ENGINE_RUNNER, workers: 1 });
+      const results = store.all().map((r) => r.result!);
+      store.close();
+      expect(progress).toMatchObject({ done: 3, total: 3, lost: 0 });
+      const [single, one, four] = [false, 1, 4].map((c) =>
+        results.find((r) => (r.precopy.sender?.channels ?? false) === (c === false ? false : c))!,
+      );
+      expect(single!.precopy.sender).toBeUndefined();
+      expect(four!.precopy.sender).toMatchObject({ channels: 4, 'zero-page-detection': 'legacy' });
+      // A 256 MiB/s channel cannot fill a 1 GiB/s link; four can.
+      expect(one!['total-time']).toBeGreaterThan(four!['total-time'] * 1.5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
