@@ -6,29 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-
-async function precopy(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const write = (sink: 'out' | 'err') => (chunk: string | Uint8Array) => {
-    if (sink === 'out') out += chunk.toString();
-    else err += chunk.toString();
-    return true;
-  };
-  const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation(write('out') as never);
-  const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(write('err') as never);
-  process.exitCode = 0;
-  try {
-    await main(argv);
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, out, err };
-}
+import { precopy } from './in-process';
 
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-bad-input-'))));

@@ -6,31 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
+import { precopy } from './in-process';
 import { didYouMean } from '../../src/util/suggest';
-
-async function precopy(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const outSpy = jest.spyOn(process.stdout, 'write').mockImplementation(((c: string | Uint8Array) => {
-    out += c.toString();
-    return true;
-  }) as never);
-  const errSpy = jest.spyOn(process.stderr, 'write').mockImplementation(((c: string | Uint8Array) => {
-    err += c.toString();
-    return true;
-  }) as never);
-  process.exitCode = 0;
-  try {
-    await main(argv);
-  } finally {
-    outSpy.mockRestore();
-    errSpy.mockRestore();
-  }
-  const code = Number(process.exitCode ?? 0);
-  process.exitCode = 0;
-  return { code, out, err };
-}
 
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-usage-'))));
