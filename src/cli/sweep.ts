@@ -55,7 +55,7 @@ interface SweepFlags {
   mode?: 'full' | 'fast';
   queue?: string;
   queueName: string;
-  runner: string;
+  runner?: string;
   csv?: string;
   svg?: string;
   heatmap?: [string, string];
@@ -112,7 +112,7 @@ async function sweep(specFile: string, flags: SweepFlags): Promise<void> {
         })
       : await runSweepLocal(runs, store, {
           ...common,
-          runner: flags.runner,
+          runner: flags.runner ?? ENGINE_RUNNER,
           workers: flags.workers ?? defaultWorkers(),
         });
   } finally {
@@ -153,11 +153,7 @@ export function sweepCommand(): Command {
     )
     .option('--queue <url>', 'run the points on BullMQ workers at this Redis (redis://HOST:PORT)')
     .option('--queue-name <name>', 'BullMQ queue name', DEFAULT_QUEUE_NAME)
-    .option(
-      '--runner <module>',
-      'point runner module exporting runPoint (default: the migration engine)',
-      ENGINE_RUNNER,
-    )
+    .option('--runner <module>', 'point runner module exporting runPoint (default: the migration engine)')
     .option('--csv <file>', 'write the per-point table (mean, spread, model)')
     .option('--svg <dir>', 'write heatmaps (converged, rounds, downtime, total bytes) as SVG')
     .option(

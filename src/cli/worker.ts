@@ -12,7 +12,7 @@ interface WorkerFlags {
   queue: string;
   queueName: string;
   concurrency?: number;
-  runner: string;
+  runner?: string;
   lockDuration: number;
   stalledInterval: number;
   maxStalled: number;
@@ -22,7 +22,7 @@ async function work(flags: WorkerFlags): Promise<void> {
   const worker = await startQueueWorker({
     url: flags.queue,
     name: flags.queueName,
-    runner: flags.runner,
+    runner: flags.runner ?? ENGINE_RUNNER,
     concurrency: flags.concurrency ?? availableParallelism(),
     lockDuration: flags.lockDuration,
     stalledInterval: flags.stalledInterval,
@@ -58,11 +58,7 @@ export function workerCommand(): Command {
       'points at once, each on a worker thread (default: every core)',
       positiveInt('--concurrency'),
     )
-    .option(
-      '--runner <module>',
-      'point runner module exporting runPoint (default: the migration engine)',
-      ENGINE_RUNNER,
-    )
+    .option('--runner <module>', 'point runner module exporting runPoint (default: the migration engine)')
     .option(
       '--lock-duration <ms>',
       "a dead worker's point is retried after this long",

@@ -29,6 +29,8 @@ export interface TerminalViewOptions {
   /** Minimum time between two redraws caused by progress ticks. */
   redrawMs?: number;
   chartHeight?: number;
+  /** Row width to fit (default: a TTY's columns; logs that are not a TTY keep whole rows). */
+  columns?: number;
 }
 
 const BAR_SIZE = 30;
@@ -41,6 +43,7 @@ export class TerminalView {
   private readonly clock: Clock;
   private readonly redrawMs: number;
   private readonly chartHeight: number;
+  private readonly columns: number | undefined;
   /** Lines of the live frame currently on screen (erased before anything else is written). */
   private frameLines = 0;
   private lastDraw = -Infinity;
@@ -53,6 +56,7 @@ export class TerminalView {
     this.clock = options.clock ?? wallClock();
     this.redrawMs = options.redrawMs ?? 100;
     this.chartHeight = options.chartHeight ?? 6;
+    this.columns = options.columns ?? (this.tty ? this.stream.columns : undefined);
   }
 
   onEvent(e: MigrationEvent): void {
@@ -61,7 +65,7 @@ export class TerminalView {
     this.view = applyEvent(before, e, before.seq + 1);
     if (e.type === 'state' && e.status !== before.status)
       this.log(stateRow(e.time, e.status, e.machineState));
-    if (e.type === 'round') this.log(roundRow(e.round));
+    if (e.type === 'round') this.log(roundRow(e.round, this.columns));
     if (e.type === 'done') return this.finish(e.result);
     if (!this.tty) return;
     const now = this.clock.now();
@@ -188,16 +192,27 @@ export function stateRow(time: number, status: string, machineState: string): st
   return `${stamp(time)} status ${status}${machineState !== status ? ` (${machineState})` : ''}`;
 }
 
-/** One round as a log row: the same figures in the same order, TTY or not. */
-export function roundRow(r: RoundStats): string {
+/**
+ * One round as a log row: the same figures in the same order, TTY or not. A row wider than
+ * `columns` (a narrow terminal) gives way to the compact row, which keeps what a reader follows
+ * round by round (duration, data, dirty rate, lambda, ETA; what is left stays in the live frame
+ * under the rows) and fits 100 columns.
+ */
+export function roundRow(r: RoundStats, columns = Infinity): string {
   const label = r.final ? 'S&C' : r.round === 0 ? 'bulk' : String(r.round);
-  return (
-    `${stamp(r.start + r.duration)} round ${String(r.round).padStart(3)} ${label.padEnd(4)} ` +
+  const head = `${stamp(r.start + r.duration)} round ${String(r.round).padStart(3)} ${label.padEnd(4)} `;
+  const whole =
+    head +
     `${fmtMs(r.duration).padStart(9)}  sent ${fmtBytes(r.bytesRaw).padStart(10)}  wire ${fmtBytes(r.bytesWire).padStart(10)}  ` +
     `dirty ${fmtRate(r.dirtyRate).padStart(12)}  send ${fmtRate(r.sendRate).padStart(12)}  λ ${r.lambda.toFixed(3)}  ` +
     `remaining ${fmtBytes(r.remaining).padStart(10)} / ${fmtBytes(r.threshold)}  ` +
     `exp.downtime ${fmtMs(r.expectedDowntime)}  throttle ${r.throttle}%  ` +
-    `rounds left ${r.predictedRoundsLeft ?? '∞'}  ETA ${fmtMs(r.predictedEta)}`
+    `rounds left ${r.predictedRoundsLeft ?? '∞'}  ETA ${fmtMs(r.predictedEta)}`;
+  if (whole.length <= columns) return whole;
+  return (
+    head +
+    `${fmtMs(r.duration).padStart(8)} sent ${fmtBytes(r.bytesRaw).padStart(9)} dirty ${fmtRate(r.dirtyRate).padStart(11)} ` +
+    `λ ${r.lambda.toFixed(3)}  ETA ${fmtMs(r.predictedEta)}`
   );
 }
 

@@ -104,3 +104,22 @@ it('negative: a name far from every candidate gets no suggestion (no guessing)',
   expect(didYouMean('zzzzzz', ['max-bandwidth', 'downtime-limit'])).toBe('');
   expect(didYouMean('timeout', ['timeout'])).toBe('');
 });
+
+it("no command's help prints this checkout's paths (the runner default did)", async () => {
+  const root = join(__dirname, '..', '..');
+  for (const command of [
+    'run',
+    'predict',
+    'sweep',
+    'worker',
+    'dest',
+    'view',
+    'report',
+    'import-qmp',
+    'record-qmp',
+  ]) {
+    const help = await precopy(command, '--help');
+    expect({ command, code: help.code }).toEqual({ command, code: 0 });
+    expect({ command, leaks: help.out.includes(root) }).toEqual({ command, leaks: false });
+  }
+});

@@ -1,5 +1,6 @@
+import { stripVTControlCharacters } from 'node:util';
 import { VirtualClock } from '../../src/util/clock';
-import { TerminalView } from '../../src/viz/terminal';
+import { roundRow, TerminalView } from '../../src/viz/terminal';
 import { buildResult, eventsFor } from './fixtures';
 
 const MiB = 1024 * 1024;
@@ -78,5 +79,33 @@ describe('terminal view', () => {
     expect(count(true)).toBeLessThanOrEqual(Math.ceil(progress[progress.length - 1]!.time / 1000) + 1);
     // With the clock standing still, only the first tick draws.
     expect(count(false)).toBe(1);
+  });
+
+  it('a 100-column terminal gets compact rows that fit, with the figures a reader follows; logs keep whole rows', () => {
+    const out = new Capture(true);
+    const view = new TerminalView({ stream: out, clock: new VirtualClock() });
+    for (const e of events) view.onEvent(e);
+    const rows = stripVTControlCharacters(out.text)
+      .split('\n')
+      .filter((l) => /\] round +\d+ /.test(l));
+    expect(rows).toHaveLength(rounds.length);
+    rows.forEach((row, i) => {
+      expect(row.length).toBeLessThanOrEqual(100);
+      expect(row).toContain(`λ ${rounds[i]!.lambda.toFixed(3)}`);
+      expect(row).toMatch(/ sent .* dirty .* λ .* ETA /);
+    });
+    // The widest figures a row can hold still fit: a day-long run, TiB sent, GiB/s dirty.
+    const wide = {
+      ...rounds[1]!,
+      start: 86_399_000,
+      duration: 1_000,
+      bytesRaw: 1023 * 1024 ** 4,
+      remaining: 1023 * 1024 ** 4,
+    };
+    expect(roundRow({ ...wide, dirtyRate: 1023 * 1024 ** 3, round: 999 }, 100).length).toBeLessThanOrEqual(
+      100,
+    );
+    // Not a TTY (a CI log): the whole row, wider than 100 columns.
+    expect(roundRow(rounds[1]!).length).toBeGreaterThan(100);
   });
 });
