@@ -10,9 +10,11 @@ import { defaultWorkers, runSweepLocal, type SweepProgress } from '../sweep/loca
 import { expandSweep } from '../sweep/points';
 import { DEFAULT_QUEUE_NAME, runSweepQueued } from '../sweep/queue';
 import { writeReports } from '../sweep/report';
+import { fmtEta, sweepEta } from '../sweep/eta';
 import { ENGINE_RUNNER } from '../sweep/runner';
 import { loadSweepSpec, SweepSpecError, type SweepSpec } from '../sweep/spec';
 import { ResultsStore } from '../sweep/store';
+import { wallClock } from '../util/clock';
 
 export function positiveInt(name: string, max = 1024) {
   return (text: string): number => {
@@ -67,19 +69,28 @@ function progressBar(enabled: boolean) {
   if (!enabled) return { update: () => {}, stop: () => {} };
   const bar = new SingleBar(
     {
-      format: 'sweep {bar} {percentage}% | {value}/{total} runs | lost {lost} | ETA {eta_formatted}',
-      etaBuffer: 20,
+      // cli-progress's own ETA counts resumed runs as instant ones ("ETA NFs", then jumps).
+      format: 'sweep {bar} {percentage}% | {value}/{total} runs | lost {lost} | ETA {eta}',
     },
     Presets.shades_classic,
   );
-  let started = false;
+  const clock = wallClock();
+  let start: { at: number; done: number } | undefined;
   return {
     update(p: SweepProgress) {
-      if (!started) bar.start(p.total, p.done, { lost: p.lost });
-      started = true;
-      bar.update(p.done, { lost: p.lost });
+      start ??= { at: clock.now(), done: p.done };
+      const eta = fmtEta(
+        sweepEta({
+          doneAtStart: start.done,
+          done: p.done,
+          total: p.total,
+          elapsedMs: clock.now() - start.at,
+        }),
+      );
+      if (!bar.isActive) bar.start(p.total, p.done, { lost: p.lost, eta });
+      bar.update(p.done, { lost: p.lost, eta });
     },
-    stop: () => started && bar.stop(),
+    stop: () => bar.isActive && bar.stop(),
   };
 }
 
