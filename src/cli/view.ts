@@ -45,7 +45,8 @@ export async function view(files: string[], flags: ViewFlags, until: Promise<unk
     if (e instanceof RangeError) throw new InputError(e.message);
     throw e;
   }
-  process.stdout.write(`precopy view: ${dashboard.url}\n`);
+  // stderr, as `run --dashboard` prints it: a dashboard URL is a message to the user, never output.
+  process.stderr.write(`precopy view: ${dashboard.url}\n`);
   await until;
   await dashboard.close();
 }

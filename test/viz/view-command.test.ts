@@ -28,7 +28,7 @@ describe('precopy view', () => {
 
   it('prints the URL with its token, serves the page until told to stop, then closes', async () => {
     const printed: string[] = [];
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    const write = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
       printed.push(String(chunk));
       return true;
     });
