@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { precopy } from './in-process';
 import { didYouMean } from '../../src/util/suggest';
+import { DEFAULTS, helpOf, SCENARIO_FLAG_NAMES } from '../../src/cli/scenario-options';
+import { parseScenario } from '../../src/migration/scenario';
+
+const BOOLEANS = new Set(['auto-converge', 'dirty-limit', 'xbzrle', 'pause-before-switchover', 'multifd']);
 
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-usage-'))));
@@ -122,4 +126,16 @@ it("no command's help prints this checkout's paths (the runner default did)", as
     expect({ command, code: help.code }).toEqual({ command, code: 0 });
     expect({ command, leaks: help.out.includes(root) }).toEqual({ command, leaks: false });
   }
+});
+
+it("every scenario flag's help says what it sets, and the default it shows is the schema's own", () => {
+  expect(SCENARIO_FLAG_NAMES.filter((flag) => helpOf(flag).startsWith('scenario field'))).toEqual([]);
+  const base = parseScenario({});
+  for (const [flag, shown] of Object.entries(DEFAULTS)) {
+    // --workload idle's defaults equal the base's; other flags are set alone on top of it.
+    const parsed = parseScenario({}, { [flag]: BOOLEANS.has(flag) ? shown === 'on' : shown });
+    expect({ flag, scenario: parsed }).toEqual({ flag, scenario: base });
+  }
+  // Negative: a default shown wrong is caught (128MiB/s is the real max-bandwidth default).
+  expect(parseScenario({}, { 'max-bandwidth': '100MiB/s' })).not.toEqual(base);
 });
