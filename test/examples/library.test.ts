@@ -77,3 +77,39 @@ it('runScenario returns what precopy run --json writes, byte for byte', async ()
   expect(JSON.stringify(result, null, 2) + '\n').toBe(readFileSync(cliJson, 'utf8'));
   expect(library.predict(scenario).precopy.model.verdict.text).toMatch(/^converges in \d+ rounds$/);
 });
+
+it('runSweep runs every point on worker threads, resumes from its results file, and names a bad field', () => {
+  const out = join(dir, 'sweep.jsonl');
+  const script = `
+    const { runSweep, SweepSpecError } = require(${JSON.stringify(ROOT)});
+    const spec = {
+      base: { guest: { memory: '64MiB', workload: { kind: 'uniform', rate: '16MiB/s' } }, run: { mode: 'fast' } },
+      grid: { 'migration.max-bandwidth': ['64MiB/s', '256MiB/s'] },
+      seeds: 1,
+    };
+    (async () => {
+      const first = await runSweep(spec, { out: ${JSON.stringify(out)}, workers: 1 });
+      const again = await runSweep(spec, { out: ${JSON.stringify(out)}, workers: 1 });
+      let bad;
+      try { await runSweep({ ...spec, seeds: 0 }, { out: ${JSON.stringify(out)} }); } catch (e) { bad = e; }
+      console.log(JSON.stringify({
+        statuses: first.records.map((r) => r.result.status),
+        times: first.records.map((r) => r.result['total-time']),
+        progress: [first.progress, again.progress],
+        lines: require('fs').readFileSync(${JSON.stringify(out)}, 'utf8').trim().split('\\n').length,
+        bad: bad instanceof SweepSpecError ? bad.message : String(bad),
+      }));
+    })();`;
+  const r = node('-e', script);
+  expect(r.stderr).toBe('');
+  const got = JSON.parse(r.stdout);
+  expect(got.statuses).toEqual(['completed', 'completed']);
+  // Four times the bandwidth: the faster link finishes sooner.
+  expect(got.times[1]).toBeLessThan(got.times[0]);
+  expect(got.progress).toEqual([
+    { done: 2, total: 2, lost: 0 },
+    { done: 2, total: 2, lost: 0 },
+  ]);
+  expect(got.lines).toBe(2); // the second call ran nothing again
+  expect(got.bad).toMatch(/seeds/);
+});
