@@ -246,6 +246,7 @@ export function ratesOption(view: RunView): EChartsOption {
           view.rounds.map((r) => toMiB(r.sendRate)),
         ),
       ),
+      ...capSeries(view, withLive),
       ...(live
         ? [
             liveMarker('live:dirty', 'dirty (now)', COLORS.dirty, view, toMiB(live.dirtyRate)),
@@ -254,6 +255,36 @@ export function ratesOption(view: RunView): EChartsOption {
         : []),
     ],
   };
+}
+
+/**
+ * The max-bandwidth in force per round as a dashed step line, with a vertical mark where a live
+ * set-parameters moved it (only set-parameters does: the cap has no ramp). None for results
+ * that do not record it.
+ */
+function capSeries(view: RunView, withLive: boolean) {
+  const caps = view.rounds.map((r) => (r.maxBandwidth === undefined ? null : toMiB(r.maxBandwidth)));
+  if (caps.every((c) => c === null)) return [];
+  const changes = caps.flatMap((c, i) =>
+    i > 0 && c !== null && caps[i - 1] !== null && c !== caps[i - 1]
+      ? [
+          {
+            name: 'set max-bandwidth',
+            xAxis: i,
+            lineStyle: { color: COLORS.limit, type: 'dotted' as const, width: 1 },
+            label: { formatter: `max-bandwidth ${c} MiB/s`, position: 'insideEndTop' as const, fontSize: 10 },
+          },
+        ]
+      : [],
+  );
+  return [
+    lineSeries('cap', 'max-bandwidth', COLORS.limit, padLive(view, withLive, caps), {
+      step: 'end',
+      showSymbol: false,
+      lineStyle: { color: COLORS.limit, width: 1, type: 'dashed' },
+      ...markLines(changes),
+    }),
+  ];
 }
 
 /** A hollow point in the live column: the round in flight, updated per progress tick. */

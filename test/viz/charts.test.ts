@@ -62,6 +62,21 @@ describe('chart definitions', () => {
     expect(seriesOf(view, 'heatmap')[0]!.data).toHaveLength(rounds * regions);
   });
 
+  it('the rates chart draws max-bandwidth in force per round and marks where set-parameters moved it', () => {
+    const result = buildResult({ dirtyRate: 400 * MiB, throttle: [0, 0, 20, 30, 40] });
+    expect(result.precopy.rounds.length).toBeGreaterThan(3);
+    const plain = runViewFromResult('plain', result);
+    expect(seriesOf(plain, 'rates').map((s) => s.id)).not.toContain('cap');
+    const rounds = result.precopy.rounds.map((r, i) => ({ ...r, maxBandwidth: (i < 2 ? 128 : 64) * MiB }));
+    const changed = runViewFromResult('changed', { ...result, precopy: { ...result.precopy, rounds } });
+    const cap = seriesOf(changed, 'rates').find((s) => s.id === 'cap') as unknown as {
+      data: number[];
+      markLine: { data: { xAxis: number }[] };
+    };
+    expect(cap.data).toEqual(rounds.map((_, i) => (i < 2 ? 128 : 64)));
+    expect(cap.markLine.data.map((m) => m.xAxis)).toEqual([2]);
+  });
+
   it('draws the values of the rounds, in display units', () => {
     const result = cases['memory hog with auto-converge'];
     const view = runViewFromResult('r', result);
