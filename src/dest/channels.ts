@@ -9,7 +9,7 @@
  * N+1 and a slow one then overwrites it with the older copy of round N it still had in flight
  * (`faultNoBarrier`, for the negative test).
  */
-import type { Transport } from '../link/index';
+import type { Transport } from '../link/types';
 import { chainFrame } from '../wire/batch';
 import { CloseCode } from '../wire/constants';
 import { WireError, asWireError } from '../wire/errors';

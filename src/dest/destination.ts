@@ -6,7 +6,7 @@
  * stayed for it); either way its image is then dropped and the destination is ready for the
  * next one.
  */
-import type { Transport } from '../link/index';
+import type { Acceptor, Transport } from '../link/types';
 import { wallClock, type Clock } from '../util/clock';
 import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
@@ -35,7 +35,7 @@ export interface DestinationOptions {
 export type DestinationEvent =
   { type: 'attached' } | { type: 'busy' } | ({ type: 'ended' } & ReceiverOutcome);
 
-export class Destination {
+export class Destination implements Acceptor {
   private current: MigrationReceiver | undefined;
   private idleWaiters: Array<() => void> = [];
   /** How the last migration ended. */

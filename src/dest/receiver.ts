@@ -31,7 +31,7 @@ import {
   type Failure,
 } from '../../machines/destination.machine';
 import type { GuestSpec } from '../guest/index';
-import type { Transport } from '../link/index';
+import type { Transport } from '../link/types';
 import type { Clock } from '../util/clock';
 import { applyPages, chainFrame, type PageApplyContext } from '../wire/batch';
 import { CloseCode } from '../wire/constants';

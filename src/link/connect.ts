@@ -4,7 +4,7 @@ import { wallClock } from '../util/clock';
 import { DEFAULT_BATCH_PAGES, MAX_BATCH_PAGES, MAX_CHANNELS } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { inprocPair } from './inproc';
-import type { ConnectOptions, SourceSession, Transport } from './index';
+import type { ConnectOptions, SourceSession, Transport } from './types';
 import { Session } from './session';
 import { connectWs } from './ws-client';
 

@@ -29,167 +29,22 @@
  * the link is token-checked and not meant for browsers or proxies. bufferutil (native) masks
  * the small control frames. See bench/wire-stream.bench.ts for both settings against raw `net`.
  */
-import type { PageReader } from '../wire/pages';
-import type { ImageKind } from '../wire/frames';
-import type { Clock } from '../util/clock';
-import type { Destination } from '../dest/destination';
-import type { WireError } from '../wire/errors';
-import type { LinkConfig } from '../wire/config';
-import type { DestinationVerdict } from '../wire/verdict';
-
-import type { BatchStats } from '../wire/batch';
+export type {
+  Acceptor,
+  ConnectOptions,
+  EncodingName,
+  GuestLayout,
+  RoundAck,
+  SendStats,
+  SourceSession,
+  Transport,
+  TransportHandlers,
+} from './types';
 export { WireError, type WireErrorCode } from '../wire/errors';
 export { CloseCode } from '../wire/constants';
 export * from './bandwidth';
-
-/** A page encoding the source may use. `raw` alone sends every page whole (the analytic model). */
-export type EncodingName = 'zero' | 'raw' | 'lz4' | 'xbzrle';
-
-/**
- * A message-oriented, ordered, reliable duplex: one frame per message. Both the in-process
- * link and the WebSocket link implement it; the session and the destination see only this.
- */
-export interface Transport {
-  /**
-   * Queue one frame. Resolves when the transport can take more (backpressure: the bytes not
-   * yet handed to the OS stay under the transport's bound). Rejects with a WireError if the
-   * link is gone. The caller must not change `frame` until `onWritten` runs (after which the
-   * transport holds no reference to it); without `onWritten`, never.
-   */
-  send(frame: Uint8Array, onWritten?: () => void): Promise<void>;
-  /** Install the receiving side. `close` is called exactly once, with the reason if abnormal. */
-  setHandlers(handlers: TransportHandlers): void;
-  /** Close with a WebSocket close code (1000 normal). Idempotent. */
-  close(code: number, reason: string): void;
-  /** Bytes queued but not yet written (0 for in-process). */
-  readonly bufferedAmount: number;
-  /**
-   * True when a received frame is the very buffer the peer sealed (in-process): no transit can
-   * have corrupted it, so the receiver skips recomputing its checksum (a pass over every byte).
-   */
-  readonly deliversSealedFrames?: boolean;
-}
-
-export interface TransportHandlers {
-  message(frame: Uint8Array): void;
-  close(error: WireError | undefined): void;
-}
-
-export interface ConnectOptions {
-  transport: 'inproc' | 'ws';
-  /** ws only: `ws://127.0.0.1:PORT` as printed by `precopy dest`. */
-  url?: string;
-  /** Shared secret; the destination compares it in constant time. */
-  token: string;
-  /** inproc only: the destination to attach to. */
-  destination?: Destination;
-  /** Default ['zero', 'lz4']. 'raw' is always the fallback and may be listed alone. */
-  encodings?: EncodingName[];
-  /** XBZRLE cache in bytes, a power of two ≥ 4 KiB (QEMU's xbzrle-cache-size). Default 64 MiB. */
-  xbzrleCacheSize?: number;
-  /** Pages per PAGES frame, 1..240. Default 64 (~256 KiB frames, the size loopback likes). */
-  maxBatchPages?: number;
-  /** ws: bytes allowed in the socket's send buffer before `send` waits for drain. Default 4 MiB. */
-  maxBufferedBytes?: number;
-  /** Wall-time cap in bytes/s (QEMU max-bandwidth), 0 or absent = none. See setMaxBandwidth. */
-  maxBandwidth?: number;
-  /** Time for keepalive, the token bucket and the measured rate. Default wallClock(). */
-  clock?: Clock;
-  /** ws: ping every keepaliveMs; no pong within another keepaliveMs → PRECOPY_ERR_TIMEOUT. Default 5000; 0 = off. */
-  keepaliveMs?: number;
-  /** ws: zero masking key on client frames (see the file comment). Default true. */
-  zeroMask?: boolean;
-  /** ws: over maxBufferedBytes with no write completing this long → PRECOPY_ERR_TIMEOUT, close 4004. Default 10000; 0 = off. */
-  stallMs?: number;
-  /** How long HELLO and each reply may take (session.ts DEFAULT_DEADLINES: 10 s, 30 s). */
-  deadlines?: { helloMs?: number; replyMs?: number };
-  /** The scheduler the deadlines run on. Default wallClock(): a virtual run's clock stands still while it waits. */
-  deadlineClock?: Clock;
-  /** multifd: pages travel on this many channels, each its own connection (ws) or queue (inproc). 0 = none. */
-  channels?: number;
-  /** multifd, zero-page-detection legacy: zero pages are found by the migration thread and go on the main link. */
-  zeroOnMain?: boolean;
-  /** Fault switch for negative tests: wrap channel `index`'s source-side transport (delay it, ...). */
-  faultChannel?: (index: number, transport: Transport) => Transport;
-}
-
-/** The guest as the destination must rebuild it. */
-export interface GuestLayout {
-  pages: number;
-  pageSize: 4096;
-  /** The incrementer's pages, checked with QEMU's edge rule at completion (research §6). */
-  edgeRegion?: { firstPage: number; pages: number };
-  /** What the destination keeps: the pages' bytes (default), or their digests only (a generated guest's). */
-  image?: ImageKind;
-}
-
-/** What one sendPages call put on the link (the wire encoder's counters). */
-export interface SendStats extends BatchStats {
-  /** multifd: each channel's part of it (index = channel); the rest went on the main link. */
-  channels?: BatchStats[];
-}
 export { emptyStats as emptySendStats } from '../wire/batch';
-
-/** The destination's acknowledgement of a round: its count and running hash matched the source's. */
-export interface RoundAck {
-  round: number;
-  /** Page records the destination applied in this round. */
-  pages: number;
-  /** crc32 chained over the checksum of every PAGES frame applied so far in the migration. */
-  runningHash: number;
-}
-
 export type { DestinationBreakdown, DestinationVerdict, EdgeCheck, PostRun } from '../wire/verdict';
 export { BARE_CONFIG, type LinkConfig } from '../wire/config';
-
-export interface SourceSession {
-  /** The encodings in force, after defaults. */
-  readonly encodings: readonly EncodingName[];
-  /** The first failure, once there is one. */
-  readonly failure: WireError | undefined;
-  /**
-   * Send HELLO, wait for the destination to accept the layout, then send CONFIG (the run's clock,
-   * latency, the guest to resume and its post-run; default BARE_CONFIG: no guest).
-   */
-  hello(layout: GuestLayout, config?: LinkConfig): Promise<void>;
-  /** Rounds are numbered 0, 1, 2, ... without gaps; `final` marks stop-and-copy (vCPUs paused). */
-  startRound(round: number, options?: { final?: boolean }): Promise<void>;
-  /**
-   * Encode and send `gfns[0..count)`. Each page is read when its batch is encoded, during this
-   * call: the engine must have cleared and re-protected the pages before calling. Resolves when
-   * the last frame is accepted by the transport (not when it is acknowledged).
-   */
-  sendPages(gfns: ArrayLike<number>, count: number, memory: PageReader): Promise<SendStats>;
-  /** Send ROUND_END (count + running hash) and wait for the destination's matching ROUND_ACK. */
-  endRound(round: number): Promise<RoundAck>;
-  /** The device state captured at switchover, sent after the final round. */
-  sendVcpuState(blob: Uint8Array): Promise<void>;
-  /**
-   * PREPARE → READY: the destination has every round and the vCPU state and can resume. Rejects
-   * (an ERROR from the destination, a lost link) leave the source free to roll back.
-   */
-  prepare(): Promise<{ readyAt: number }>;
-  /**
-   * GO → RESUMED: the commit point. Once GO is sent the migration can only complete: cancel()
-   * does nothing, and a rejection here means the outcome is unknown (the destination may run
-   * the guest), so the source must not resume its own.
-   */
-  go(): Promise<{ resumedAt: number }>;
-  /** After RESUMED: send the paused source image's hash, wait for the verdict (image, post-run). */
-  verify(sourceHash: string): Promise<DestinationVerdict>;
-  /** Before GO: tell the destination to discard everything, then close. After GO: nothing. */
-  cancel(reason: string): Promise<void>;
-  /** GO has been sent (the commit point is behind us). */
-  readonly committed: boolean;
-  /** Close the link (normal closure). Idempotent. */
-  close(): Promise<void>;
-  /** Called once with the first failure. Returns an unsubscribe function. */
-  onError(listener: (error: WireError) => void): () => void;
-  /** Change the wall-time cap (bytes/s, 0 = none): QEMU lifts max-bandwidth for stop-and-copy. */
-  setMaxBandwidth(bytesPerSecond: number): void;
-  /** Bytes/s written to the link (to the socket, or delivered in-process) over the last complete 100 ms window of the session's clock. */
-  measuredRate(): number;
-}
-
 export { connectSource } from './connect';
 export { DEFAULT_DEADLINES } from './session';

@@ -5,7 +5,7 @@
  */
 import { CloseCode } from '../wire/constants';
 import { WireError, asWireError } from '../wire/errors';
-import type { Transport, TransportHandlers } from './index';
+import type { Transport, TransportHandlers } from './types';
 
 export class InprocEndpoint implements Transport {
   peer!: InprocEndpoint;

@@ -23,14 +23,8 @@ import {
 } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { BARE_CONFIG, type LinkConfig } from '../wire/config';
-import type {
-  DestinationVerdict,
-  EncodingName,
-  GuestLayout,
-  RoundAck,
-  SendStats,
-  SourceSession,
-} from './index';
+import type { EncodingName, GuestLayout, RoundAck, SendStats, SourceSession } from './types';
+import type { DestinationVerdict } from '../wire/verdict';
 import { encodedSizes, type EncodedSizes } from './metadata-sizes';
 import { framePages } from './session';
 import { ChannelSplit, addStats } from './sender';

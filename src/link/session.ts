@@ -50,15 +50,8 @@ import { XbzrleCache } from '../wire/xbzrle';
 import { isZeroPage } from '../util/digest';
 import { RateMeter, TokenBucket } from './bandwidth';
 import { ChannelSplit, addStats } from './sender';
-import type {
-  DestinationVerdict,
-  EncodingName,
-  GuestLayout,
-  RoundAck,
-  SendStats,
-  SourceSession,
-  Transport,
-} from './index';
+import type { EncodingName, GuestLayout, RoundAck, SendStats, SourceSession, Transport } from './types';
+import type { DestinationVerdict } from '../wire/verdict';
 
 type Phase =
   | 'connected'

@@ -19,7 +19,7 @@ import { closeReason, sendableCloseCode } from '../wire/close';
 import { CloseCode } from '../wire/constants';
 import { WireError, asWireError } from '../wire/errors';
 import { encodeError } from '../wire/frames';
-import type { Transport, TransportHandlers } from './index';
+import type { Transport, TransportHandlers } from './types';
 
 export interface WsTransportOptions {
   clock: Clock;

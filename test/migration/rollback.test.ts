@@ -12,7 +12,7 @@ import type { AnyEventObject } from 'xstate';
 import { sourceMachine, stateName } from '../../machines/source.machine';
 import { Destination } from '../../src/dest/destination';
 import { checkEdgeRule } from '../../src/guest/edge-rule';
-import { connectSource } from '../../src/link/index';
+import { connectSource, type Acceptor } from '../../src/link/index';
 import type { InprocEndpoint } from '../../src/link/inproc';
 import { createSource, migrate, openDestination, type DestinationLink } from '../../src/migration/index';
 import { parseScenario } from '../../src/migration/scenario';
@@ -69,14 +69,16 @@ function faultyLink(clock: VirtualClock) {
   const destination = new Destination({ token, clock });
   let endpoint: InprocEndpoint | undefined;
   let fault: ((e: InprocEndpoint) => void) | undefined;
-  const proxy = {
+  // The in-process link attaches InprocEndpoints; the proxy keeps the one it was given.
+  const proxy: Acceptor = {
     attach(t: InprocEndpoint) {
       endpoint = t;
       const accepted = destination.attach(t);
       if (fault) fault(t);
       return accepted;
     },
-  } as unknown as Destination;
+    attachChannel: (t, index) => destination.attachChannel(t, index),
+  };
   const link: DestinationLink = {
     connect: () =>
       connectSource({
