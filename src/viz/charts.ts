@@ -22,6 +22,7 @@ export const CHART_IDS = [
   'bytes',
   'heatmap',
   'prediction',
+  'senders',
 ] as const;
 export type ChartId = (typeof CHART_IDS)[number];
 
@@ -80,6 +81,7 @@ export function buildCharts(view: RunView, options: { width?: number } = {}): Ch
     { id: 'bytes', option: bytesOption(view) },
     { id: 'heatmap', option: heatmapOption(view) },
     { id: 'prediction', option: predictionOption(view) },
+    { id: 'senders', option: sendersOption(view) },
   ];
   const width = options.width ?? DEFAULT_CHART_WIDTH;
   return charts.map((c) => ({ ...c, option: fitTitle(c.option, width) }));
@@ -557,6 +559,66 @@ export function throttleOption(view: RunView): EChartsOption {
           ...markLines(switchoverMark(view)),
         },
       ),
+    ],
+  };
+}
+
+/**
+ * The sender threads (multifd's channels, and the migration thread): what each sent over the
+ * run as a mean rate, and how busy the CPU model kept it. The figures come with the result
+ * (precopy.sender); a one-stream run without a CPU model says so.
+ */
+export function sendersOption(view: RunView): EChartsOption {
+  const sender = view.result?.precopy.sender;
+  const seconds = (view.result?.['total-time'] ?? 0) / 1000;
+  const threads = sender
+    ? [
+        ...(sender.migrationThread.bytes > 0 || sender.channels === 0
+          ? [{ name: 'migration thread', ...sender.migrationThread }]
+          : []),
+        ...sender.perChannel.map((t, i) => ({ name: `channel ${i + 1}`, ...t })),
+      ]
+    : [];
+  const note = view.result
+    ? 'one stream, sender CPU not modelled (set multifd or encode-rate)'
+    : 'per-channel figures come with the result';
+  return {
+    ...base('Sender threads', 'mean send rate over the run and CPU busy (the encode-rate model)'),
+    ...(threads.length === 0 || seconds <= 0
+      ? {
+          graphic: [
+            {
+              type: 'text' as const,
+              left: 'center' as const,
+              top: 'middle' as const,
+              style: { text: note, fill: COLORS.muted, fontSize: 12 },
+            },
+          ],
+        }
+      : {}),
+    tooltip: { trigger: 'axis', confine: true },
+    xAxis: { type: 'category', data: threads.map((t) => t.name), axisLabel: { fontSize: 10 } },
+    yAxis: [valueAxis('MiB/s'), valueAxis('CPU %', { splitLine: { show: false }, min: 0, max: 100 })],
+    series: [
+      {
+        id: 'rate',
+        name: 'send rate',
+        type: 'bar',
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.send },
+        data: threads.map((t) => (seconds > 0 ? toMiB(t.bytes / seconds) : null)),
+      },
+      {
+        id: 'cpu',
+        name: 'CPU busy',
+        type: 'bar',
+        yAxisIndex: 1,
+        barMaxWidth: 22,
+        itemStyle: { color: COLORS.dirty },
+        data: threads.map((t) =>
+          t.cpuTime === null || seconds <= 0 ? null : Math.round((t.cpuTime / (seconds * 1000)) * 1000) / 10,
+        ),
+      },
     ],
   };
 }

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { HEAT_NONE } from '../../src/viz/charts';
+import { CHART_IDS, HEAT_NONE } from '../../src/viz/charts';
 import { OVERLAY_IDS } from '../../src/viz/overlay';
 import { dashboardForResults, startDashboard, type Dashboard } from '../../src/viz/dashboard-server';
 import { buildResult, eventsFor } from '../viz/fixtures';
@@ -225,7 +225,7 @@ describe('dashboard layout and drawing in a browser', () => {
       // One column: every chart starts at the same x; a second run comes below the first.
       const charts = layout.groups[0]!.filter((b) => b.what.includes('.chart'));
       expect(new Set(charts.map((c) => Math.round(c.left))).size).toBe(1);
-      expect(charts.length).toBe(9 * runs.length);
+      expect(charts.length).toBe(CHART_IDS.length * runs.length);
       await page.screenshot({ path: join(OUTPUT_DIR, `dashboard-390-${runs.length}.png`), fullPage: true });
       expect(errors).toEqual([]);
       await page.close();

@@ -107,6 +107,34 @@ describe('precopy run', () => {
     expect(r.err).toMatch(/migration cancelled: timeout after 10000 ms/);
   });
 
+  it('fast mode: a completed run exits 0 (metadata only, nothing to verify); a cancelled one still exits 1', async () => {
+    const guest = [
+      '--memory',
+      '256MiB',
+      '--workload',
+      'uniform',
+      '--rate',
+      '64MiB/s',
+      '--mode',
+      'fast',
+      '--quiet',
+    ];
+    const ok = await precopy('run', ...guest);
+    expect({ code: ok.code, err: ok.err }).toEqual({ code: 0, err: '' });
+    const cancelled = await precopy(
+      'run',
+      ...guest,
+      '--rate',
+      '1GiB/s',
+      '--max-bandwidth',
+      '16MiB/s',
+      '--timeout',
+      '2s',
+    );
+    expect(cancelled.code).toBe(1);
+    expect(cancelled.err).toMatch(/migration cancelled: timeout/);
+  });
+
   it('lets flags override the file', async () => {
     const json = join(dir, 'o.json');
     const r = await precopy(

@@ -77,6 +77,34 @@ describe('chart definitions', () => {
     expect(cap.markLine.data.map((m) => m.xAxis)).toEqual([2]);
   });
 
+  it("the senders chart: each channel's mean rate and CPU busy from precopy.sender; a note without it", () => {
+    const result = buildResult({ dirtyRate: 40 * MiB });
+    expect(seriesOf(runViewFromResult('one', result), 'senders')[0]!.data).toEqual([]);
+    const seconds = result['total-time'] / 1000;
+    const thread = (bytes: number, cpuTime: number) => ({
+      bytes,
+      pages: 0,
+      zeroPages: 0,
+      frames: 0,
+      cpuTime,
+    });
+    const sender = {
+      multifd: true,
+      channels: 2,
+      'zero-page-detection': 'multifd',
+      encodeRate: 1024 * MiB,
+      encodeRateSource: 'default' as const,
+      migrationThread: thread(0, 0),
+      perChannel: [thread(300 * MiB, seconds * 500), thread(100 * MiB, seconds * 250)],
+    };
+    const view = runViewFromResult('multifd', { ...result, precopy: { ...result.precopy, sender } });
+    const chart = buildCharts(view).find((c) => c.id === 'senders')!;
+    expect((chart.option.xAxis as { data: string[] }).data).toEqual(['channel 1', 'channel 2']);
+    const [rate, cpu] = seriesOf(view, 'senders');
+    expect(rate!.data).toEqual([300 / seconds, 100 / seconds].map((v) => Math.round(v * 1000) / 1000));
+    expect(cpu!.data).toEqual([50, 25]);
+  });
+
   it('draws the values of the rounds, in display units', () => {
     const result = cases['memory hog with auto-converge'];
     const view = runViewFromResult('r', result);
