@@ -1,10 +1,14 @@
 /**
- * The destination in postcopy: the guest runs here before all of its memory has arrived. Pages
- * the source's discard set named are missing; a vCPU's access to one is a fault (userfaultfd's
- * MISSING event) that blocks that vCPU alone until the page is placed (UFFDIO_COPY) and becomes
- * a page request on the return path. Each vCPU's wait is its blocktime.
+ * The destination in postcopy: the guest runs here before all of its memory has arrived, resumed
+ * from the source's vCPU state (the same workload, continuing its generators) through this
+ * side's own MMU. Pages the source's discard set named are missing: a vCPU's access to one is
+ * an EPT violation that the MMU hands to userspace (VmOptions.userfault, userfaultfd's MISSING
+ * mode) and that blocks that vCPU alone; it becomes a page request on the return path, and
+ * placing the page (UFFDIO_COPY) wakes the vCPUs waiting on it. Each vCPU's wait is its
+ * blocktime.
  */
-import { PAGE_SIZE } from '../util/units';
+import { Guest, type GuestSpec, type SparseMemory } from '../guest/index';
+import type { Clock } from '../util/clock';
 
 /** One page request on the return path (QEMU's MIG_RP_MSG_REQ_PAGES), stamped when made. */
 export interface PageRequest {
@@ -12,54 +16,69 @@ export interface PageRequest {
   time: number;
 }
 
+export interface PostcopyDestinationOptions {
+  /** What pre-copy left here: valid except where `discard` is set. */
+  memory: SparseMemory;
+  /** Per page: 1 if the source's copy is newer (the discard set). */
+  discard: Uint8Array;
+  spec: GuestSpec;
+  vcpuState: Uint8Array;
+  clock: Clock;
+  /** The guest's write tick (ms); finer ticks time faults more exactly. */
+  tickMs: number;
+}
+
 export class PostcopyDestination {
-  /** The guest's RAM here: pre-copied pages, stale where `present` is 0. */
-  readonly image: Uint8Array;
-  /** 1 where the page is valid here (received, or not in the discard set). */
+  readonly guest: Guest;
+  /** 1 where the page is valid here (received, or never in the discard set). */
   readonly present: Uint8Array;
-  /** Per vCPU: the page it waits for (-1: runs) and since when. */
-  readonly waitingFor: Int32Array;
   private readonly blockedSince: Float64Array;
   /** Per vCPU: ms spent blocked on missing pages (QEMU's postcopy-vcpu-blocktime). */
   readonly vcpuBlocktime: Float64Array;
   /** Time every vCPU was blocked at once (QEMU's postcopy-blocktime). */
   blocktime = 0;
   private allBlockedSince = -1;
+  private blockedCount = 0;
   /** Requests not yet answered, by page (one request per page however many vCPUs wait). */
   private readonly requested = new Set<number>();
   /** Requests made (QEMU's postcopy-requests), and the outbox the link drains. */
   requests = 0;
   readonly outbox: PageRequest[] = [];
   missingPages: number;
+  /** Pages the guest here may have written since it resumed (batches it made, owed ones included). */
+  private readonly touched: Uint8Array;
+  private readonly memory: SparseMemory;
+  private readonly clock: Clock;
 
-  constructor(image: Uint8Array, discard: Uint8Array, vcpus: number) {
-    this.image = image;
-    this.present = Uint8Array.from(discard, (d) => (d ? 0 : 1));
-    this.missingPages = discard.reduce((n, d) => n + (d ? 1 : 0), 0);
-    this.waitingFor = new Int32Array(vcpus).fill(-1);
+  constructor(o: PostcopyDestinationOptions) {
+    this.memory = o.memory;
+    this.clock = o.clock;
+    this.present = Uint8Array.from(o.discard, (d) => (d ? 0 : 1));
+    this.missingPages = o.discard.reduce((n, d) => n + (d ? 1 : 0), 0);
+    this.touched = new Uint8Array(o.discard.length);
+    this.guest = Guest.create(o.spec, o.clock, {
+      memory: o.memory,
+      tickMs: o.tickMs,
+      vm: { userfault: (vcpu, gfn) => this.fault(vcpu, gfn) },
+    });
+    this.guest.loadVcpuState(o.vcpuState);
+    const vcpus = o.spec.vcpus;
     this.blockedSince = new Float64Array(vcpus);
     this.vcpuBlocktime = new Float64Array(vcpus);
+    this.guest.batches$.subscribe((batch) => {
+      for (let i = 0; i < batch.length; i++) this.touched[batch.page[i]!] = 1;
+    });
   }
 
-  blocked(vcpu: number): boolean {
-    return this.waitingFor[vcpu]! >= 0;
-  }
-
-  /**
-   * vCPU `vcpu` writes `value` at byte 0 of `gfn` at `time` (the access a workload makes). A
-   * missing page blocks the vCPU and requests the page; returns whether the write was made.
-   */
-  write(vcpu: number, gfn: number, value: number, time: number): boolean {
-    if (this.blocked(vcpu)) return false;
-    if (this.present[gfn]) {
-      this.image[gfn * PAGE_SIZE] = value;
-      return true;
-    }
-    this.waitingFor[vcpu] = gfn;
-    this.blockedSince[vcpu] = time;
-    this.request(gfn, time);
-    if (this.allBlockedSince < 0 && this.waitingFor.every((g) => g >= 0)) this.allBlockedSince = time;
-    return false;
+  /** The MMU's userfault: a missing page blocks the vCPU and is requested. */
+  private fault(vcpu: number, gfn: number): boolean {
+    if (this.present[gfn]) return false;
+    const now = this.clock.now();
+    this.blockedSince[vcpu] = now;
+    this.blockedCount++;
+    if (this.blockedCount === this.blockedSince.length) this.allBlockedSince = now;
+    this.request(gfn, now);
+    return true;
   }
 
   private request(gfn: number, time: number): void {
@@ -69,10 +88,15 @@ export class PostcopyDestination {
     this.outbox.push({ gfn, time });
   }
 
-  /** UFFDIO_COPY: place a page that arrived; a page already here is ignored (QEMU: EEXIST). */
-  place(gfn: number, bytes: Uint8Array, time: number): void {
+  blocked(vcpu: number): boolean {
+    return this.guest.vm.vcpus[vcpu]!.faultedOn >= 0;
+  }
+
+  /** UFFDIO_COPY: place a page that arrived and wake its waiters; a page already here is ignored (EEXIST). */
+  place(gfn: number, bytes: Uint8Array): void {
     if (this.present[gfn]) return;
-    this.image.set(bytes, gfn * PAGE_SIZE);
+    const time = this.clock.now();
+    this.memory.writable(gfn).set(bytes);
     this.present[gfn] = 1;
     this.missingPages--;
     this.requested.delete(gfn);
@@ -80,24 +104,25 @@ export class PostcopyDestination {
       this.blocktime += time - this.allBlockedSince;
       this.allBlockedSince = -1;
     }
-    for (let v = 0; v < this.waitingFor.length; v++) {
-      if (this.waitingFor[v] !== gfn) continue;
-      this.waitingFor[v] = -1;
-      this.vcpuBlocktime[v]! += time - this.blockedSince[v]!;
-    }
+    const vcpus = this.guest.vm.vcpus;
+    for (let v = 0; v < vcpus.length; v++)
+      if (vcpus[v]!.faultedOn === gfn) {
+        this.vcpuBlocktime[v]! += time - this.blockedSince[v]!;
+        this.blockedCount--;
+      }
+    this.guest.vm.wakeUserfault(gfn);
   }
 
-  /**
-   * The link broke: requests in flight are lost. After `migrate-recover` the destination asks
-   * again for every page a vCPU still waits on (QEMU re-sends them on the new channel).
-   */
+  /** The link broke: requests in flight are lost with it. */
   forgetRequests(): void {
     this.requested.clear();
     this.outbox.length = 0;
   }
 
-  rerequest(time: number): void {
-    for (const gfn of this.waitingFor) if (gfn >= 0) this.request(gfn, time);
+  /** After migrate-recover: ask again for every page a vCPU still waits on. */
+  rerequest(): void {
+    for (const vcpu of this.guest.vm.vcpus)
+      if (vcpu.faultedOn >= 0) this.request(vcpu.faultedOn, this.clock.now());
   }
 
   /** The received bitmap the destination sends on recovery (MIG_RP_MSG_RECV_BITMAP). */
@@ -105,16 +130,27 @@ export class PostcopyDestination {
     return Math.ceil(this.present.length / 8);
   }
 
-  /** Close the blocktime of vCPUs still blocked when the run ends (they count up to `time`). */
-  settle(time: number): void {
-    for (let v = 0; v < this.waitingFor.length; v++)
-      if (this.waitingFor[v]! >= 0) {
-        this.vcpuBlocktime[v]! += time - this.blockedSince[v]!;
-        this.blockedSince[v] = time;
-      }
-    if (this.allBlockedSince >= 0) {
-      this.blocktime += time - this.allBlockedSince;
-      this.allBlockedSince = time;
+  /** Stop the guest; vCPUs still blocked count their wait up to now. */
+  stop(): void {
+    this.guest.stop();
+    const now = this.clock.now();
+    for (let v = 0; v < this.blockedSince.length; v++)
+      if (this.blocked(v)) this.vcpuBlocktime[v]! += now - this.blockedSince[v]!;
+    if (this.allBlockedSince >= 0) this.blocktime += now - this.allBlockedSince;
+  }
+
+  /**
+   * The first page that must equal the source's and does not: every page the guest here has
+   * not written since it resumed (its written pages went through the MMU, so only after they
+   * were placed).
+   */
+  firstBadPage(source: SparseMemory): number | undefined {
+    for (let gfn = 0; gfn < this.present.length; gfn++) {
+      if (this.touched[gfn]) continue;
+      const a = this.memory.read(gfn);
+      const b = source.read(gfn);
+      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return gfn;
     }
+    return undefined;
   }
 }

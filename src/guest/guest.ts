@@ -444,9 +444,9 @@ export class Guest {
     const capped = !isVirtual(this.clock);
     for (let v = 0; v < this.generators.length; v++) {
       const vcpu = this.vm.vcpus[v]!;
-      // A vCPU stuck in a ring-full exit (or paused by the VMM) does not run.
-      if (!vcpu.paused && !vcpu.ringFull) this.cpuMs[v]! += this.serveSleep(v, delta);
-      else if (!vcpu.paused) this.ringStalledMs += delta;
+      // A vCPU stuck in a ring-full exit, paused by the VMM or waiting for a missing page does not run.
+      if (!vcpu.paused && !vcpu.ringFull && vcpu.faultedOn < 0) this.cpuMs[v]! += this.serveSleep(v, delta);
+      else if (!vcpu.paused && vcpu.ringFull) this.ringStalledMs += delta;
       const generator = this.generators[v]!;
       let owed = Math.floor(generator.owed(this.cpuMs[v]!)) - this.emitted[v]!;
       if (capped && owed > MAX_WALL_BATCH) {

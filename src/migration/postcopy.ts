@@ -10,14 +10,14 @@
  * opens a new link (postcopy-recover): the destination sends its received bitmap, the source
  * re-sends what it lacks, the destination asks again for the pages its vCPUs wait on.
  *
- * Time: a VirtualClock stepped in ticks of TICK_MS; the link carries bandwidth × tick bytes per
- * tick, one-way latency on every page and request. Virtual time only: nothing here reads a
- * wall clock.
+ * Time: a VirtualClock stepped in ticks of TICK_MS (the destination guest writes on the same
+ * tick); the link carries bandwidth × tick bytes per tick, one-way latency on every page and
+ * request. Virtual time only.
  */
 import { PostcopyDestination } from '../dest/postcopy';
+import type { GuestSpec, SparseMemory } from '../guest/index';
 import { transferTimeMs } from '../link/bandwidth';
 import type { VirtualClock } from '../util/clock';
-import { Rng } from '../util/rng';
 import { PAGE_SIZE } from '../util/units';
 
 /** The simulation step (ms): blocktimes are exact to this. */
@@ -25,15 +25,6 @@ export const TICK_MS = 0.1;
 
 export type PostcopyStatus =
   'postcopy-active' | 'postcopy-paused' | 'postcopy-recover' | 'completed' | 'failed';
-
-/** The destination's workload: per vCPU, byte-0 increments of pages drawn from its range. */
-export interface PostcopyWorkload {
-  /** Per vCPU, [first page, pages]: the pages it writes, uniformly at random. */
-  ranges: [number, number][];
-  /** Writes each running vCPU makes per ms. */
-  writesPerMs: number;
-  seed: number;
-}
 
 export interface PostcopyFaults {
   /** The source drops every page request and marks the page sent (the vCPU never unblocks). */
@@ -44,15 +35,16 @@ export interface PostcopyFaults {
 
 export interface PostcopyOptions {
   clock: VirtualClock;
-  /** The source's image when its vCPUs stopped (pages × PAGE_SIZE), never written after. */
-  source: Uint8Array;
-  /** What pre-copy left at the destination (stale where `discard` is set). */
-  destination: Uint8Array;
+  /** The source's image when its vCPUs stopped, never written after. */
+  source: SparseMemory;
+  /** What pre-copy left at the destination (stale where `discard` is set); the guest runs on it. */
+  destination: SparseMemory;
   /** Per page: 1 if still dirty at the source (the discard set). */
   discard: Uint8Array;
-  deviceStateBytes: number;
+  /** The guest, and the source's vCPU state at the stop (the device state sent at the switch). */
+  guest: GuestSpec;
+  vcpuState: Uint8Array;
   link: { bandwidth: number; latencyMs: number };
-  workload: PostcopyWorkload;
   /** Link losses, in ms after the switch; each recovers `recoverAfter` ms later unless absent (then recover() must be called). */
   linkLoss?: { at: number; recoverAfter?: number }[];
   /** The phase fails if it has not completed this long after the switch (ms). */
@@ -74,7 +66,7 @@ export interface PostcopyResult {
   /** Time every vCPU was blocked at once (QEMU's meaning). */
   'postcopy-blocktime': number;
   'postcopy-vcpu-blocktime': number[];
-  /** Writes each destination vCPU made. */
+  /** Writes each destination vCPU made (or owes, blocked) since it resumed. */
   vcpuWrites: number[];
   recoveries: number;
   verification: { passed: boolean; firstBadPage?: number };
@@ -83,15 +75,12 @@ export interface PostcopyResult {
 interface InFlight {
   gfn: number;
   arrive: number;
-  bytes: Uint8Array;
 }
 
 export class Postcopy {
   private status: PostcopyStatus = 'postcopy-active';
   private readonly states: PostcopyStatus[] = [];
   private readonly dest: PostcopyDestination;
-  /** What the destination's image must be: the source's, plus the writes made there. */
-  private readonly reference: Uint8Array;
   /** Per page: still to push from the source. */
   private readonly toSend: Uint8Array;
   private cursor = 0;
@@ -101,31 +90,29 @@ export class Postcopy {
   private budget = 0;
   private bytes = 0;
   private recoveries = 0;
-  private readonly pendingWrite: Int32Array;
-  private readonly owed: Float64Array;
-  private readonly writes: number[];
-  private readonly rng: Rng;
   private recoverAsked = false;
   private recoverWaiter: (() => void) | undefined;
 
   constructor(private readonly o: PostcopyOptions) {
     const pages = o.discard.length;
-    if (o.source.length !== pages * PAGE_SIZE || o.destination.length !== pages * PAGE_SIZE)
-      throw new RangeError(`postcopy: source and destination must be ${pages} pages`);
-    const vcpus = o.workload.ranges.length;
-    if (vcpus < 1) throw new RangeError('postcopy: workload.ranges needs at least one vCPU');
-    for (const [first, n] of o.workload.ranges)
-      if (!(first >= 0 && n >= 1 && first + n <= pages))
-        throw new RangeError(`postcopy: workload range [${first}, ${first + n}) is outside 0..${pages}`);
+    for (const [name, n] of [
+      ['source', o.source.pages],
+      ['destination', o.destination.pages],
+      ['guest.memory', o.guest.memory / PAGE_SIZE],
+    ] as const)
+      if (n !== pages) throw new RangeError(`postcopy: ${name} has ${n} pages, the discard set ${pages}`);
+    if (!(o.deadline > 0)) throw new RangeError(`postcopy: deadline must be > 0 ms, got ${o.deadline}`);
     this.toSend = o.discard.slice();
     const seen = o.discard.slice();
     for (const gfn of o.faults?.discardOmits ?? []) seen[gfn] = 0;
-    this.dest = new PostcopyDestination(o.destination, seen, vcpus);
-    this.reference = o.source.slice();
-    this.pendingWrite = new Int32Array(vcpus).fill(-1);
-    this.owed = new Float64Array(vcpus);
-    this.writes = new Array<number>(vcpus).fill(0);
-    this.rng = new Rng(o.workload.seed);
+    this.dest = new PostcopyDestination({
+      memory: o.destination,
+      discard: seen,
+      spec: o.guest,
+      vcpuState: o.vcpuState,
+      clock: o.clock,
+      tickMs: TICK_MS,
+    });
   }
 
   get state(): PostcopyStatus {
@@ -146,9 +133,13 @@ export class Postcopy {
     this.enter('postcopy-active');
     // The switch's downtime: device state and the discard bitmap, then the destination runs.
     const bitmapBytes = Math.ceil(this.o.discard.length / 8);
-    const downtime = transferTimeMs(this.o.deviceStateBytes + bitmapBytes, link, 1);
+    const state = this.o.vcpuState.length;
+    const downtime = transferTimeMs(state + bitmapBytes, link, 1);
     clock.advanceBy(downtime);
-    this.bytes += this.o.deviceStateBytes + bitmapBytes;
+    this.bytes += state + bitmapBytes;
+    const guest = this.dest.guest;
+    const writesBefore = Array.from({ length: this.o.guest.vcpus }, (_, v) => guest.vcpuWrites(v));
+    guest.start();
     const losses = [...(this.o.linkLoss ?? [])].sort((a, b) => a.at - b.at);
     let resumeAt = Infinity;
     let error: string | undefined;
@@ -173,12 +164,11 @@ export class Postcopy {
           continue;
         }
       } else this.transfer(now);
-      this.runVcpus(now);
       clock.advanceBy(TICK_MS);
     }
     const end = clock.now();
-    this.dest.settle(end);
-    const bad = this.firstBadPage();
+    this.dest.stop();
+    const bad = this.dest.firstBadPage(this.o.source);
     const passed = bad === undefined;
     if (!error && !passed) error = `verification failed: page ${bad} differs from the source's`;
     this.enter(error ? 'failed' : 'completed');
@@ -192,7 +182,7 @@ export class Postcopy {
       'postcopy-requests': this.dest.requests,
       'postcopy-blocktime': this.dest.blocktime,
       'postcopy-vcpu-blocktime': Array.from(this.dest.vcpuBlocktime),
-      vcpuWrites: this.writes,
+      vcpuWrites: writesBefore.map((n, v) => guest.vcpuWrites(v) - n),
       recoveries: this.recoveries,
       verification: passed ? { passed } : { passed, firstBadPage: bad },
     };
@@ -208,8 +198,8 @@ export class Postcopy {
   private transfer(now: number): void {
     const { link } = this.o;
     while (this.wire.length > 0 && this.wire[0]!.arrive <= now) {
-      const page = this.wire.shift()!;
-      this.dest.place(page.gfn, page.bytes, now);
+      const { gfn } = this.wire.shift()!;
+      this.dest.place(gfn, this.o.source.read(gfn));
     }
     for (const r of this.dest.outbox.splice(0))
       this.returnPath.push({ gfn: r.gfn, time: r.time + link.latencyMs });
@@ -220,8 +210,8 @@ export class Postcopy {
       this.budget -= PAGE_SIZE;
       this.bytes += PAGE_SIZE;
       sentAt += (PAGE_SIZE / link.bandwidth) * 1000;
-      const bytes = this.o.source.subarray(gfn * PAGE_SIZE, (gfn + 1) * PAGE_SIZE);
-      this.wire.push({ gfn, arrive: sentAt + link.latencyMs, bytes });
+      // The source is stopped: its page reads the same when it lands.
+      this.wire.push({ gfn, arrive: sentAt + link.latencyMs });
     };
     // postcopy-preempt: a request that reached the source goes before any background page.
     while (this.returnPath.length > 0 && this.returnPath[0]!.time <= now && this.budget >= PAGE_SIZE) {
@@ -236,31 +226,6 @@ export class Postcopy {
       this.cursor++;
     }
     if (this.cursor >= pages && this.budget > PAGE_SIZE) this.budget = PAGE_SIZE; // an idle link saves nothing
-  }
-
-  /** Every vCPU that is not blocked makes the writes its tick owes; a fault blocks it alone. */
-  private runVcpus(now: number): void {
-    const { ranges, writesPerMs } = this.o.workload;
-    for (let v = 0; v < ranges.length; v++) {
-      if (this.dest.blocked(v)) continue;
-      this.owed[v]! += writesPerMs * TICK_MS;
-      const [first, n] = ranges[v]!;
-      while (this.owed[v]! >= 1) {
-        // A faulted write re-executes when the page is there.
-        const gfn = this.pendingWrite[v]! >= 0 ? this.pendingWrite[v]! : first + this.rng.int(n);
-        const at = gfn * PAGE_SIZE;
-        const value = (this.o.destination[at]! + 1) & 0xff;
-        if (!this.dest.write(v, gfn, value, now)) {
-          this.pendingWrite[v] = gfn;
-          this.owed[v] = 0; // a blocked vCPU does not run, so it owes nothing for the wait
-          break;
-        }
-        this.reference[at] = (this.reference[at]! + 1) & 0xff;
-        this.pendingWrite[v] = -1;
-        this.owed[v]! -= 1;
-        this.writes[v]!++;
-      }
-    }
   }
 
   /** postcopy-paused: pages and requests in flight are lost with the connection. */
@@ -280,7 +245,7 @@ export class Postcopy {
     this.bytes += this.dest.bitmapBytes;
     for (let gfn = 0; gfn < this.toSend.length; gfn++) this.toSend[gfn] = this.dest.present[gfn] ? 0 : 1;
     this.cursor = 0;
-    this.dest.rerequest(clock.now());
+    this.dest.rerequest();
     this.recoverAsked = false;
     this.recoverWaiter = undefined;
     this.recoveries++;
@@ -288,16 +253,9 @@ export class Postcopy {
   }
 
   private stuck(since: number): string {
-    const waiting = Array.from(this.dest.waitingFor)
-      .map((gfn, v) => (gfn >= 0 ? `vCPU ${v} on page ${gfn}` : ''))
-      .filter(Boolean);
+    const waiting = this.dest.guest.vm.vcpus
+      .filter((vcpu) => vcpu.faultedOn >= 0)
+      .map((vcpu) => `vCPU ${vcpu.id} on page ${vcpu.faultedOn}`);
     return `postcopy did not complete within its deadline of ${this.o.deadline} ms (${since.toFixed(1)} ms): ${this.dest.missingPages} pages never arrived${waiting.length ? `; blocked: ${waiting.join(', ')}` : ''}`;
-  }
-
-  private firstBadPage(): number | undefined {
-    const a = this.dest.image;
-    const b = this.reference;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return Math.floor(i / PAGE_SIZE);
-    return undefined;
   }
 }

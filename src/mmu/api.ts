@@ -78,6 +78,12 @@ export interface VmOptions {
   yieldEvery?: number;
   /** Runs at each yield: what the vCPUs do while the walk is away (tests interleave writes here). */
   onYield?: () => void;
+  /**
+   * userfaultfd on guest RAM (postcopy's MISSING mode): asked on an EPT violation inside a
+   * memslot; true means the page is missing here, so the vCPU blocks (the access is not made)
+   * until wakeUserfault(gfn). Absent: no page is ever missing.
+   */
+  userfault?: (vcpu: number, gfn: number) => boolean;
 }
 
 /** Outcome of one guest access. */
@@ -115,6 +121,8 @@ export interface Vcpu {
   readonly ringFull: boolean;
   /** Entries this vCPU has pushed to its dirty ring so far (KVM's dirty_index); null without a ring. */
   readonly ringPushes: number | null;
+  /** The missing page this vCPU waits for (VmOptions.userfault), or -1. */
+  readonly faultedOn: number;
   /** Harvest this vCPU's ring: DIRTY entries from the fetch index on, marked for reset. */
   harvestDirtyRing(): DirtyGfn[];
   /** A VM exit: drains the PML buffer into the log. */
@@ -167,5 +175,7 @@ export interface Vm {
   /** MMU notifier aging over a GPA range: clear_young returns whether any page was young. */
   clearYoung(gpa: number, size: number): boolean;
   testYoung(gpa: number, size: number): boolean;
+  /** UFFDIO_COPY's wake: vCPUs blocked on missing page `gfn` may run again; returns how many. */
+  wakeUserfault(gfn: number): number;
   stats(): MmuStats;
 }

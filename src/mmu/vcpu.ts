@@ -19,6 +19,7 @@ export const PML_ENTRIES = 512;
 const MAX_ACCESS_ATTEMPTS = 8;
 const BLOCK_PAUSED = 1;
 const BLOCK_RING_FULL = 2;
+const BLOCK_USERFAULT = 4;
 
 /** What a vCPU needs from its VM. */
 export interface VcpuHost {
@@ -29,6 +30,8 @@ export interface VcpuHost {
   readonly noSlot: Memslot;
   markPageDirty(vcpu: VcpuImpl, slot: Memslot, gfn: number): void;
   warn(kind: string): void;
+  /** VmOptions.userfault: is this page missing here (postcopy)? */
+  readonly userfault: ((vcpu: number, gfn: number) => boolean) | undefined;
 }
 
 export class VcpuImpl implements Vcpu, MmuVcpu {
@@ -37,6 +40,7 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
   private lastSlot: Memslot;
   /** 0 while the vCPU may enter the guest; else BLOCK_* bits. */
   private blocked = 0;
+  private userfaultGfn = -1;
   private readonly pml = new Float64Array(PML_ENTRIES);
   private pmlCount = 0;
   /** PML-full exits, ring-full exits. */
@@ -56,6 +60,10 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
 
   get ringFull(): boolean {
     return (this.blocked & BLOCK_RING_FULL) !== 0;
+  }
+
+  get faultedOn(): number {
+    return this.userfaultGfn;
   }
 
   get ringPushes(): number | null {
@@ -185,6 +193,12 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
         mmu.counters.mmio++;
         return 'mmio';
       }
+      // A missing page (postcopy): the fault goes to userspace and this vCPU waits for it.
+      if (slot !== null && host.userfault?.(this.id, gfn)) {
+        this.blocked |= BLOCK_USERFAULT;
+        this.userfaultGfn = gfn;
+        return 'blocked';
+      }
       ret = mmu.pageFault(this, gfn, slot, write);
       if (ret === RET_PF_EMULATE) {
         mmu.counters.mmio++;
@@ -231,6 +245,14 @@ export class VcpuImpl implements Vcpu, MmuVcpu {
   /** After KVM_RESET_DIRTY_RINGS: the vCPU may enter again if its ring has room. */
   ringReset(): void {
     if (this.ring !== null && !this.ring.softFull) this.blocked &= ~BLOCK_RING_FULL;
+  }
+
+  /** The page it waits for arrived: it may enter the guest again. */
+  wakeUserfault(gfn: number): boolean {
+    if (this.userfaultGfn !== gfn) return false;
+    this.userfaultGfn = -1;
+    this.blocked &= ~BLOCK_USERFAULT;
+    return true;
   }
 
   pause(): void {

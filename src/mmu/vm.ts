@@ -50,6 +50,7 @@ export class KvmVm implements Vm {
   private tlbFlushes = 0;
   private readonly warnings: Record<string, number> = {};
   private readonly onYield: () => void;
+  readonly userfault: ((vcpu: number, gfn: number) => boolean) | undefined;
 
   constructor(options: VmOptions = {}) {
     this.tracking = options.tracking ?? 'wrprot';
@@ -74,6 +75,7 @@ export class KvmVm implements Vm {
       ...options.faults,
     };
     this.onYield = options.onYield ?? (() => {});
+    this.userfault = options.userfault;
     this.mmu = new TdpMmu(
       {
         flushRemoteTlbs: () => this.flushRemoteTlbs(),
@@ -503,6 +505,12 @@ export class KvmVm implements Vm {
 
   warn(kind: string): void {
     this.warnings[kind] = (this.warnings[kind] ?? 0) + 1;
+  }
+
+  wakeUserfault(gfn: number): number {
+    let woken = 0;
+    for (const vcpu of this.vcpus) if (vcpu.wakeUserfault(gfn)) woken++;
+    return woken;
   }
 
   stats(): MmuStats {
