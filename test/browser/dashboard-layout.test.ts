@@ -3,14 +3,13 @@
  * long run painted in the heatmap while the feed streams, a phone-width page with no box over
  * another (single run and compare), and the badge. Screenshots go to test-output/.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { CHART_IDS, HEAT_NONE } from '../../src/viz/charts';
 import { OVERLAY_IDS } from '../../src/viz/overlay';
-import { dashboardForResults, startDashboard, type Dashboard } from '../../src/viz/dashboard-server';
+import { dashboardForResults, startDashboard } from '../../src/viz/dashboard-server';
 import { buildResult, eventsFor } from '../viz/fixtures';
-import { launchChromium, OUTPUT_DIR } from './chromium';
+import { browserSuite, OUTPUT_DIR } from './chromium';
 
 const MiB = 1024 * 1024;
 
@@ -127,28 +126,11 @@ function layoutProblems(layout: { scrollWidth: number; groups: Box[][] }, width:
 }
 
 describe('dashboard layout and drawing in a browser', () => {
-  let browser: Browser;
-  let context: BrowserContext;
-  const dashboards: Dashboard[] = [];
-  beforeAll(async () => {
-    mkdirSync(OUTPUT_DIR, { recursive: true });
-    browser = await launchChromium();
-    context = await browser.newContext();
-    await context.newPage(); // single-process build: one page stays open (see dashboard.test.ts)
-  });
-  afterAll(async () => {
-    await Promise.all(dashboards.map((d) => d.close()));
-    await browser?.close();
-  });
+  const suite = browserSuite();
 
   async function open(url: string, width: number, height: number): Promise<{ page: Page; errors: string[] }> {
-    const page = await context.newPage();
     const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    await page.setViewportSize({ width, height });
+    const page = await suite.openPage(errors, { width, height });
     await page.goto(url);
     return { page, errors };
   }
@@ -156,7 +138,7 @@ describe('dashboard layout and drawing in a browser', () => {
   it('a 75-round run streamed live: every round is painted in the heatmap; the badge goes live → finished', async () => {
     expect(LONG_RUN.precopy.rounds).toHaveLength(75);
     const live = await startDashboard({ title: 'hog, 75 rounds' });
-    dashboards.push(live);
+    suite.track(live);
     const { page, errors } = await open(live.url, 1400, 1100);
     await page.waitForSelector('#conn[data-conn="live"]');
     // In bursts a few frames apart, so the page redraws the heatmap many times mid-run.
@@ -181,7 +163,7 @@ describe('dashboard layout and drawing in a browser', () => {
 
   it('NEGATIVE: the heatmap check fails where cells are not painted as SVG (the canvas renderer)', async () => {
     const view = await dashboardForResults([LONG_RUN]);
-    dashboards.push(view);
+    suite.track(view);
     const { page } = await open(view.url, 1400, 1100);
     await page.waitForSelector('#conn[data-conn="saved"]');
     await page.waitForFunction(() => window.precopy.panels[0]?.drawnSeq === window.precopy.views[0]?.seq);
@@ -211,7 +193,7 @@ describe('dashboard layout and drawing in a browser', () => {
       const view = await dashboardForResults(runs, {
         titles: runs.length > 1 ? ['without auto-converge', 'with auto-converge'] : ['with auto-converge'],
       });
-      dashboards.push(view);
+      suite.track(view);
       const { page, errors } = await open(view.url, 390, 844);
       await page.waitForSelector('#conn[data-conn="saved"]');
       await page.waitForFunction(
@@ -234,7 +216,7 @@ describe('dashboard layout and drawing in a browser', () => {
 
   it('view --overlay time: one section draws both runs on each shared chart', async () => {
     const view = await dashboardForResults(results, { titles: ['plain', 'auto-converge'], overlay: 'time' });
-    dashboards.push(view);
+    suite.track(view);
     const { page, errors } = await open(view.url, 1400, 1000);
     await page.waitForSelector('#conn[data-conn="saved"]');
     await page.waitForFunction(() =>
@@ -262,7 +244,7 @@ describe('dashboard layout and drawing in a browser', () => {
 
   it('NEGATIVE: the layout check catches a fixed-width chart grid (the old 460 px minimum)', async () => {
     const view = await dashboardForResults(results);
-    dashboards.push(view);
+    suite.track(view);
     const { page } = await open(view.url, 390, 844);
     await page.waitForSelector('#conn[data-conn="saved"]');
     await page.addStyleTag({

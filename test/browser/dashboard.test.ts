@@ -3,9 +3,9 @@
  * page for two saved results side by side, the token, and the static reports opened as documents.
  * Screenshots go to test-output/ (gitignored).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { runScenario } from '../../src/migration';
 import type { MigrationEvent, MigrationResult } from '../../src/migration/result';
 import { ACTIVE_NODE_SIZE, CHART_IDS } from '../../src/viz/charts';
@@ -13,7 +13,7 @@ import { dashboardForResults, startDashboard, type Dashboard } from '../../src/v
 import { reportHtml, reportSvg } from '../../src/viz/report';
 import { checkResult } from '../../src/viz/result-file';
 import { buildResult, eventsFor } from '../viz/fixtures';
-import { launchChromium, OUTPUT_DIR } from './chromium';
+import { browserSuite, OUTPUT_DIR } from './chromium';
 
 /** A migration of a few rounds that takes a second or two of wall time in virtual time. */
 const SCENARIO = {
@@ -79,47 +79,15 @@ function waitForStatus(page: Page, run: number, status: string): Promise<unknown
   );
 }
 
-/** A page that records console errors and uncaught exceptions. */
-async function openPage(
-  context: BrowserContext,
-  errors: string[],
-  size = { width: 1600, height: 1250 },
-): Promise<Page> {
-  const page = await context.newPage();
-  await page.setViewportSize(size);
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  return page;
-}
-
 describe('dashboard in a browser', () => {
-  let browser: Browser;
-  let context: BrowserContext;
-  const dashboards: Dashboard[] = [];
-  beforeAll(async () => {
-    mkdirSync(OUTPUT_DIR, { recursive: true });
-    browser = await launchChromium();
-    // This build runs single-process: closing its last page ends the browser, so one stays open;
-    // and cookies only stick within one context, so every page shares it.
-    context = await browser.newContext();
-    await context.newPage();
-  });
-  afterAll(async () => {
-    await Promise.all(dashboards.map((d) => d.close()));
-    await browser?.close();
-  });
-  async function dashboard(d: Promise<Dashboard>): Promise<Dashboard> {
-    const started = await d;
-    dashboards.push(started);
-    return started;
-  }
+  const suite = browserSuite();
+  const context = () => suite.context();
+  const dashboard = async (d: Promise<Dashboard>) => suite.track(await d);
 
   it('watches a short virtual-time migration live to completed; the dashboard changes nothing in the result', async () => {
     const live = await dashboard(startDashboard({ title: 'hotcold 128 MiB, virtual time' }));
     const errors: string[] = [];
-    const page = await openPage(context, errors);
+    const page = await suite.openPage(errors);
     await page.goto(live.url);
     await page.waitForSelector('#conn[data-conn="live"]');
     const events: MigrationEvent[] = [];
@@ -164,7 +132,7 @@ describe('dashboard in a browser', () => {
     const events = eventsFor(result);
     const live = await dashboard(startDashboard({ title: 'scripted: memory hog, auto-converge' }));
     const errors: string[] = [];
-    const page = await openPage(context, errors);
+    const page = await suite.openPage(errors);
     await page.goto(live.url);
     await page.waitForSelector('#conn[data-conn="live"]');
     // Up to a progress tick in round 2, then check the page before sending more.
@@ -197,7 +165,7 @@ describe('dashboard in a browser', () => {
       dashboardForResults(results, { titles: ['without auto-converge', 'with auto-converge'] }),
     );
     const errors: string[] = [];
-    const page = await openPage(context, errors, { width: 1700, height: 1400 });
+    const page = await suite.openPage(errors, { width: 1700, height: 1400 });
     await page.goto(view.url);
     await waitForStatus(page, 0, results[0]!.status);
     await waitForStatus(page, 1, 'completed');
@@ -214,7 +182,7 @@ describe('dashboard in a browser', () => {
 
   it('a missing or wrong token gets 403', async () => {
     const view = await dashboard(dashboardForResults([buildResult()]));
-    const page = await context.newPage();
+    const page = await context().newPage();
     const url = new URL(view.url);
     url.search = '';
     expect((await page.goto(url.toString()))!.status()).toBe(403);
@@ -232,7 +200,7 @@ describe('dashboard in a browser', () => {
     const htmlFile = join(OUTPUT_DIR, 'report.html');
     writeFileSync(svgFile, reportSvg(runs));
     writeFileSync(htmlFile, reportHtml(runs));
-    const page = await context.newPage();
+    const page = await context().newPage();
     await page.setViewportSize({ width: 1650, height: 1000 });
     await page.goto(`file://${svgFile}`);
     // An XML error would make Chromium render a parsererror document instead of the SVG.
