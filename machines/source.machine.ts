@@ -12,9 +12,11 @@
  * (abandon the destination, resume the vCPUs, stop throttling), so `cancelled` and `failed`
  * end with the source guest running and the destination discarding. Entering `commit` sends GO,
  * the commit point: from there a CANCEL is refused (recorded, the migration completes) and the
- * source never resumes its guest. A failure while waiting for RESUMED leaves the outcome unknown
- * (the destination may be running the guest): `orphaning` settles without resuming and ends
- * `orphaned` (QEMU status failed), saying so. After RESUMED the guest runs on the destination: `verifying` ends
+ * source never resumes its guest on its own. A failure while waiting for RESUMED leaves the
+ * outcome open: `orphaning` asks the destination on a fresh connection (the recovery query) and
+ * follows its answer: `discarded` (GO never took effect there, and now never will) rolls back
+ * through `failing`, the source guest resumes; `resumed` ends `completed`, unverified; no answer
+ * within the recovery deadline ends `orphaned` (QEMU status failed), paused, saying so. After RESUMED the guest runs on the destination: `verifying` ends
  * `completed` whatever the verdict says (a failed or missing verdict is reported, not undone).
  *
  * Transitions are compare-and-swap: an event is taken only by the state it was meant for, and
@@ -42,6 +44,13 @@ export interface DestinationVerdict {
 
 /** Which side runs the guest when the migration has ended. */
 export type GuestSide = 'source' | 'destination' | 'unknown';
+
+/** The recovery query's answer (src/link/recovery.ts), and what the source makes of it. */
+export interface RecoveredOutcome {
+  outcome: 'resumed' | 'discarded' | 'unknown' | 'unreachable';
+  /** The error when unreachable. */
+  detail?: string;
+}
 
 export interface SourceInput {
   maxRounds: number;
@@ -121,8 +130,8 @@ export const sourceMachine = setup({
     rollback: fromPromise<void, { reason: string }>(async () => {
       throw notProvided('rollback');
     }),
-    /** After GO with the outcome unknown: let the link go and stop tracking, never resume. */
-    settleOrphaned: fromPromise<void, { reason: string }>(async () => {
+    /** After GO with no RESUMED: let the link go, stop tracking, ask the destination (never resume here). */
+    settleOrphaned: fromPromise<RecoveredOutcome, { reason: string }>(async () => {
       throw notProvided('settleOrphaned');
     }),
   },
@@ -319,14 +328,42 @@ export const sourceMachine = setup({
         id: 'settleOrphaned',
         src: 'settleOrphaned',
         input: ({ context }) => ({ reason: context.reason ?? 'outcome unknown' }),
-        onDone: 'orphaned',
+        onDone: [
+          {
+            guard: ({ event }) => event.output.outcome === 'discarded',
+            target: 'failing',
+            actions: assign({
+              reason: ({ context }) =>
+                `${context.reason}; the recovery query answered discarded: the source resumes its guest`,
+            }),
+          },
+          {
+            guard: ({ event }) => event.output.outcome === 'resumed',
+            target: 'completed',
+            actions: assign({
+              verificationError: ({ context }) =>
+                `no verdict: ${context.reason}; the recovery query answered resumed: the guest runs on the destination, unverified`,
+            }),
+          },
+          {
+            target: 'orphaned',
+            actions: assign({
+              reason: ({ context, event }) =>
+                `${context.reason}; ${
+                  event.output.outcome === 'unknown'
+                    ? 'the destination has no record of this migration (restarted, or forgotten)'
+                    : event.output.detail
+                }: the operator must decide`,
+            }),
+          },
+        ],
         onError: 'orphaned',
       },
       on: {
         CANCEL: { actions: 'refuseCancel' },
       },
     },
-    /** Failed after GO with RESUMED never seen: the source guest paused, the destination's unknown. */
+    /** Failed after GO with no answer to the recovery query: the source guest paused, the destination's unknown. */
     orphaned: { type: 'final' },
   },
 });

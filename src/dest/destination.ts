@@ -10,8 +10,15 @@ import type { Acceptor, Transport } from '../link/types';
 import { wallClock, type Clock } from '../util/clock';
 import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
-import { encodeError } from '../wire/frames';
-import { MigrationReceiver, type ReceiverDeadlines, type ReceiverOutcome } from './receiver';
+import { encodeError, type MigrationOutcome } from '../wire/frames';
+import { OutcomeTable } from './outcomes';
+import { serveQuery } from './query';
+import {
+  DEFAULT_RECEIVER_DEADLINES,
+  MigrationReceiver,
+  type ReceiverDeadlines,
+  type ReceiverOutcome,
+} from './receiver';
 import { guestEdgeChecker, type EdgeChecker } from './verify';
 
 export interface DestinationOptions {
@@ -30,10 +37,17 @@ export interface DestinationOptions {
   faultCorruptAppliedPage?: boolean;
   faultDropFinalPage?: boolean;
   faultNoBarrier?: boolean;
+  /** The recovery table: how many migrations, for how long (outcomes.ts; default 16, 10 min). */
+  outcomes?: { capacity?: number; expiryMs?: number };
+  /** Fault switch for negative tests: a QUERY answers discarded but a late GO still resumes. */
+  faultIgnoreQueryCommit?: boolean;
 }
 
 export type DestinationEvent =
-  { type: 'attached' } | { type: 'busy' } | ({ type: 'ended' } & ReceiverOutcome);
+  | { type: 'attached' }
+  | { type: 'busy' }
+  | ({ type: 'ended' } & ReceiverOutcome)
+  | { type: 'queried'; migrationId: string; outcome: MigrationOutcome };
 
 export class Destination implements Acceptor {
   private current: MigrationReceiver | undefined;
@@ -42,9 +56,18 @@ export class Destination implements Acceptor {
   lastOutcome: ReceiverOutcome | undefined;
   /** Migrations served, however they ended. */
   served = 0;
+  /** Recent migrations by id, for the recovery QUERY. */
+  readonly outcomes: OutcomeTable;
+  private readonly clock: Clock;
 
   constructor(readonly options: DestinationOptions) {
     if (!options.token) throw new RangeError('Destination: token must be a non-empty string');
+    this.clock = options.clock ?? wallClock();
+    this.outcomes = new OutcomeTable({
+      clock: this.clock,
+      ...options.outcomes,
+      faultIgnoreQueryCommit: options.faultIgnoreQueryCommit,
+    });
   }
 
   get busy(): boolean {
@@ -74,7 +97,7 @@ export class Destination implements Acceptor {
       transport,
       {
         token: this.options.token,
-        clock: this.options.clock ?? wallClock(),
+        clock: this.clock,
         maxPayload: this.options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         maxGuestPages: this.options.maxGuestPages ?? 2 ** 24,
         edgeChecker: this.options.edgeChecker ?? guestEdgeChecker,
@@ -82,6 +105,7 @@ export class Destination implements Acceptor {
         faultDropFinalPage: this.options.faultDropFinalPage,
         deadlines: this.options.deadlines,
         faultNoBarrier: this.options.faultNoBarrier,
+        outcomes: this.outcomes,
       },
       (outcome) => this.ended(receiver, outcome),
     );
@@ -101,6 +125,20 @@ export class Destination implements Acceptor {
     transport.send(encodeError(error)).catch(() => undefined);
     transport.close(CloseCode.POLICY, 'no migration');
     return false;
+  }
+
+  /**
+   * A recovery-query connection: answered whether or not a migration runs (the one it asks
+   * about may be that one, its old link not yet seen dead).
+   */
+  attachQuery(transport: Transport): void {
+    serveQuery(transport, {
+      token: this.options.token,
+      clock: this.clock,
+      helloMs: this.options.deadlines?.helloMs ?? DEFAULT_RECEIVER_DEADLINES.helloMs,
+      outcomes: this.outcomes,
+      onAnswer: (migrationId, outcome) => this.options.onEvent?.({ type: 'queried', migrationId, outcome }),
+    });
   }
 
   /** Resolves when no migration is running. */

@@ -44,6 +44,7 @@ import {
   encodeHelloAck,
   encodeRoundAck,
   encodeVerdict,
+  NO_MIGRATION_ID,
   type DecodeOptions,
   type Frame,
 } from '../wire/frames';
@@ -51,6 +52,7 @@ import { tokensEqual } from '../wire/validation';
 import type { DestinationVerdict, PostRun } from '../wire/verdict';
 import { combineHashes } from '../link/session';
 import { ChannelSet } from './channels';
+import type { OutcomeTable } from './outcomes';
 import { loadGuest, resumableSpec, runResumedGuest, type LoadedGuest } from './post-run';
 import { RunClock } from './run-clock';
 import { createImage, type DestinationImage } from './image';
@@ -73,6 +75,8 @@ export interface ReceiverOptions {
   deadlines?: Partial<ReceiverDeadlines>;
   /** Fault switch for negative tests: multifd channels do not wait for each other at a round's sync. */
   faultNoBarrier?: boolean;
+  /** Where HELLO's migration id and its outcome are kept for a recovery QUERY (outcomes.ts). */
+  outcomes?: OutcomeTable;
 }
 
 export interface ReceiverDeadlines {
@@ -155,6 +159,8 @@ export class MigrationReceiver {
   private channelPages: number | undefined;
   /** multifd: the channels' running hashes at the round's sync, in channel order. */
   private channelHashes: number[] = [];
+  /** HELLO's migration id (NO_MIGRATION_ID until then, or when the source gave none). */
+  private migrationId = NO_MIGRATION_ID;
 
   constructor(
     private readonly transport: Transport,
@@ -295,6 +301,14 @@ export class MigrationReceiver {
           ),
           time,
         };
+      case 'QUERY':
+        return {
+          type: 'FAULT',
+          failure: failureOf(
+            new WireError('PRECOPY_ERR_UNEXPECTED_FRAME', 'QUERY travels on its own connection (/query)'),
+          ),
+          time,
+        };
       case 'HELLO':
       case 'CONFIG':
       case 'VCPU_STATE':
@@ -302,7 +316,7 @@ export class MigrationReceiver {
       case 'GO':
         return { type: frame.type, time };
       default:
-        // Frames only a destination sends (HELLO_ACK, ROUND_ACK, READY, RESUMED, VERDICT).
+        // Frames only a destination sends (HELLO_ACK, ROUND_ACK, READY, RESUMED, VERDICT, OUTCOME).
         return {
           type: 'FAULT',
           failure: failureOf(
@@ -413,6 +427,7 @@ export class MigrationReceiver {
     const pagesPerRound = this.pagesPerRound;
     // After GO the guest runs here whatever failed; before it the image is discarded.
     this.dropImage();
+    this.record((t, id) => t.end(id, context.timeline.go !== null ? 'resumed' : 'discarded'));
     if (context.timeline.go !== null) {
       this.onEnd({
         kind: 'resumed',
@@ -463,7 +478,11 @@ export class MigrationReceiver {
           this.vcpuStateBytes = this.vcpuState.length;
         }),
         sendReady: ({ context }) => this.reply(encodeHandshake('READY', context.timeline.ready!)),
-        resume: ({ context }) => this.reply(encodeHandshake('RESUMED', context.timeline.resumed!)),
+        resume: ({ context }) => {
+          // Recorded before RESUMED leaves: a QUERY from here on is answered resumed.
+          this.record((t, id) => t.resumed(id));
+          this.reply(encodeHandshake('RESUMED', context.timeline.resumed!));
+        },
         sendVerdict: ({ context }) => this.sendVerdict(context),
         reject: ({ context }) => this.reject(context.failure),
         discard: () => this.dropImage(),
@@ -488,6 +507,8 @@ export class MigrationReceiver {
         'PRECOPY_ERR_BAD_FIELD',
         `HELLO.pages ${hello.pages} exceeds this destination's limit of ${this.options.maxGuestPages} pages`,
       );
+    this.migrationId = hello.migrationId;
+    this.record((t, id) => t.begin(id, (reason) => this.abandon(reason)));
     this.edge = hello.edgePages > 0 ? { firstPage: hello.edgeFirstPage, pages: hello.edgePages } : undefined;
     this.memory = createImage(hello.image, hello.pages, this.edge);
     this.apply = { memory: this.memory, encodings: hello.encodings };
@@ -628,6 +649,18 @@ export class MigrationReceiver {
     this.transport.close(error.closeCode, error.message.slice(0, 120));
   }
 
+  /** Update this migration's entry in the outcome table (none without an id). */
+  private record(update: (table: OutcomeTable, id: string) => void): void {
+    if (this.options.outcomes && this.migrationId !== NO_MIGRATION_ID)
+      update(this.options.outcomes, this.migrationId);
+  }
+
+  /** A recovery QUERY committed this migration (still before GO) to discarded: end it so. */
+  private abandon(reason: string): void {
+    if (this.ended) return;
+    this.actor.send({ type: 'LINK_CLOSED', reason, time: this.runClock.now() });
+  }
+
   private dropImage(): void {
     this.loaded?.guest.stop();
     this.loaded = undefined;
@@ -649,6 +682,7 @@ export class MigrationReceiver {
       for (const t of this.earlyChannels.values()) t.close(code, reason);
     };
     if (snapshot.value === 'verified' || snapshot.value === 'cutOff') {
+      this.record((t, id) => t.end(id, 'resumed'));
       this.transport.close(CloseCode.NORMAL, 'done');
       closeChannels(CloseCode.NORMAL, 'done');
       this.onEnd({
@@ -660,6 +694,7 @@ export class MigrationReceiver {
       });
       return;
     }
+    this.record((t, id) => t.end(id, 'discarded'));
     const failure = context.failure;
     // A valid close code whatever the source sent (ws refuses 1005, 2500, ...).
     if (snapshot.value === 'abandoned') this.transport.close(CloseCode.CANCELLED, 'discarded');

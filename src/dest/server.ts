@@ -54,8 +54,12 @@ export async function startDestinationServer(options: DestinationServerOptions):
       keepaliveMs: options.keepaliveMs,
       stallMs: options.stallMs,
     },
-    (transport, channel) =>
-      channel === undefined ? destination.attach(transport) : destination.attachChannel(transport, channel),
+    (transport, route) =>
+      route === undefined
+        ? destination.attach(transport)
+        : route === 'query'
+          ? destination.attachQuery(transport)
+          : destination.attachChannel(transport, route),
   );
   return { url: server.url, destination, close: () => server.close() };
 }

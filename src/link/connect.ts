@@ -29,7 +29,12 @@ const optionsSchema = z.object({
   zeroMask: z.boolean().default(true),
   stallMs: z.number().min(0).optional(),
   deadlines: z
-    .object({ helloMs: z.number().positive().optional(), replyMs: z.number().positive().optional() })
+    .object({
+      helloMs: z.number().positive().optional(),
+      replyMs: z.number().positive().optional(),
+      recoveryMs: z.number().positive().optional(),
+      retryMs: z.number().positive().optional(),
+    })
     .optional(),
   channels: z.number().int().min(0).max(MAX_CHANNELS).default(0),
   zeroOnMain: z.boolean().default(false),
@@ -58,12 +63,18 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
       throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport inproc needs `destination`');
     const [source, destinationEnd] = inprocPair();
     destination.attach(destinationEnd);
+    // The recovery query's fresh connection: a new pair to the same destination.
+    const reopen = async () => {
+      const [query, queryEnd] = inprocPair();
+      destination.attachQuery(queryEnd);
+      return query;
+    };
     const channels = Array.from({ length: o.channels }, (_, i) => {
       const [channel, channelEnd] = inprocPair();
       destination.attachChannel(channelEnd, i);
       return wrap(i, channel);
     });
-    return new Session(source, { ...sessionOptions, channels });
+    return new Session(source, { ...sessionOptions, channels, reopen });
   }
   if (!o.url)
     throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport ws needs `url` (ws://127.0.0.1:PORT)');
@@ -86,12 +97,19 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
     for (const t of [transport, ...channels]) t.close(1000, 'channel failed');
     throw e;
   }
-  return new Session(transport, { ...sessionOptions, channels });
+  // No keepalive on the query connection: it lives for one QUERY and its OUTCOME.
+  const reopen = () => connectWs({ url: routeUrl(o.url!, '/query'), token: o.token, clock, keepaliveMs: 0 });
+  return new Session(transport, { ...sessionOptions, channels, reopen });
 }
 
 /** A multifd channel's URL: the destination's, path `/channel/<i>`. */
 function channelUrl(url: string, index: number): string {
+  return routeUrl(url, `/channel/${index}`);
+}
+
+/** The destination's URL with another path (a channel's, the recovery query's). */
+function routeUrl(url: string, path: string): string {
   const u = new URL(url);
-  u.pathname = `/channel/${index}`;
+  u.pathname = path;
   return u.toString();
 }

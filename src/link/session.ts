@@ -12,7 +12,12 @@
  * within `replyMs` of their reply, VERIFY → VERDICT within `replyMs` plus the post-run. A reply
  * that does not come fails the session with PRECOPY_ERR_TIMEOUT naming the deadline, close 4003.
  * A peer's ERROR frame cannot make this side throw: its close code is mapped (close.ts).
+ *
+ * HELLO carries a migration id (`migrationId`, random per session): if the link dies after GO
+ * and before RESUMED, `recover()` asks the destination on a fresh connection how it ended
+ * (recovery.ts), within `recoveryMs`.
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Subscription } from 'rxjs';
 import { wallClock, type Clock } from '../util/clock';
@@ -50,7 +55,16 @@ import { XbzrleCache } from '../wire/xbzrle';
 import { isZeroPage } from '../util/digest';
 import { RateMeter, TokenBucket } from './bandwidth';
 import { ChannelSplit, addStats } from './sender';
-import type { EncodingName, GuestLayout, RoundAck, SendStats, SourceSession, Transport } from './types';
+import { DEFAULT_RECOVERY, recoverOutcome } from './recovery';
+import type {
+  EncodingName,
+  GuestLayout,
+  Recovery,
+  RoundAck,
+  SendStats,
+  SourceSession,
+  Transport,
+} from './types';
 import type { DestinationVerdict } from '../wire/verdict';
 
 type Phase =
@@ -83,6 +97,13 @@ export interface SessionOptions {
   channels?: Transport[];
   /** multifd with zero-page-detection legacy: the migration thread finds zero pages and sends them here. */
   zeroOnMain?: boolean;
+  /**
+   * Names this migration for the recovery query: 16 hex digits. Default: 8 random bytes (a
+   * seeded generator would give two runs of one scenario the same id at one destination).
+   */
+  migrationId?: string;
+  /** A fresh connection to the same destination, for the recovery query; absent: recover() says unreachable. */
+  reopen?: () => Promise<Transport>;
 }
 
 /** One multifd channel: its own connection and its own encoder (running hash, frame pool). */
@@ -98,9 +119,13 @@ export interface SessionDeadlines {
   helloMs: number;
   /** ROUND_END → ROUND_ACK, PREPARE → READY, GO → RESUMED; VERIFY → VERDICT gets this plus the post-run. */
   replyMs: number;
+  /** After the link died with GO in flight: how long the recovery query may keep trying. */
+  recoveryMs: number;
+  /** The recovery query's first backoff (it doubles, at most 8×). */
+  retryMs: number;
 }
 
-export const DEFAULT_DEADLINES = { helloMs: 10_000, replyMs: 30_000 } as const;
+export const DEFAULT_DEADLINES = { helloMs: 10_000, replyMs: 30_000, ...DEFAULT_RECOVERY } as const;
 
 interface Pending {
   expect: FrameName;
@@ -167,6 +192,7 @@ function peerError(frame: Extract<Frame, { type: 'ERROR' }>): WireError {
 
 export class Session implements SourceSession {
   readonly encodings: readonly EncodingName[];
+  readonly migrationId: string;
   private phase: Phase = 'connected';
   private round = -1;
   private final = false;
@@ -196,6 +222,7 @@ export class Session implements SourceSession {
     private readonly options: SessionOptions,
   ) {
     this.encodings = [...options.encodings];
+    this.migrationId = options.migrationId ?? randomBytes(8).toString('hex');
     this.deadlines = { clock: wallClock(), ...DEFAULT_DEADLINES, ...options.deadlines };
     this.maxBatchPages = options.maxBatchPages;
     this.encoder = new PageEncoder({
@@ -248,6 +275,7 @@ export class Session implements SourceSession {
         encodings: encodingsMask(this.encodings),
         image: layout.image ?? 'bytes',
         channels: this.channels.length,
+        migrationId: this.migrationId,
         token: this.options.token,
       }),
       'HELLO_ACK',
@@ -467,6 +495,19 @@ export class Session implements SourceSession {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.closeAll(CloseCode.NORMAL, 'done');
+  }
+
+  async recover(): Promise<Recovery> {
+    if (!this.options.reopen)
+      return { outcome: 'unreachable', attempts: 0, error: 'this link cannot reach the destination again' };
+    return recoverOutcome({
+      open: this.options.reopen,
+      migrationId: this.migrationId,
+      token: this.options.token,
+      clock: this.deadlines.clock,
+      deadlineMs: this.deadlines.recoveryMs,
+      retryMs: this.deadlines.retryMs,
+    });
   }
 
   onError(listener: (error: WireError) => void): () => void {

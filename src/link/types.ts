@@ -1,6 +1,6 @@
 /** The link's contract: the types the engine, the sessions and the destination share (see index.ts). */
 import type { PageReader } from '../wire/pages';
-import type { ImageKind } from '../wire/frames';
+import type { ImageKind, MigrationOutcome } from '../wire/frames';
 import type { Clock } from '../util/clock';
 import type { WireError } from '../wire/errors';
 import type { LinkConfig } from '../wire/config';
@@ -50,6 +50,17 @@ export interface Acceptor {
   attach(transport: Transport): boolean;
   /** multifd: channel `index` of the migration being served. Returns whether it was accepted. */
   attachChannel(transport: Transport, index: number): boolean;
+  /** A recovery-query connection (QUERY → OUTCOME), answered busy or not. */
+  attachQuery(transport: Transport): void;
+}
+
+/** The recovery query's result (recovery.ts). */
+export interface Recovery {
+  outcome: MigrationOutcome | 'unreachable';
+  /** Queries tried (connections opened or attempted). */
+  attempts: number;
+  /** The last attempt's failure, when there was no answer. */
+  error?: string;
 }
 
 export interface ConnectOptions {
@@ -79,7 +90,11 @@ export interface ConnectOptions {
   /** ws: over maxBufferedBytes with no write completing this long → PRECOPY_ERR_TIMEOUT, close 4004. Default 10000; 0 = off. */
   stallMs?: number;
   /** How long HELLO and each reply may take (session.ts DEFAULT_DEADLINES: 10 s, 30 s). */
-  deadlines?: { helloMs?: number; replyMs?: number };
+  /**
+   * How long HELLO and each reply may take, and the recovery query after a link lost with GO in
+   * flight (session.ts DEFAULT_DEADLINES: 10 s, 30 s, 30 s with a 250 ms first backoff).
+   */
+  deadlines?: { helloMs?: number; replyMs?: number; recoveryMs?: number; retryMs?: number };
   /** The scheduler the deadlines run on. Default wallClock(): a virtual run's clock stands still while it waits. */
   deadlineClock?: Clock;
   /** multifd: pages travel on this many channels, each its own connection (ws) or queue (inproc). 0 = none. */
@@ -145,9 +160,14 @@ export interface SourceSession {
   /**
    * GO → RESUMED: the commit point. Once GO is sent the migration can only complete: cancel()
    * does nothing, and a rejection here means the outcome is unknown (the destination may run
-   * the guest), so the source must not resume its own.
+   * the guest), so the source must not resume its own until `recover()` has said.
    */
   go(): Promise<{ resumedAt: number }>;
+  /**
+   * After go() failed: ask the destination on a fresh connection how the migration ended
+   * (recovery.ts). Absent: the link cannot be reopened (the source stays paused, `unknown`).
+   */
+  recover?(): Promise<Recovery>;
   /** After RESUMED: send the paused source image's hash, wait for the verdict (image, post-run). */
   verify(sourceHash: string): Promise<DestinationVerdict>;
   /** Before GO: tell the destination to discard everything, then close. After GO: nothing. */

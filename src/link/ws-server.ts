@@ -4,7 +4,8 @@
  * 401 and the socket is destroyed; plain HTTP gets 426; garbage that is not HTTP gets Node's
  * 400 and a closed socket. Accepted sockets become WsTransports with `maxPayload` enforced by ws
  * (an oversized message closes with 1009). Binds 127.0.0.1 unless told otherwise. A multifd
- * channel connects to `/channel/<i>` with the same token; any other path is a migration's main link.
+ * channel connects to `/channel/<i>` with the same token, a recovery query to `/query`; any other
+ * path is a migration's main link.
  */
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -44,15 +45,19 @@ function reject(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-/** The multifd channel a connection's path names (`/channel/<i>`), or undefined for the main link. */
-export function channelOf(request: IncomingMessage): number | undefined {
+/** What a connection is for: a migration's main link, multifd channel i, or a recovery query. */
+export type Route = undefined | number | 'query';
+
+/** The route a connection's path names: `/channel/<i>`, `/query`, anything else the main link. */
+export function routeOf(request: IncomingMessage): Route {
+  if (request.url === '/query') return 'query';
   const match = /^\/channel\/(\d{1,3})$/.exec(request.url ?? '');
   return match ? Number(match[1]) : undefined;
 }
 
 export async function listenWs(
   options: WsServerOptions,
-  onConnection: (transport: WsTransport, channel: number | undefined) => void,
+  onConnection: (transport: WsTransport, route: Route) => void,
 ): Promise<WsServer> {
   const host = options.host ?? '127.0.0.1';
   const clock = options.clock ?? wallClock();
@@ -78,7 +83,7 @@ export async function listenWs(
           maxBufferedBytes: options.maxBufferedBytes,
           stallMs: options.stallMs,
         }),
-        channelOf(request),
+        routeOf(request),
       ),
     );
   });

@@ -16,6 +16,7 @@ import {
   stateName,
   type DestinationVerdict as MachineVerdict,
   type GuestSide,
+  type RecoveredOutcome,
   type RoundOutcome,
 } from '../../machines/source.machine';
 import {
@@ -306,7 +307,7 @@ export class Migration {
           commitSwitchover: fromPromise<void>(() => this.step(() => this.commitSwitchover())),
           verifyDestination: fromPromise<MachineVerdict>(() => this.step(() => this.verifyDestination())),
           rollback: fromPromise<void, { reason: string }>(({ input }) => this.rollback(input.reason)),
-          settleOrphaned: fromPromise<void, { reason: string }>(() => this.settleOrphaned()),
+          settleOrphaned: fromPromise<RecoveredOutcome, { reason: string }>(() => this.settleOrphaned()),
         },
       }),
       {
@@ -536,14 +537,20 @@ export class Migration {
   }
 
   /**
-   * After GO with no RESUMED: the destination may run the guest, so the source must not. Let
-   * the link go and stop tracking; the guest stays paused.
+   * After GO with no RESUMED: the destination may run the guest, so the source must not until
+   * the destination has said it does not (the recovery query). Let the link go, stop tracking
+   * and ask; the chart resumes the guest (rollback) only on `discarded`.
    */
-  private async settleOrphaned(): Promise<void> {
+  private async settleOrphaned(): Promise<RecoveredOutcome> {
     await this.inFlight;
     await this.session?.close().catch(() => undefined);
     this.liftAids();
     if (this.options.faults?.resumeOnOrphan) this.options.guest.resumeAll();
+    const recovery = (await this.session?.recover?.()) ?? {
+      outcome: 'unreachable' as const,
+      error: 'this link cannot reach the destination again',
+    };
+    return { outcome: recovery.outcome, detail: recovery.error };
   }
 
   /** Stop throttling, dirty-limit penalties and dirty logging (the migration is over here). */
@@ -591,7 +598,8 @@ export class Migration {
     const { guest } = this.options;
     // A round a cancel cut short is kept, marked partial (no rates from a cut-off interval).
     if (this.roundOpen && this.tracker) this.recordRound(this.current.final, true);
-    // Rollback is only reachable before GO (the chart's commit point): the destination discards.
+    // Rollback is reachable before GO (the chart's commit point), or after it once the recovery
+    // query answered discarded: either way the destination does not run the guest.
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
     this.liftAids();

@@ -11,11 +11,13 @@
  * source's timestamps (`f64 at`, ms of the run's clock) on the control frames. See README.md
  * here. Version 4 added HELLO.image (the destination keeps the pages' bytes, or only their
  * digests) and moved the checksum to XXH64. Version 5 added multifd: HELLO.channels, and SYNC,
- * the per-round sync packet each channel sends at the end of its share of a round.
+ * the per-round sync packet each channel sends at the end of its share of a round. Version 6
+ * added the recovery query: HELLO.migrationId, and QUERY / OUTCOME on a fresh connection after
+ * the link died between GO and RESUMED.
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 5;
+export const VERSION = 6;
 export const HEADER_SIZE = 16;
 /** Pages travel whole: the wire's page is the guest's. */
 export { PAGE_SIZE } from '../util/units';
@@ -53,9 +55,16 @@ export const FrameType = {
    * destination applies nothing more from this channel until every channel's SYNC of N arrived.
    */
   SYNC: 17,
+  /**
+   * On a fresh connection, after the link died between GO and RESUMED: how did migration `id`
+   * end? A migration still waiting for GO is committed to discarded by the question.
+   */
+  QUERY: 18,
+  /** destination → source: the answer to QUERY (resumed, discarded, or unknown: not in its table). */
+  OUTCOME: 19,
 } as const;
 export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
-export const MAX_FRAME_TYPE = 17;
+export const MAX_FRAME_TYPE = 19;
 /** The most multifd channels a HELLO may announce (QEMU's multifd-channels range is 1..255). */
 export const MAX_CHANNELS = 255;
 

@@ -34,6 +34,14 @@ const MAX_VERDICT = 8192;
 export type ImageKind = 'bytes' | 'digests';
 const IMAGE_KINDS: readonly ImageKind[] = ['bytes', 'digests'];
 
+/** OUTCOME's answer: how a migration ended at the destination, as far as it knows. */
+export type MigrationOutcome = 'unknown' | 'resumed' | 'discarded';
+const OUTCOMES: readonly MigrationOutcome[] = ['unknown', 'resumed', 'discarded'];
+
+/** A migration id: 8 bytes, as 16 lowercase hex digits; all zeros = none (no recovery query). */
+export const NO_MIGRATION_ID = '0000000000000000';
+const ID_BYTES = 8;
+
 /** The largest guest a HELLO may announce: 2^31-1 pages, SparseMemory's own limit. */
 export const MAX_GUEST_PAGES = 2 ** 31 - 1;
 
@@ -51,6 +59,8 @@ export type Frame =
       image: ImageKind;
       /** multifd channels that will connect beside this link; 0 = pages travel on this link. */
       channels: number;
+      /** Names the migration for a recovery QUERY (NO_MIGRATION_ID: none). */
+      migrationId: string;
       token: string;
     }
   | { type: 'HELLO_ACK'; maxPayload: number }
@@ -77,6 +87,8 @@ export type Frame =
   | { type: 'VERIFY'; sourceHash: string; at: number }
   | { type: 'VERDICT'; verdict: DestinationVerdict }
   | { type: 'CANCEL'; reason: string }
+  | { type: 'QUERY'; migrationId: string; token: string }
+  | { type: 'OUTCOME'; migrationId: string; outcome: MigrationOutcome }
   | { type: 'ERROR'; closeCode: number; code: string; message: string };
 
 export type FrameName = Frame['type'];
@@ -211,12 +223,19 @@ function json<T>(type: FrameName, body: Buffer, schema: z.ZodType<T>): T {
   return parsed.data;
 }
 
+/** QUERY's and OUTCOME's id: a migration's, never none (there is nothing to ask about none). */
+function migrationIdOf(type: FrameName, body: Buffer): string {
+  const id = body.toString('hex', 0, ID_BYTES);
+  if (id === NO_MIGRATION_ID) fail('PRECOPY_ERR_BAD_FIELD', `${type}.migrationId must not be all zeros`);
+  return id;
+}
+
 /** Decode and validate one frame; throws WireError. */
 export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
   const { type, body, checksum } = readHeader(bytes, options);
   switch (type) {
     case 'HELLO': {
-      needLength(type, body, 20, 20 + 255);
+      needLength(type, body, 28, 28 + 255);
       const pages = body.readUInt32LE(0);
       const pageSize = body.readUInt32LE(4);
       const edgeFirstPage = body.readUInt32LE(8);
@@ -225,7 +244,7 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       const imageId = body.readUInt8(17);
       const channels = body.readUInt8(18);
       const tokenLength = body.readUInt8(19);
-      if (body.length !== 20 + tokenLength)
+      if (body.length !== 28 + tokenLength)
         fail('PRECOPY_ERR_BAD_LENGTH', `HELLO: token length ${tokenLength} does not match the body`);
       if (pages < 1 || pages > MAX_GUEST_PAGES)
         fail('PRECOPY_ERR_BAD_FIELD', `HELLO.pages must be in [1, ${MAX_GUEST_PAGES}], got ${pages}`);
@@ -246,8 +265,20 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       const image = IMAGE_KINDS[imageId];
       if (image === undefined)
         fail('PRECOPY_ERR_BAD_FIELD', `HELLO.image ${imageId} must be 0 (bytes) or 1 (digests)`);
-      const token = text(type, 'token', body.subarray(20));
-      return { type, pages, pageSize, edgeFirstPage, edgePages, encodings, image, channels, token };
+      const migrationId = body.toString('hex', 20, 28);
+      const token = text(type, 'token', body.subarray(28));
+      return {
+        type,
+        pages,
+        pageSize,
+        edgeFirstPage,
+        edgePages,
+        encodings,
+        image,
+        channels,
+        migrationId,
+        token,
+      };
     }
     case 'HELLO_ACK': {
       needLength(type, body, 4);
@@ -325,6 +356,24 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
       needLength(type, body, 0, MAX_TEXT);
       return { type, reason: text(type, 'reason', body) };
     }
+    case 'QUERY': {
+      needLength(type, body, ID_BYTES + 1, ID_BYTES + 1 + 255);
+      const tokenLength = body.readUInt8(ID_BYTES);
+      if (body.length !== ID_BYTES + 1 + tokenLength)
+        fail('PRECOPY_ERR_BAD_LENGTH', `QUERY: token length ${tokenLength} does not match the body`);
+      const migrationId = migrationIdOf(type, body);
+      return { type, migrationId, token: text(type, 'token', body.subarray(ID_BYTES + 1)) };
+    }
+    case 'OUTCOME': {
+      needLength(type, body, ID_BYTES + 1);
+      const outcome = OUTCOMES[body.readUInt8(ID_BYTES)];
+      if (outcome === undefined)
+        fail(
+          'PRECOPY_ERR_BAD_FIELD',
+          `OUTCOME.outcome ${body.readUInt8(ID_BYTES)} must be 0 (unknown), 1 (resumed) or 2 (discarded)`,
+        );
+      return { type, migrationId: migrationIdOf(type, body), outcome };
+    }
     case 'ERROR': {
       needLength(type, body, 3, 3 + 255 + MAX_TEXT);
       const closeCode = body.readUInt16LE(0);
@@ -351,9 +400,10 @@ function u32(value: number, field: string): number {
 }
 
 export function encodeHello(
-  hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type' | 'image' | 'channels'> & {
+  hello: Omit<Extract<Frame, { type: 'HELLO' }>, 'type' | 'image' | 'channels' | 'migrationId'> & {
     image?: ImageKind;
     channels?: number;
+    migrationId?: string;
   },
 ): Buffer {
   const token = Buffer.from(hello.token, 'utf8');
@@ -361,7 +411,7 @@ export function encodeHello(
   const channels = hello.channels ?? 0;
   if (!Number.isInteger(channels) || channels < 0 || channels > MAX_CHANNELS)
     throw new WireError('PRECOPY_ERR_USAGE', `channels must be an integer in [0, ${MAX_CHANNELS}]`);
-  const frame = allocFrame(FrameType.HELLO, 20 + token.length);
+  const frame = allocFrame(FrameType.HELLO, 28 + token.length);
   const b = frame.subarray(HEADER_SIZE);
   b.writeUInt32LE(u32(hello.pages, 'pages'), 0);
   b.writeUInt32LE(u32(hello.pageSize, 'pageSize'), 4);
@@ -371,7 +421,34 @@ export function encodeHello(
   b.writeUInt8(IMAGE_KINDS.indexOf(hello.image ?? 'bytes'), 17);
   b.writeUInt8(channels, 18);
   b.writeUInt8(token.length, 19);
-  token.copy(b, 20);
+  b.write(idHex(hello.migrationId ?? NO_MIGRATION_ID), 20, 'hex');
+  token.copy(b, 28);
+  return seal(frame);
+}
+
+function idHex(id: string): string {
+  if (!/^[0-9a-f]{16}$/.test(id))
+    throw new WireError(
+      'PRECOPY_ERR_USAGE',
+      `migrationId must be 16 lowercase hex digits, got '${id.slice(0, 40)}'`,
+    );
+  return id;
+}
+
+export function encodeQuery(migrationId: string, token: string): Buffer {
+  const bytes = Buffer.from(token, 'utf8');
+  if (bytes.length > 255) throw new WireError('PRECOPY_ERR_USAGE', `token must be at most 255 bytes`);
+  const frame = allocFrame(FrameType.QUERY, ID_BYTES + 1 + bytes.length);
+  frame.write(idHex(migrationId), HEADER_SIZE, 'hex');
+  frame.writeUInt8(bytes.length, HEADER_SIZE + ID_BYTES);
+  bytes.copy(frame, HEADER_SIZE + ID_BYTES + 1);
+  return seal(frame);
+}
+
+export function encodeOutcome(migrationId: string, outcome: MigrationOutcome): Buffer {
+  const frame = allocFrame(FrameType.OUTCOME, ID_BYTES + 1);
+  frame.write(idHex(migrationId), HEADER_SIZE, 'hex');
+  frame.writeUInt8(OUTCOMES.indexOf(outcome), HEADER_SIZE + ID_BYTES);
   return seal(frame);
 }
 

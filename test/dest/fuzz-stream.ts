@@ -5,7 +5,7 @@
 import type { SparseMemory } from '../../src/guest/sparse-memory';
 import type { Rng } from '../../src/util/rng';
 import { PageEncoder, emptyStats } from '../../src/wire/batch';
-import { HEADER_SIZE } from '../../src/wire/constants';
+import { HEADER_SIZE, MAX_FRAME_TYPE } from '../../src/wire/constants';
 import {
   encodeConfig,
   encodeHandshake,
@@ -32,6 +32,8 @@ export function validStream(memory: SparseMemory): Buffer[] {
       edgeFirstPage: 0,
       edgePages: 0,
       encodings: 0b1111,
+      // An id, so the destination's recovery table is in play (a retyped frame may become QUERY).
+      migrationId: '00000000f022cafe',
       token: TOKEN,
     }),
     encodeConfig(BARE_CONFIG),
@@ -93,7 +95,8 @@ export function mutate(
       f = Buffer.concat([f, rng.fill(new Uint8Array(1 + rng.int(64)))]);
       break;
     case 4:
-      f[5] = 1 + rng.int(17);
+      // Any frame type, QUERY and OUTCOME (18, 19) included.
+      f[5] = 1 + rng.int(MAX_FRAME_TYPE);
       break;
     case 5:
       f = Buffer.from(rng.fill(new Uint8Array(rng.int(200))));

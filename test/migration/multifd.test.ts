@@ -224,7 +224,7 @@ describe('multifd over WebSocket', () => {
     const server = await listenWs({ token, keepaliveMs: 0 }, (t, channel) => {
       paths.push(channel === undefined ? 'main' : `channel ${channel}`);
       if (channel === undefined) destination.attach(t);
-      else destination.attachChannel(t, channel);
+      else if (typeof channel === 'number') destination.attachChannel(t, channel);
     });
     const scenario = parseScenario(hotcold);
     const source = createSource(scenario);

@@ -78,6 +78,7 @@ function faultyLink(clock: VirtualClock) {
       return accepted;
     },
     attachChannel: (t, index) => destination.attachChannel(t, index),
+    attachQuery: (t) => destination.attachQuery(t),
   };
   const link: DestinationLink = {
     connect: () =>
