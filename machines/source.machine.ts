@@ -158,7 +158,7 @@ export const sourceMachine = setup({
       reason: ({ event }) =>
         `the link failed after GO, before RESUMED (${
           event.type === 'LINK_LOST' ? event.reason : errorText((event as { error?: unknown }).error)
-        }): the source guest stays paused; the destination may be running it`,
+        }): the source guest stays paused until the destination says whether it runs it (the recovery query)`,
     }),
   },
 }).createMachine({

@@ -48,7 +48,10 @@ const ACTOR_EVENTS: AnyEventObject[] = [
   done('verifyDestination', { passed: true }),
   done('verifyDestination', { passed: false, reason: 'hash differs' }),
   done('rollback'),
-  done('settleOrphaned'),
+  done('settleOrphaned', { outcome: 'unreachable', detail: 'no answer within 30000 ms' }),
+  done('settleOrphaned', { outcome: 'unknown' }),
+  done('settleOrphaned', { outcome: 'discarded' }),
+  done('settleOrphaned', { outcome: 'resumed' }),
   ...[
     'setupMigration',
     'runRound',
@@ -162,19 +165,42 @@ describe('source machine', () => {
     }
   });
 
-  it('after GO, a lost link before RESUMED is an unknown outcome: orphaned, never rolled back', () => {
+  it('after GO, a lost link before RESUMED asks the destination and follows its answer', () => {
     const commit = reached.find((p) => stateName(p.state.value) === 'commit')!;
     for (const e of [error('commitSwitchover'), { type: 'LINK_LOST', reason: 'gone' }]) {
       const [orphaned] = transition(sourceMachine, commit.state, e as never);
       expect(orphaned.value).toBe('orphaning');
       expect(orphaned.context.reason).toMatch(/after GO, before RESUMED .*source guest stays paused/);
       expect(Object.keys(orphaned.children)).toEqual(['settleOrphaned']);
-      const [end] = transition(sourceMachine, orphaned, done('settleOrphaned') as never);
-      expect([end.value, migrationStatus(end.value, false), guestSide(end.value)]).toEqual([
-        'orphaned',
-        'failed',
-        'unknown',
-      ]);
+      const after = (output: object) =>
+        transition(sourceMachine, orphaned, done('settleOrphaned', output) as never)[0];
+      // No answer within the recovery deadline, or no record: paused, the operator decides.
+      for (const output of [
+        { outcome: 'unreachable', detail: 'no answer within 30000 ms' },
+        { outcome: 'unknown' },
+      ]) {
+        const end = after(output);
+        expect([end.value, migrationStatus(end.value, false), guestSide(end.value)]).toEqual([
+          'orphaned',
+          'failed',
+          'unknown',
+        ]);
+        expect(end.context.reason).toMatch(
+          /(no answer within 30000 ms|no record of this migration).*operator must decide/,
+        );
+      }
+      // Discarded: GO never took effect there, so the source rolls back (its guest resumes).
+      const discarded = after({ outcome: 'discarded' });
+      expect([discarded.value, Object.keys(discarded.children)]).toEqual(['failing', ['rollback']]);
+      expect(discarded.context.reason).toMatch(/answered discarded: the source resumes its guest/);
+      const [failed] = transition(sourceMachine, discarded, done('rollback') as never);
+      expect([failed.value, guestSide(failed.value)]).toEqual(['failed', 'source']);
+      // Resumed: the guest runs there; the migration completed, unverified.
+      const resumed = after({ outcome: 'resumed' });
+      expect([resumed.value, guestSide(resumed.value)]).toEqual(['completed', 'destination']);
+      expect(resumed.context.verificationError).toMatch(
+        /answered resumed: the guest runs on the destination, unverified/,
+      );
     }
   });
 

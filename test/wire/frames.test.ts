@@ -64,6 +64,7 @@ describe('frame round trips', () => {
             encodings,
             image,
             channels,
+            migrationId: 'a5a5a5a5a5a5a5a5',
             token,
           };
           expect(decodeFrame(encodeHello(hello))).toEqual({ type: 'HELLO', ...hello });
