@@ -4,7 +4,8 @@
  * with PRECOPY_ERR_BUSY and close code 1013. A migration ends discarded (before GO: the source
  * keeps its guest) or resumed (after GO: the guest ran here, with its verdict when the source
  * stayed for it); either way its image is then dropped and the destination is ready for the
- * next one.
+ * next one. A recovery-query connection (`attachQuery`) is answered busy or not, from the
+ * table of recent outcomes (outcomes.ts).
  */
 import type { Acceptor, Transport } from '../link/types';
 import { wallClock, type Clock } from '../util/clock';

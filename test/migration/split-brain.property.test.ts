@@ -327,10 +327,20 @@ test('random cancels, lost links and crashes leave exactly one running guest, an
   expect(frames.slice(-3)).toEqual(['PREPARE', 'GO', 'VERIFY']);
   expect(replies.slice(-3)).toEqual(['READY', 'RESUMED', 'VERDICT']);
   const tally = new Map<string, number>();
+  const sides = new Map<string, number>();
   await fc.assert(
     fc.asyncProperty(faultsUpTo(frames.length, replies.length), async (fault) => {
-      const key = check(fault, await runWithFault(fault, server, current));
+      const run = await runWithFault(fault, server, current);
+      const key = check(fault, run);
       tally.set(key, (tally.get(key) ?? 0) + 1);
+      const sourceRuns = !run.sourceCrashed && !run.sourcePaused;
+      const destinationRuns = !run.destinationCrashed && run.destination === 'resumed';
+      const side = sourceRuns
+        ? 'the source alone'
+        : destinationRuns
+          ? 'the destination alone'
+          : 'none (a crash)';
+      sides.set(side, (sides.get(side) ?? 0) + 1);
     }),
     { seed: 1616, numRuns: 60, endOnFailure: true },
   );
@@ -338,7 +348,7 @@ test('random cancels, lost links and crashes leave exactly one running guest, an
     `split-brain outcomes (${frames.length} frames a migration):\n${[...tally]
       .sort()
       .map(([k, n]) => `  ${n} × ${k}`)
-      .join('\n')}\n`,
+      .join('\n')}\nguest runs on: ${[...sides].map(([k, n]) => `${n} × ${k}`).join(', ')}\n`,
   );
   // The runs reached both sides of the commit point.
   const keys = [...tally.keys()].join('\n');
