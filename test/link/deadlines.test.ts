@@ -18,8 +18,6 @@ import { CloseCode } from '../../src/wire/constants';
 import {
   decodeFrame,
   encodeConfig,
-  encodeHello,
-  encodeHelloAck,
   encodeRoundEnd,
   encodeRoundStart,
   type FrameName,
@@ -28,6 +26,7 @@ import { BARE_CONFIG } from '../../src/wire/config';
 import { createSource, migrate as migrateScenario, type DestinationLink } from '../../src/migration/index';
 import { parseScenario } from '../../src/migration/scenario';
 import { TOKEN, allPages, makeGuest, migrate } from './helpers';
+import { nonReadingDestination, rawHello, rawSession } from './peers';
 
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -196,8 +195,7 @@ describe('destination deadlines (injected clock)', () => {
     return { destination, source, said, closed: () => closed };
   }
 
-  const hello = () =>
-    encodeHello({ pages: 8, pageSize: 4096, edgeFirstPage: 0, edgePages: 0, encodings: 0b111, token: TOKEN });
+  const hello = () => rawHello(8);
 
   it('no HELLO within 10 s of connecting: ERROR and close 4003, the destination is free again', async () => {
     const clock = new VirtualClock();
@@ -325,15 +323,7 @@ describe('a peer that stops reading (injected clock)', () => {
   it.each([10_000, 0])(
     'a destination that stops reading: the source fails at the stall deadline (%i ms; 0 = off, the NEGATIVE: it waits for ever)',
     async (stallMs) => {
-      const own = await listenWs({ token: TOKEN, keepaliveMs: 0 }, (t) => {
-        t.setHandlers({
-          message: () => {
-            t.send(encodeHelloAck(1 << 20)).catch(() => undefined);
-            (t.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-          },
-          close: () => undefined,
-        });
-      });
+      const own = await nonReadingDestination();
       const clock = new VirtualClock();
       try {
         const transport = await connectWs({
@@ -344,15 +334,7 @@ describe('a peer that stops reading (injected clock)', () => {
           maxBufferedBytes: 256 << 10,
           stallMs,
         });
-        const session: SourceSession = new Session(transport, {
-          token: TOKEN,
-          encodings: ['raw'],
-          xbzrleCacheSize: 4096,
-          maxBatchPages: 16,
-          maxBandwidth: 0,
-          clock: wallClock(),
-          deadlines: { clock },
-        });
+        const session: SourceSession = rawSession(transport, { deadlines: { clock } });
         const memory = makeGuest(16384, 4);
         await session.hello({ pages: 16384, pageSize: 4096 });
         await session.startRound(0);

@@ -12,8 +12,9 @@ import { connectWs } from '../../src/link/ws-client';
 import { listenWs } from '../../src/link/ws-server';
 import type { WsTransport } from '../../src/link/ws-transport';
 import { wallClock } from '../../src/util/clock';
-import { decodeFrame, encodeHello, encodeHelloAck } from '../../src/wire/frames';
+import { decodeFrame } from '../../src/wire/frames';
 import { TOKEN, allPages, makeGuest, migrate } from './helpers';
+import { nonReadingDestination, rawHello, rawSession } from './peers';
 
 let server: DestinationServer;
 
@@ -46,8 +47,7 @@ async function validMigrationSucceeds(): Promise<void> {
   expect(verdict.passed).toBe(true);
 }
 
-const hello = () =>
-  encodeHello({ pages: 16, pageSize: 4096, edgeFirstPage: 0, edgePages: 0, encodings: 0b111, token: TOKEN });
+const hello = () => rawHello(16);
 
 describe('WebSocket link', () => {
   test.each([true, false])('a whole migration verifies (zero mask %s)', async (zeroMask) => {
@@ -234,19 +234,7 @@ describe('WebSocket link against a misbehaving destination', () => {
   test.each([false, true])(
     'a destination that stops reading: the source buffers at most its bound and times out (fault: ignore backpressure %s)',
     async (fault) => {
-      let answered = false;
-      const own = await listenWs({ token: TOKEN, keepaliveMs: 0 }, (t) => {
-        t.setHandlers({
-          message: () => {
-            if (answered) return;
-            answered = true;
-            t.send(encodeHelloAck(1 << 20)).catch(() => undefined);
-            // Accept the HELLO, then never read again.
-            (t.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-          },
-          close: () => undefined,
-        });
-      });
+      const own = await nonReadingDestination();
       try {
         const maxBufferedBytes = 256 << 10;
         const transport = await connectWs({
@@ -257,14 +245,7 @@ describe('WebSocket link against a misbehaving destination', () => {
           maxBufferedBytes,
           faultIgnoreBackpressure: fault,
         });
-        const session = new Session(transport, {
-          token: TOKEN,
-          encodings: ['raw'],
-          xbzrleCacheSize: 4096,
-          maxBatchPages: 16,
-          maxBandwidth: 0,
-          clock: wallClock(),
-        });
+        const session = rawSession(transport);
         const memory = makeGuest(16384, 4);
         await session.hello({ pages: 16384, pageSize: 4096 });
         await session.startRound(0);
