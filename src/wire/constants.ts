@@ -1,5 +1,5 @@
 /**
- * precopy's wire format, version 5. Every frame is one WebSocket message (or one in-process
+ * precopy's wire format, version 6. Every frame is one WebSocket message (or one in-process
  * message): a 16-byte header, like Cloud Hypervisor's request header, then a body.
  *
  *   u32 magic 'PCPY' | u8 version | u8 type | u16 flags (0) | u32 body length | u32 xxh64(body) low 32 bits

@@ -63,6 +63,11 @@ function sessionWithSilent(
     maxBandwidth: 0,
     clock: wallClock(),
     deadlines: { clock },
+    reopen: async () => {
+      const [query, queryEnd] = inprocPair();
+      destination.attachQuery(queryEnd);
+      return query;
+    },
   });
   return { session, destination };
 }
@@ -111,6 +116,8 @@ describe('source deadlines (injected clock)', () => {
       expect(destination.lastOutcome?.kind).toBe(
         mute === 'VERDICT' || mute === 'RESUMED' ? 'resumed' : 'discarded',
       );
+      // No RESUMED in time: the recovery query tells the source the guest runs there.
+      if (mute === 'RESUMED') expect(await session.recover()).toEqual({ outcome: 'resumed', attempts: 1 });
     },
   );
 
