@@ -69,6 +69,7 @@ function faultyLink(clock: VirtualClock) {
   const destination = new Destination({ token, clock });
   let endpoint: InprocEndpoint | undefined;
   let fault: ((e: InprocEndpoint) => void) | undefined;
+  let crashed = false;
   // The in-process link attaches InprocEndpoints; the proxy keeps the one it was given.
   const proxy: Acceptor = {
     attach(t: InprocEndpoint) {
@@ -78,7 +79,11 @@ function faultyLink(clock: VirtualClock) {
       return accepted;
     },
     attachChannel: (t, index) => destination.attachChannel(t, index),
-    attachQuery: (t) => destination.attachQuery(t),
+    // The recovery query: a crashed destination is not there to answer it.
+    attachQuery: (t) => {
+      if (crashed) t.close(1001, 'gone');
+      else destination.attachQuery(t);
+    },
   };
   const link: DestinationLink = {
     connect: () =>
@@ -89,6 +94,8 @@ function faultyLink(clock: VirtualClock) {
         encodings: ['zero', 'lz4'],
         clock,
         keepaliveMs: 0,
+        // A crashed destination is given up on quickly (wall-clock scheduler).
+        deadlines: { recoveryMs: 100, retryMs: 10 },
       }),
     close: async () => undefined,
   };
@@ -97,7 +104,10 @@ function faultyLink(clock: VirtualClock) {
     link,
     destination,
     dropLink: () => inject((e) => e.drop()),
-    crashDestination: () => inject((e) => e.close(1011, 'destination crashed')),
+    crashDestination: () => {
+      crashed = true;
+      inject((e) => e.close(1011, 'destination crashed'));
+    },
   };
 }
 
@@ -196,13 +206,20 @@ describe('rollback from every state', () => {
         expect(destination).toMatchObject({ kind: 'resumed', verdict: undefined });
         expect(source.guest.paused).toBe(true);
       } else if (state === 'commit') {
-        // GO was sent, RESUMED never came: the source cannot know, so it must not resume.
+        // GO was sent, RESUMED never came; here the link died before GO was delivered.
         expect(r.status).toBe('failed');
-        expect(r.precopy.guestRunsOn).toBe('unknown');
-        expect(r['error-desc']).toMatch(/after GO, before RESUMED.*stays paused.*may be running/);
-        expect(source.guest.paused).toBe(true);
-        // Here the link died before GO was delivered: the destination discarded. At most one runs.
         expect(destination?.kind).toBe('discarded');
+        if (kind === 'link loss') {
+          // The recovery query says discarded: the source runs it, exactly one guest.
+          expect(r['error-desc']).toMatch(/after GO, before RESUMED.*recovery query answered discarded/);
+          expect(r.precopy.guestRunsOn).toBe('source');
+          await expectSourceHealthyAndRetryVerifies(source);
+        } else {
+          // The destination is gone: the source cannot know, so it stays paused (documented).
+          expect(r['error-desc']).toMatch(/after GO, before RESUMED.*within 100 ms \(the recovery deadline/);
+          expect(r.precopy.guestRunsOn).toBe('unknown');
+          expect(source.guest.paused).toBe(true);
+        }
       } else {
         expect(r.status).toBe('failed');
         expect(r['error-desc']).toMatch(kind === 'link loss' ? /dropped|lost|closed/ : /1011|crash/);
