@@ -7,7 +7,8 @@
 import { Destination } from '../../src/dest/destination';
 import { OutcomeTable } from '../../src/dest/outcomes';
 import { inprocPair } from '../../src/link/inproc';
-import { recoverOutcome, type Recovery } from '../../src/link/recovery';
+import { recoverOutcome } from '../../src/link/recovery';
+import type { Recovery } from '../../src/link/types';
 import { connectSource, type Transport } from '../../src/link/index';
 import { startDestinationServer } from '../../src/dest/server';
 import { VirtualClock } from '../../src/util/clock';
