@@ -1,5 +1,5 @@
 /** The guest's public surface: spec, Guest, measurement helpers and the edge rule. */
-export { guestSpecSchema, parseGuestSpec, GuestSpecError, CONTENT_KINDS } from './spec';
+export { guestSpecSchema, parseGuestSpec, CONTENT_KINDS } from './spec';
 export type { GuestSpec, WorkloadSpec, ContentKind } from './spec';
 export { Guest } from './guest';
 export type { GuestOptions, GuestStats, GuestFaults } from './guest';

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { excerpt, quoted } from '../util/excerpt';
 import { formatBytes, PAGE_SIZE, parseDuration, parseRate, parseSize } from '../util/units';
 import { loadTrace } from './trace';
+import { ConfigError } from '../config/error';
 
 export const MIN_MEMORY = 1024 ** 2;
 export const MAX_MEMORY = 1024 ** 4;
@@ -234,55 +235,23 @@ const fillInput = z.strictObject({
 
 //////////////////////////////     resolved spec types     //////////////////////////////
 
-interface Writes {
-  content: ContentKind;
-  writeSize: number;
-}
+/** `T` with the fields `K` resolved against memory: present and defined. */
+type Resolved<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
+
 /** Rates in bytes/s, sizes and offsets in bytes (multiples of 4 KiB), durations in ms. */
-export interface IdleWorkload extends Writes {
-  kind: 'idle';
-  rate: number;
-}
-export interface UniformWorkload extends Writes {
-  kind: 'uniform';
-  rate: number;
-  offset: number;
-  size: number;
-}
-export interface HotcoldWorkload extends Writes {
-  kind: 'hotcold';
-  rate: number;
-  hot: number;
-  hotShare: number;
-  layout: 'scattered' | 'contiguous';
-  offset: number;
-}
-export interface SequentialWorkload extends Writes {
-  kind: 'sequential';
-  rate: number;
-  offset: number;
-  size: number;
-}
+export type IdleWorkload = z.output<typeof idleInput>;
+export type UniformWorkload = Resolved<z.output<typeof uniformInput>, 'size'>;
+export type HotcoldWorkload = Resolved<z.output<typeof hotcoldInput>, 'hot'>;
+export type SequentialWorkload = Resolved<z.output<typeof sequentialInput>, 'size'>;
 export type BasicWorkload = IdleWorkload | UniformWorkload | HotcoldWorkload | SequentialWorkload;
-export interface PhasedWorkload {
-  kind: 'phased';
+export type PhasedWorkload = Omit<z.output<typeof phasedInput>, 'phases'> & {
   phases: { duration: number; workload: BasicWorkload }[];
-  repeat: boolean;
-}
-export interface IncrementerWorkload {
-  kind: 'incrementer';
-  rate: number;
-  offset: number;
-  size: number;
-}
-export interface ReplayWorkload extends Writes {
-  kind: 'replay';
-  file?: string;
-  trace?: string;
-  period?: number;
-}
+};
+export type IncrementerWorkload = Resolved<z.output<typeof incrementerInput>, 'size'>;
+export type ReplayWorkload = z.output<typeof replayInput>;
 export type WorkloadSpec = BasicWorkload | PhasedWorkload | IncrementerWorkload | ReplayWorkload;
 
+/** The parsed guest: the fill's share resolved to bytes, the workload's regions to memory. */
 export interface GuestSpec {
   memory: number;
   vcpus: number;
@@ -450,18 +419,14 @@ export const guestSpecSchema = z
     workload: resolveWorkload(ctx, g.memory, g.vcpus, g.workload),
   }));
 
-/** Raised by parseGuestSpec; the message names every bad field as `guest.<path>: <problem>`. */
-export class GuestSpecError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'GuestSpecError';
-  }
-}
-
 export function parseGuestSpec(input: unknown): GuestSpec {
   const result = guestSpecSchema.safeParse(input ?? {});
   if (result.success) return result.data;
-  throw new GuestSpecError(
-    result.error.issues.map((i) => `${['guest', ...i.path.map(String)].join('.')}: ${i.message}`),
+  // One line per bad field, `guest.<path>: <problem>`.
+  throw new ConfigError(
+    result.error.issues.map((i) => ({
+      path: ['guest', ...i.path.map(String)].join('.'),
+      message: i.message,
+    })),
   );
 }

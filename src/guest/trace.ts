@@ -85,8 +85,22 @@ export function parseTrace(text: string, pages: number): ReplayTrace {
   };
 }
 
+/**
+ * Each workload's trace as its validation parsed it (keyed by the spec's workload object), so the
+ * guest replays what was checked and a file is read once, not again when the guest is built.
+ */
+const loaded = new WeakMap<object, { pages: number; trace: ReplayTrace }>();
+
 /** The trace named by a replay workload: a file (relative to the working directory) or inline text. */
 export function loadTrace(source: { file?: string; trace?: string }, pages: number): ReplayTrace {
+  const kept = loaded.get(source);
+  if (kept?.pages === pages) return kept.trace;
+  const trace = readTrace(source, pages);
+  loaded.set(source, { pages, trace });
+  return trace;
+}
+
+function readTrace(source: { file?: string; trace?: string }, pages: number): ReplayTrace {
   if (source.trace !== undefined) return parseTrace(source.trace, pages);
   let text: string;
   try {

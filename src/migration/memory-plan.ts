@@ -14,7 +14,8 @@ import os from 'node:os';
 import type { Backing } from '../guest/memory';
 import type { WorkloadSpec } from '../guest/spec';
 import { formatBytes, PAGE_SIZE } from '../util/units';
-import { ScenarioError, type Scenario } from './scenario';
+import { badScenario, type ConfigError } from '../config/error';
+import type { Scenario } from './scenario';
 
 export type Mode = 'full' | 'fast';
 
@@ -113,7 +114,7 @@ const NOT_MEASURED: Record<Backing, string[]> = {
 };
 
 /**
- * Choose the backing for `mode` and check the migration fits. Throws ScenarioError (naming the
+ * Choose the backing for `mode` and check the migration fits. Throws ConfigError (naming the
  * field, the estimate and the way out) when it does not.
  */
 export function planMemory(scenario: Scenario, mode: Mode, available = availableMemory()): MemoryPlan {
@@ -148,7 +149,7 @@ export function planMemory(scenario: Scenario, mode: Mode, available = available
   if (chosen === 'auto' && stored.estimate <= Math.min(available * STORED_SHARE, STORED_CEILING))
     return stored;
   if (xbzrle)
-    throw new ScenarioError([
+    throw badScenario([
       {
         path: 'migration.xbzrle',
         message:
@@ -159,8 +160,8 @@ export function planMemory(scenario: Scenario, mode: Mode, available = available
   return generated;
 }
 
-function tooBig(path: string, plan: MemoryPlan, budget: number, wayOut: string): ScenarioError {
-  return new ScenarioError([
+function tooBig(path: string, plan: MemoryPlan, budget: number, wayOut: string): ConfigError {
+  return badScenario([
     {
       path,
       message:

@@ -11,7 +11,8 @@ import { MetadataSession } from '../link/metadata-session';
 import type { EncodingName } from '../link/index';
 import type { Guest } from '../guest';
 import type { Clock } from '../util/clock';
-import { ScenarioError, type Scenario } from './scenario';
+import { badScenario } from '../config/error';
+import type { Scenario } from './scenario';
 
 /** The link options multifd sets: its channels and where zero pages are found. */
 export function multifdLink(scenario: Scenario): { channels: number; zeroOnMain: boolean } {
@@ -41,7 +42,7 @@ export function checkMetadataScenario(scenario: Scenario): void {
       message:
         'fast (metadata-only) mode has no size model for xbzrle (a delta depends on page history; the xbzrle capability implies the encoding); allowed: zero, lz4, raw, xbzrle off',
     });
-  if (issues.length) throw new ScenarioError(issues);
+  if (issues.length) throw badScenario(issues);
 }
 
 /** The metadata link's session over a metadata-only guest's page states. */

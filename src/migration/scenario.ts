@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { guestSpecSchema, WORKLOAD_KINDS } from '../guest/spec';
 import { didYouMean } from '../util/suggest';
 import { excerpt } from '../util/excerpt';
+import { badScenario, ConfigError } from '../config/error';
 import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
 
 const MiB = 1024 * 1024;
@@ -228,24 +229,9 @@ export type RunParams = Scenario['run'];
 /** The link bandwidth used in virtual time when the scenario gives none (10 Gbit/s). */
 export const DEFAULT_VIRTUAL_BANDWIDTH = 1.25e9;
 
-/** A scenario error lists at most this many fields (the rest are counted). */
-const MAX_ISSUES = 10;
-
-/**
- * Bad scenario or flags: one message naming every wrong field and its allowed range. Fields and
- * messages are cut to excerpts: a scenario's 50 MB key or value is not echoed back whole.
- */
-export class ScenarioError extends Error {
-  constructor(readonly issues: { path: string; message: string }[]) {
-    super(
-      `bad scenario: ${issues
-        .slice(0, MAX_ISSUES)
-        .map((i) => `${excerpt(i.path, 80)}: ${excerpt(i.message, 400)}`)
-        .join('; ')}${issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : ''}`,
-    );
-    this.name = 'ScenarioError';
-  }
-}
+/** Bad scenario or flags: the config layer's one error (src/api.ts exports it by this name). */
+export const ScenarioError = ConfigError;
+export type ScenarioError = ConfigError;
 
 // ////     flags     ////
 
@@ -280,7 +266,7 @@ type Json = Record<string, unknown>;
 function child(parent: Json, key: string): Json {
   const value = parent[key];
   if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value)))
-    throw new ScenarioError([{ path: key, message: 'must be an object' }]);
+    throw badScenario([{ path: key, message: 'must be an object' }]);
   const copy: Json = { ...((value as Json | undefined) ?? {}) };
   parent[key] = copy;
   return copy;
@@ -292,9 +278,7 @@ function child(parent: Json, key: string): Json {
  */
 export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
   if (file !== undefined && (typeof file !== 'object' || file === null || Array.isArray(file)))
-    throw new ScenarioError([
-      { path: '(scenario)', message: 'must be a JSON object {guest, migration, run}' },
-    ]);
+    throw badScenario([{ path: '(scenario)', message: 'must be a JSON object {guest, migration, run}' }]);
   const root: Json = { ...((file as Json | undefined) ?? {}) };
   const set = (part: Json, key: string, field = key) => {
     const v = flags[key];
@@ -375,7 +359,7 @@ export function parseScenario(file: unknown, flags: ScenarioFlags = {}): Scenari
   const merged = applyFlags(file, flags);
   const parsed = scenarioSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
-  throw new ScenarioError(
+  throw badScenario(
     parsed.error.issues.map((issue) => ({
       path: issue.path.length ? issue.path.join('.') : '(scenario)',
       message: issueMessage(issue, merged),

@@ -28,5 +28,4 @@ export {
 export { predictScenario, PREDICTED_METRICS, type Prediction } from './prediction';
 export { sweepHeatmapOption, sliceOf, boundarySegments, type HeatmapInput } from './heatmap';
 export { toCsv } from './csv';
-export { renderSvg } from './svg';
 export { writeReports, predictionsFor, variedAxes, MAPPED_METRICS } from './report';

@@ -5,8 +5,11 @@ import { summarise, type MetricName, type PointSummary } from './aggregate';
 import { toCsv } from './csv';
 import { sweepHeatmapOption } from './heatmap';
 import { predictScenario, type Prediction } from './prediction';
-import { renderSvg } from './svg';
+import { renderChartSvg } from '../viz/svg';
 import type { RunRecord } from './store';
+
+/** A heatmap's SVG size in px. */
+const HEATMAP_SIZE = { width: 900, height: 640 };
 
 /** The metrics the issue maps. */
 export const MAPPED_METRICS: MetricName[] = ['converged', 'rounds', 'downtime', 'totalBytes'];
@@ -55,7 +58,10 @@ export function writeReports(records: RunRecord[], options: ReportOptions): stri
       const file = join(options.svgDir, `${metric}.svg`);
       writeFileSync(
         file,
-        renderSvg(sweepHeatmapOption({ summaries, x: axes[0], y: axes[1], metric, predictions })),
+        renderChartSvg(
+          sweepHeatmapOption({ summaries, x: axes[0], y: axes[1], metric, predictions }),
+          HEATMAP_SIZE,
+        ),
       );
       written.push(file);
     }

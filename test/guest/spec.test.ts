@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { GuestSpecError, parseGuestSpec } from '../../src/guest';
+import { ConfigError } from '../../src/config/error';
+import { parseGuestSpec } from '../../src/guest';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -8,7 +9,7 @@ function problem(input: object): string {
   try {
     parseGuestSpec(input);
   } catch (e) {
-    expect(e).toBeInstanceOf(GuestSpecError);
+    expect(e).toBeInstanceOf(ConfigError);
     return (e as Error).message;
   }
   throw new Error('the spec was accepted');

@@ -6,7 +6,7 @@ import { expandSweep } from '../../src/sweep/points';
 import { predictScenario, type Prediction } from '../../src/sweep/prediction';
 import { predictionsFor, variedAxes } from '../../src/sweep/report';
 import { parseSweepSpec } from '../../src/sweep/spec';
-import { renderSvg } from '../../src/sweep/svg';
+import { renderChartSvg } from '../../src/viz/svg';
 import { fakeResult } from './fixtures/fake-runner';
 
 const MiB = 2 ** 20;
@@ -208,7 +208,7 @@ describe('heatmap option', () => {
   });
 
   it('renders to an SVG document on the server', () => {
-    const svg = renderSvg(
+    const svg = renderChartSvg(
       sweepHeatmapOption({
         summaries,
         x: 'guest.workload.rate',
@@ -216,6 +216,7 @@ describe('heatmap option', () => {
         metric: 'rounds',
         predictions,
       }),
+      { width: 900, height: 640 },
     );
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('live rounds over guest.workload.rate');
