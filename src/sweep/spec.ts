@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../config/error';
 
 /** A dotted path of scenario keys: no empty segments, no prototype tricks. */
 const fieldPath = z
@@ -78,9 +79,10 @@ export function seedsOf(spec: SweepSpec): number[] {
   return typeof spec.seeds === 'number' ? Array.from({ length: spec.seeds }, (_, i) => i + 1) : spec.seeds;
 }
 
-export class SweepSpecError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A bad sweep spec: the one config error (field paths, excerpts), under the sweep's own name. */
+export class SweepSpecError extends ConfigError {
+  constructor(issues: ConfigIssue[], heading = 'bad sweep spec') {
+    super(issues, heading);
     this.name = 'SweepSpecError';
   }
 }
@@ -97,9 +99,9 @@ export function parseSweepSpec(json: unknown): SweepSpec {
         : i.code === 'invalid_key'
           ? `bad field path: ${i.issues.map((k) => k.message).join(', ')}`
           : i.message;
-    return `${where}: ${what}`;
+    return { path: where, message: what };
   });
-  throw new SweepSpecError(`bad sweep spec: ${issues.join('; ')}`);
+  throw new SweepSpecError(issues);
 }
 
 export function loadSweepSpec(file: string): SweepSpec {
@@ -107,7 +109,7 @@ export function loadSweepSpec(file: string): SweepSpec {
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new SweepSpecError(`cannot read sweep spec ${file}: ${(e as Error).message}`);
+    throw new SweepSpecError([{ path: file, message: (e as Error).message }], 'cannot read sweep spec');
   }
   return parseSweepSpec(json);
 }

@@ -1,6 +1,7 @@
 import { ConfigError } from '../../src/config/error';
 import { parseGuestSpec } from '../../src/guest';
 import { parseScenario, ScenarioError } from '../../src/migration/scenario';
+import { parseSweepSpec, SweepSpecError } from '../../src/sweep/spec';
 
 function thrown(f: () => unknown): ConfigError {
   try {
@@ -34,5 +35,12 @@ describe('ConfigError: the one error for a bad configuration', () => {
     expect(e.message).toMatch(/; and 2 more$/);
     expect(e.message).toContain('(5000 characters)');
     expect(e.message).not.toContain('f10');
+  });
+
+  it('a bad sweep spec is one too: each field by its path, under the sweep heading', () => {
+    const e = thrown(() => parseSweepSpec({ base: {}, grid: {}, seeds: 0, mode: 'slow' }));
+    expect(e).toBeInstanceOf(SweepSpecError);
+    expect(e.issues.map((i) => i.path).sort()).toEqual(['mode', 'seeds']);
+    expect(e.message).toMatch(/^bad sweep spec: .*seeds: /);
   });
 });
