@@ -307,31 +307,12 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
     }
     case 'ROUND_END': {
       needLength(type, body, 20);
-      return {
-        type,
-        round: body.readUInt32LE(0),
-        pages: body.readUInt32LE(4),
-        runningHash: body.readUInt32LE(8),
-        at: stamp(type, body, 12),
-      };
+      return { type, ...readTally(body), at: stamp(type, body, 12) };
     }
-    case 'ROUND_ACK': {
-      needLength(type, body, 12);
-      return {
-        type,
-        round: body.readUInt32LE(0),
-        pages: body.readUInt32LE(4),
-        runningHash: body.readUInt32LE(8),
-      };
-    }
+    case 'ROUND_ACK':
     case 'SYNC': {
       needLength(type, body, 12);
-      return {
-        type,
-        round: body.readUInt32LE(0),
-        pages: body.readUInt32LE(4),
-        runningHash: body.readUInt32LE(8),
-      };
+      return { type, ...readTally(body) };
     }
     case 'VCPU_STATE': {
       needLength(type, body, 1, MAX_VCPU_STATE);
@@ -482,28 +463,39 @@ export function encodeRoundStart(round: number, final: boolean, at: number): Buf
 }
 
 export function encodeRoundEnd(round: number, pages: number, runningHash: number, at: number): Buffer {
-  const frame = allocFrame(FrameType.ROUND_END, 20);
-  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
-  frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
-  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
+  const frame = tallyFrame(FrameType.ROUND_END, 20, round, pages, runningHash);
   frame.writeDoubleLE(time(at), HEADER_SIZE + 12);
   return seal(frame);
 }
 
 export function encodeSync(round: number, pages: number, runningHash: number): Buffer {
-  const frame = allocFrame(FrameType.SYNC, 12);
-  frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
-  frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
-  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
-  return seal(frame);
+  return seal(tallyFrame(FrameType.SYNC, 12, round, pages, runningHash));
 }
 
 export function encodeRoundAck(round: number, pages: number, runningHash: number): Buffer {
-  const frame = allocFrame(FrameType.ROUND_ACK, 12);
+  return seal(tallyFrame(FrameType.ROUND_ACK, 12, round, pages, runningHash));
+}
+
+/**
+ * ROUND_END, ROUND_ACK and SYNC open with the same tally of a round: its number, its pages and
+ * the running hash of what was sent (README.md: the frames), in bytes 0-11 of the body.
+ */
+function tallyFrame(
+  type: FrameTypeId,
+  bodyBytes: number,
+  round: number,
+  pages: number,
+  runningHash: number,
+): Buffer {
+  const frame = allocFrame(type, bodyBytes);
   frame.writeUInt32LE(u32(round, 'round'), HEADER_SIZE);
   frame.writeUInt32LE(u32(pages, 'pages'), HEADER_SIZE + 4);
   frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 8);
-  return seal(frame);
+  return frame;
+}
+
+function readTally(body: Buffer): { round: number; pages: number; runningHash: number } {
+  return { round: body.readUInt32LE(0), pages: body.readUInt32LE(4), runningHash: body.readUInt32LE(8) };
 }
 
 /** The switchover handshake's frames, each just a timestamp (README.md: the handshake). */
