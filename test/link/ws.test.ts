@@ -75,15 +75,7 @@ describe('WebSocket link', () => {
         clock: wallClock(),
         maxBufferedBytes: 64 << 10,
       });
-      const session = new Session(transport, {
-        token: TOKEN,
-        encodings: ['raw'],
-        xbzrleCacheSize: 4096,
-        maxBatchPages: 16,
-        maxBandwidth: 0,
-        clock: wallClock(),
-        faultReleaseWhenQueued: fault,
-      });
+      const session = rawSession(transport, { faultReleaseWhenQueued: fault });
       const memory = makeGuest(4096, 12);
       const outcome = migrate(session, memory, 1);
       if (fault)
