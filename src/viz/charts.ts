@@ -200,18 +200,21 @@ function padLive(view: RunView, withLive: boolean, data: (number | null)[]): (nu
 }
 
 function emptyNote(view: RunView, text = 'waiting for the first round…') {
-  return view.rounds.length === 0 && !liveProgress(view)
-    ? {
-        graphic: [
-          {
-            type: 'text' as const,
-            left: 'center' as const,
-            top: 'middle' as const,
-            style: { text, fill: COLORS.muted, fontSize: 12 },
-          },
-        ],
-      }
-    : {};
+  return view.rounds.length === 0 && !liveProgress(view) ? centreNote(text) : {};
+}
+
+/** A muted line of text in the middle of a chart that has nothing (or nothing yet) to draw. */
+function centreNote(text: string) {
+  return {
+    graphic: [
+      {
+        type: 'text' as const,
+        left: 'center' as const,
+        top: 'middle' as const,
+        style: { text, fill: COLORS.muted, fontSize: 12 },
+      },
+    ],
+  };
 }
 
 ////     the charts     ////
@@ -584,18 +587,7 @@ export function sendersOption(view: RunView): EChartsOption {
     : 'per-channel figures come with the result';
   return {
     ...base('Sender threads', 'mean send rate over the run and CPU busy (the encode-rate model)'),
-    ...(threads.length === 0 || seconds <= 0
-      ? {
-          graphic: [
-            {
-              type: 'text' as const,
-              left: 'center' as const,
-              top: 'middle' as const,
-              style: { text: note, fill: COLORS.muted, fontSize: 12 },
-            },
-          ],
-        }
-      : {}),
+    ...(threads.length === 0 || seconds <= 0 ? centreNote(note) : {}),
     tooltip: { trigger: 'axis', confine: true },
     xAxis: { type: 'category', data: threads.map((t) => t.name), axisLabel: { fontSize: 10 } },
     yAxis: [valueAxis('MiB/s'), valueAxis('CPU %', { splitLine: { show: false }, min: 0, max: 100 })],
@@ -722,18 +714,7 @@ export function heatmapOption(view: RunView): EChartsOption {
         : 'per round; log colour, grey = none',
     ),
     ...emptyNote(view),
-    ...(note
-      ? {
-          graphic: [
-            {
-              type: 'text',
-              left: 'center',
-              top: 'middle',
-              style: { text: note, fill: COLORS.muted, fontSize: 12 },
-            },
-          ],
-        }
-      : {}),
+    ...(note ? centreNote(note) : {}),
     grid: { left: 72, right: 84, top: 56, bottom: 42 },
     legend: { show: false },
     tooltip: {
