@@ -14,7 +14,7 @@ import {
 } from '../migration/scenario';
 
 /** Capabilities: `--auto-converge` alone means on; `--auto-converge off` turns it off. */
-const BOOLEAN_FLAGS = new Set([
+export const BOOLEAN_FLAGS = new Set([
   'auto-converge',
   'dirty-limit',
   'xbzrle',

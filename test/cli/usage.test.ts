@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { precopy } from './in-process';
 import { didYouMean } from '../../src/util/suggest';
-import { DEFAULTS, helpOf, SCENARIO_FLAG_NAMES } from '../../src/cli/scenario-options';
+import { BOOLEAN_FLAGS, DEFAULTS, helpOf, SCENARIO_FLAG_NAMES } from '../../src/cli/scenario-options';
 import { parseScenario } from '../../src/migration/scenario';
-
-const BOOLEANS = new Set(['auto-converge', 'dirty-limit', 'xbzrle', 'pause-before-switchover', 'multifd']);
 
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'precopy-usage-'))));
@@ -133,7 +131,7 @@ it("every scenario flag's help says what it sets, and the default it shows is th
   const base = parseScenario({});
   for (const [flag, shown] of Object.entries(DEFAULTS)) {
     // --workload idle's defaults equal the base's; other flags are set alone on top of it.
-    const parsed = parseScenario({}, { [flag]: BOOLEANS.has(flag) ? shown === 'on' : shown });
+    const parsed = parseScenario({}, { [flag]: BOOLEAN_FLAGS.has(flag) ? shown === 'on' : shown });
     expect({ flag, scenario: parsed }).toEqual({ flag, scenario: base });
   }
   // Negative: a default shown wrong is caught (128MiB/s is the real max-bandwidth default).
