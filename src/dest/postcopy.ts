@@ -9,6 +9,7 @@
  */
 import { Guest, type GuestSpec, type SparseMemory } from '../guest/index';
 import type { Clock } from '../util/clock';
+import { digestsHash, pageDigest } from '../util/digest';
 
 /** One page request on the return path (QEMU's MIG_RP_MSG_REQ_PAGES), stamped when made. */
 export interface PageRequest {
@@ -45,8 +46,12 @@ export class PostcopyDestination {
   requests = 0;
   readonly outbox: PageRequest[] = [];
   missingPages: number;
-  /** Pages the guest here may have written since it resumed (batches it made, owed ones included). */
-  private readonly touched: Uint8Array;
+  /**
+   * Per page, the digest of what it held when it became valid here: at the start for the pages
+   * pre-copy left, at placement for the rest, in both cases before this guest could write it.
+   * Their hash is the image as it arrived, which must be the source's stopped image.
+   */
+  readonly arrived: Uint32Array;
   private readonly memory: SparseMemory;
   private readonly clock: Clock;
 
@@ -55,7 +60,9 @@ export class PostcopyDestination {
     this.clock = o.clock;
     this.present = Uint8Array.from(o.discard, (d) => (d ? 0 : 1));
     this.missingPages = o.discard.reduce((n, d) => n + (d ? 1 : 0), 0);
-    this.touched = new Uint8Array(o.discard.length);
+    this.arrived = new Uint32Array(o.discard.length);
+    for (let gfn = 0; gfn < o.discard.length; gfn++)
+      if (this.present[gfn]) this.arrived[gfn] = pageDigest(o.memory.read(gfn));
     this.guest = Guest.create(o.spec, o.clock, {
       memory: o.memory,
       tickMs: o.tickMs,
@@ -65,9 +72,6 @@ export class PostcopyDestination {
     const vcpus = o.spec.vcpus;
     this.blockedSince = new Float64Array(vcpus);
     this.vcpuBlocktime = new Float64Array(vcpus);
-    this.guest.batches$.subscribe((batch) => {
-      for (let i = 0; i < batch.length; i++) this.touched[batch.page[i]!] = 1;
-    });
   }
 
   /** The MMU's userfault: a missing page blocks the vCPU and is requested. */
@@ -97,6 +101,7 @@ export class PostcopyDestination {
     if (this.present[gfn]) return;
     const time = this.clock.now();
     this.memory.writable(gfn).set(bytes);
+    this.arrived[gfn] = pageDigest(bytes);
     this.present[gfn] = 1;
     this.missingPages--;
     this.requested.delete(gfn);
@@ -130,8 +135,9 @@ export class PostcopyDestination {
     return Math.ceil(this.present.length / 8);
   }
 
-  /** Stop the guest; vCPUs still blocked count their wait up to now. */
+  /** Stop the guest; vCPUs still blocked count their wait up to now. Idempotent. */
   stop(): void {
+    if (!this.guest.running) return;
     this.guest.stop();
     const now = this.clock.now();
     for (let v = 0; v < this.blockedSince.length; v++)
@@ -139,18 +145,15 @@ export class PostcopyDestination {
     if (this.allBlockedSince >= 0) this.blocktime += now - this.allBlockedSince;
   }
 
-  /**
-   * The first page that must equal the source's and does not: every page the guest here has
-   * not written since it resumed (its written pages went through the MMU, so only after they
-   * were placed).
-   */
+  /** sha256 over the arrival digests: the source's imageHash() exactly when every page arrived as the source holds it. */
+  imageHash(): string {
+    return digestsHash(this.arrived);
+  }
+
+  /** The first page that did not arrive as the source holds it (a diagnostic where both images are at hand). */
   firstBadPage(source: SparseMemory): number | undefined {
-    for (let gfn = 0; gfn < this.present.length; gfn++) {
-      if (this.touched[gfn]) continue;
-      const a = this.memory.read(gfn);
-      const b = source.read(gfn);
-      for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return gfn;
-    }
+    for (let gfn = 0; gfn < this.arrived.length; gfn++)
+      if (this.arrived[gfn] !== pageDigest(source.read(gfn))) return gfn;
     return undefined;
   }
 }

@@ -2,26 +2,49 @@
  * Hybrid postcopy's second phase, as QEMU runs it after `migrate-start-postcopy`: the source has
  * stopped its vCPUs; it sends the device state and the discard set (pages dirtied since they
  * were sent), the destination runs the guest at once, and the pages it lacks come two ways: page
- * requests (faults, on the return path) served first (postcopy-preempt: their own channel,
- * ahead of the background push), and the background push of the rest of the discard set.
+ * requests (faults, on the return path) served first (postcopy-preempt as a priority queue:
+ * within each tick's budget a requested page goes before any page of the background push), and
+ * the background push of the rest of the discard set.
  *
- * Link loss pauses both sides (postcopy-paused: neither holds the whole guest; the
- * destination's vCPUs that fault block, the others run on what is here). `migrate-recover`
- * opens a new link (postcopy-recover): the destination sends its received bitmap, the source
- * re-sends what it lacks, the destination asks again for the pages its vCPUs wait on.
+ * `PostcopySource` is the source's end over a Transport; the destination's is PostcopyReceiver
+ * (src/dest/postcopy-receiver.ts), and the frames between them are src/wire's (README there:
+ * postcopy). Time is virtual, in ticks of TICK_MS, in lockstep epochs (see the receiver): the
+ * link carries bandwidth × tick bytes per tick and one-way latency on every page and request.
  *
- * Time: a VirtualClock stepped in ticks of TICK_MS (the destination guest writes on the same
- * tick); the link carries bandwidth × tick bytes per tick, one-way latency on every page and
- * request. Virtual time only.
+ * Link loss pauses both sides (postcopy-paused: neither holds the whole guest). `migrate-recover`
+ * (recover(), or a plan's `recoverAfter`) opens a new connection (postcopy-recover): RECOVER, the
+ * destination's received bitmap back, the source re-sends what is not there.
+ *
+ * `Postcopy` runs both ends in one process, over an in-process link or a loopback WebSocket.
  */
-import { PostcopyDestination } from '../dest/postcopy';
+import { PostcopyReceiver, TICK_MS, chained, epochTicks, ticksOf } from '../dest/postcopy-receiver';
 import type { GuestSpec, SparseMemory } from '../guest/index';
-import { transferTimeMs } from '../link/bandwidth';
-import type { VirtualClock } from '../util/clock';
-import { PAGE_SIZE } from '../util/units';
+import { transferTimeMs, type LinkModel } from '../link/bandwidth';
+import { inprocPair } from '../link/inproc';
+import type { InprocEndpoint } from '../link/inproc';
+import type { Transport } from '../link/types';
+import { connectWs } from '../link/ws-client';
+import { listenWs } from '../link/ws-server';
+import { wallClock, type VirtualClock } from '../util/clock';
+import { PageEncoder, emptyStats } from '../wire/batch';
+import { CloseCode, Encoding, PAGE_SIZE } from '../wire/constants';
+import { WireError, asWireError } from '../wire/errors';
+import {
+  decodeFrame,
+  encodeBitmap,
+  encodeClock,
+  encodeError,
+  encodeRecover,
+  encodeVcpuState,
+  encodeVerify,
+  packBits,
+  unpackBits,
+  type Frame,
+} from '../wire/frames';
+import type { PageReader } from '../wire/pages';
+import type { DestinationVerdict } from '../wire/verdict';
 
-/** The simulation step (ms): blocktimes are exact to this. */
-export const TICK_MS = 0.1;
+export { TICK_MS };
 
 export type PostcopyStatus =
   'postcopy-active' | 'postcopy-paused' | 'postcopy-recover' | 'completed' | 'failed';
@@ -29,26 +52,31 @@ export type PostcopyStatus =
 export interface PostcopyFaults {
   /** The source drops every page request and marks the page sent (the vCPU never unblocks). */
   skipRequests: boolean;
-  /** Pages left out of the discard set although dirty (the destination keeps stale copies). */
-  discardOmits: number[];
+  /** The source answers the first request for a page with the next page's bytes. */
+  wrongAnswer: boolean;
+  /** The source never sends its n-th PAGES frame (counted, 1-based) but counts it in its tally. */
+  dropFrame: number;
 }
 
-export interface PostcopyOptions {
+export interface PostcopySourceOptions {
+  transport: Transport;
+  /** The run's clock; the source's vCPUs are stopped. */
   clock: VirtualClock;
   /** The source's image when its vCPUs stopped, never written after. */
-  source: SparseMemory;
-  /** What pre-copy left at the destination (stale where `discard` is set); the guest runs on it. */
-  destination: SparseMemory;
+  source: PageReader & { imageHash(): string };
   /** Per page: 1 if still dirty at the source (the discard set). */
   discard: Uint8Array;
-  /** The guest, and the source's vCPU state at the stop (the device state sent at the switch). */
-  guest: GuestSpec;
+  /** The device state (the guest's vcpuState()). */
   vcpuState: Uint8Array;
-  link: { bandwidth: number; latencyMs: number };
+  link: LinkModel;
   /** Link losses, in ms after the switch; each recovers `recoverAfter` ms later unless absent (then recover() must be called). */
   linkLoss?: { at: number; recoverAfter?: number }[];
-  /** The phase fails if it has not completed this long after the switch (ms). */
-  deadline: number;
+  /** A fresh connection to the destination for migrate-recover. */
+  reopen: () => Promise<Transport>;
+  migrationId: string;
+  token: string;
+  /** zero and lz4 by default (XBZRLE has no base copy to delta against in postcopy). */
+  encodings?: { zero: boolean; lz4: boolean };
   faults?: Partial<PostcopyFaults>;
   onState?: (status: PostcopyStatus, time: number) => void;
 }
@@ -66,53 +94,62 @@ export interface PostcopyResult {
   /** Time every vCPU was blocked at once (QEMU's meaning). */
   'postcopy-blocktime': number;
   'postcopy-vcpu-blocktime': number[];
-  /** Writes each destination vCPU made (or owes, blocked) since it resumed. */
+  /** Writes each destination vCPU made since it resumed. */
   vcpuWrites: number[];
   recoveries: number;
   verification: { passed: boolean; firstBadPage?: number };
+  /** The destination's verdict, when it gave one. */
+  verdict?: DestinationVerdict;
 }
 
-interface InFlight {
+interface Request {
   gfn: number;
+  /** Tick it reaches the source. */
   arrive: number;
 }
 
-export class Postcopy {
+/** What the source is waiting for from the destination. */
+type Awaited = 'clock' | 'recovered' | 'verdict';
+
+export class PostcopySource {
   private status: PostcopyStatus = 'postcopy-active';
   private readonly states: PostcopyStatus[] = [];
-  private readonly dest: PostcopyDestination;
-  /** Per page: still to push from the source. */
-  private readonly toSend: Uint8Array;
+  private transport: Transport;
+  private readonly pages: number;
+  /** Per page: still to push. */
+  private toSend: Uint8Array;
   private cursor = 0;
-  /** Requests on the return path (arrive at the source at `time`), and pages on the wire. */
-  private readonly returnPath: { gfn: number; time: number }[] = [];
-  private readonly wire: InFlight[] = [];
+  private readonly returnPath: Request[] = [];
   private budget = 0;
   private bytes = 0;
-  private recoveries = 0;
+  private generation = 0;
+  private readonly latencyTicks: number;
+  private readonly epoch: number;
+  private readonly encoder: PageEncoder;
+  private said = { frames: 0, hash: 0 };
+  private heard = { frames: 0, hash: 0 };
+  /** PAGES frames sent (the dropFrame fault counts them). */
+  private pagesFrames = 0;
+  private answeredWrong = false;
+  /** The destination's last CLOCK (ticks), and when every page was there (ms), once it said. */
+  private destTick = 0;
+  private completedAt: number | undefined;
+  private received: Uint8Array | undefined;
+  private verdict: DestinationVerdict | undefined;
+  private failure: WireError | undefined;
+  private linkDown = false;
+  private wake: (() => void) | undefined;
   private recoverAsked = false;
-  private recoverWaiter: (() => void) | undefined;
 
-  constructor(private readonly o: PostcopyOptions) {
-    const pages = o.discard.length;
-    for (const [name, n] of [
-      ['source', o.source.pages],
-      ['destination', o.destination.pages],
-      ['guest.memory', o.guest.memory / PAGE_SIZE],
-    ] as const)
-      if (n !== pages) throw new RangeError(`postcopy: ${name} has ${n} pages, the discard set ${pages}`);
-    if (!(o.deadline > 0)) throw new RangeError(`postcopy: deadline must be > 0 ms, got ${o.deadline}`);
+  constructor(private readonly o: PostcopySourceOptions) {
+    this.pages = o.discard.length;
+    if (o.source.pages !== this.pages)
+      throw new RangeError(`postcopy: the source has ${o.source.pages} pages, the discard set ${this.pages}`);
+    this.transport = o.transport;
     this.toSend = o.discard.slice();
-    const seen = o.discard.slice();
-    for (const gfn of o.faults?.discardOmits ?? []) seen[gfn] = 0;
-    this.dest = new PostcopyDestination({
-      memory: o.destination,
-      discard: seen,
-      spec: o.guest,
-      vcpuState: o.vcpuState,
-      clock: o.clock,
-      tickMs: TICK_MS,
-    });
+    this.latencyTicks = ticksOf(o.link.latencyMs);
+    this.epoch = epochTicks(o.link.latencyMs);
+    this.encoder = new PageEncoder({ zero: o.encodings?.zero ?? true, lz4: o.encodings?.lz4 ?? true });
   }
 
   get state(): PostcopyStatus {
@@ -124,68 +161,205 @@ export class Postcopy {
     if (this.status !== 'postcopy-paused')
       throw new Error(`migrate-recover: the migration is ${this.status}, not postcopy-paused`);
     this.recoverAsked = true;
-    this.recoverWaiter?.();
+    this.wake?.();
   }
 
-  async run(): Promise<PostcopyResult> {
+  async run(): Promise<{ result: Omit<PostcopyResult, 'verification'>; verdict?: DestinationVerdict }> {
     const { clock, link } = this.o;
     const start = clock.now();
     this.enter('postcopy-active');
+    this.listen(this.transport);
+    const bitmap = packBits(this.o.discard);
+    this.say(encodeVcpuState(this.o.vcpuState));
+    this.say(encodeBitmap('discard', start, bitmap));
     // The switch's downtime: device state and the discard bitmap, then the destination runs.
-    const bitmapBytes = Math.ceil(this.o.discard.length / 8);
-    const state = this.o.vcpuState.length;
-    const downtime = transferTimeMs(state + bitmapBytes, link, 1);
-    clock.advanceBy(downtime);
-    this.bytes += state + bitmapBytes;
-    const guest = this.dest.guest;
-    const writesBefore = Array.from({ length: this.o.guest.vcpus }, (_, v) => guest.vcpuWrites(v));
-    guest.start();
+    this.bytes += this.o.vcpuState.length + bitmap.length;
+    const downtime = transferTimeMs(this.o.vcpuState.length + bitmap.length, link, 1);
+    let base = ticksOf(start + downtime);
+    this.startLockstep(base);
     const losses = [...(this.o.linkLoss ?? [])].sort((a, b) => a.at - b.at);
-    let resumeAt = Infinity;
-    let error: string | undefined;
-    while (this.dest.missingPages > 0) {
-      const now = clock.now();
-      const since = now - start;
-      if (since >= this.o.deadline) {
-        error = this.stuck(since);
-        break;
-      }
-      if (this.status === 'postcopy-active' && losses.length > 0 && since >= losses[0]!.at) {
-        const loss = losses.shift()!;
+    let k = 0;
+    while (this.completedAt === undefined && !this.failure) {
+      if (!this.linkDown) await this.until('clock', () => this.destTick >= base + k * this.epoch);
+      if (this.completedAt !== undefined || this.failure) break;
+      const boundary = base + (k + 1) * this.epoch;
+      const output = this.linkDown ? [] : this.runEpoch(base + k * this.epoch, boundary);
+      const loss = losses[0];
+      if (this.linkDown || (loss && boundary * TICK_MS - start >= loss.at)) {
+        // Lost with the link: this epoch's output (never sent) and every request on the way.
+        const planned = !this.linkDown && loss !== undefined;
+        if (planned) losses.shift();
+        const lostAt = planned ? boundary : ticksOf(clock.now()) + this.epoch;
         this.loseLink();
-        resumeAt = loss.recoverAfter === undefined ? Infinity : now + loss.recoverAfter;
+        const recovered = await this.recoverLink(lostAt, planned ? loss.recoverAfter : undefined);
+        if (recovered === undefined) break;
+        base = recovered;
+        k = 0;
+        continue;
       }
-      if (this.status === 'postcopy-paused') {
-        if (resumeAt === Infinity && !this.recoverAsked)
-          await new Promise<void>((resolve) => (this.recoverWaiter = resolve));
-        if (this.recoverAsked || now >= resumeAt) {
-          this.recoverLink();
-          resumeAt = Infinity;
-          continue;
-        }
-      } else this.transfer(now);
-      clock.advanceBy(TICK_MS);
+      clock.advanceTo(boundary * TICK_MS);
+      for (const item of output) {
+        if (typeof item === 'number') this.sayClock(item);
+        else if (++this.pagesFrames === this.o.faults?.dropFrame) this.said = chained(this.said, item);
+        else this.say(item);
+      }
+      this.sayClock(boundary);
+      k++;
     }
-    const end = clock.now();
-    this.dest.stop();
-    const bad = this.dest.firstBadPage(this.o.source);
-    const passed = bad === undefined;
-    if (!error && !passed) error = `verification failed: page ${bad} differs from the source's`;
-    this.enter(error ? 'failed' : 'completed');
+    if (this.completedAt !== undefined && !this.failure) {
+      clock.advanceTo(Math.max(clock.now(), this.completedAt));
+      this.send(encodeVerify(this.o.source.imageHash(), clock.now()));
+      await this.until('verdict', () => this.verdict !== undefined);
+    }
+    this.transport.close(CloseCode.NORMAL, 'done');
+    const failed = this.failure !== undefined || this.verdict?.passed !== true;
+    const desc =
+      this.failure?.message ??
+      (this.verdict && !this.verdict.passed ? `verification failed: ${this.verdict.reason}` : undefined);
+    this.enter(failed ? 'failed' : 'completed');
+    const stats = this.verdict?.postcopy;
     return {
-      status: error ? 'failed' : 'completed',
-      ...(error ? { 'error-desc': error } : {}),
-      states: this.states,
-      downtime,
-      'total-time': end - start,
-      'postcopy-bytes': this.bytes,
-      'postcopy-requests': this.dest.requests,
-      'postcopy-blocktime': this.dest.blocktime,
-      'postcopy-vcpu-blocktime': Array.from(this.dest.vcpuBlocktime),
-      vcpuWrites: writesBefore.map((n, v) => guest.vcpuWrites(v) - n),
-      recoveries: this.recoveries,
-      verification: passed ? { passed } : { passed, firstBadPage: bad },
+      result: {
+        status: failed ? 'failed' : 'completed',
+        ...(desc ? { 'error-desc': desc } : {}),
+        states: this.states,
+        downtime,
+        'total-time': (this.completedAt ?? clock.now()) - start,
+        'postcopy-bytes': this.bytes,
+        'postcopy-requests': stats?.requests ?? 0,
+        'postcopy-blocktime': stats?.blocktime ?? 0,
+        'postcopy-vcpu-blocktime': stats?.vcpuBlocktime ?? [],
+        vcpuWrites: stats?.vcpuWrites ?? [],
+        recoveries: stats?.recoveries ?? 0,
+      },
+      ...(this.verdict ? { verdict: this.verdict } : {}),
     };
+  }
+
+  ////     frames     ////
+
+  private listen(transport: Transport): void {
+    const decode = { verifyChecksum: transport.deliversSealedFrames !== true };
+    transport.setHandlers({
+      message: (bytes) => {
+        if (transport !== this.transport || this.failure) return;
+        try {
+          const frame = decodeFrame(bytes, decode);
+          if (frame.type !== 'CLOCK') this.heard = chained(this.heard, bytes);
+          this.onFrame(frame);
+        } catch (e) {
+          const error = asWireError(e);
+          this.send(encodeError(error));
+          transport.close(error.closeCode, error.message.slice(0, 120));
+          this.fail(error);
+        }
+      },
+      close: (error) => {
+        if (transport !== this.transport) return;
+        if (this.verdict || this.failure) return;
+        if (this.completedAt !== undefined)
+          return this.fail(
+            error ??
+              new WireError('PRECOPY_ERR_LINK_LOST', 'the destination closed before its verdict', 1006),
+          );
+        this.linkDown = true;
+        this.wake?.();
+      },
+    });
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.type) {
+      case 'REQ_PAGES':
+        for (const gfn of frame.gfns) {
+          if (gfn >= this.pages)
+            throw new WireError('PRECOPY_ERR_BAD_GFN', `REQ_PAGES gfn ${gfn} is not in [0, ${this.pages})`);
+          this.returnPath.push({ gfn, arrive: ticksOf(frame.at) + this.latencyTicks });
+        }
+        return;
+      case 'CLOCK': {
+        if (frame.frames !== this.heard.frames || frame.runningHash !== this.heard.hash)
+          throw new WireError(
+            'PRECOPY_ERR_ROUND_MISMATCH',
+            `CLOCK at ${frame.at} ms: the destination sent ${frame.frames} frames (hash ${frame.runningHash}); ${this.heard.frames} arrived (hash ${this.heard.hash})`,
+            CloseCode.INVALID_DATA,
+          );
+        this.destTick = Math.max(this.destTick, ticksOf(frame.at));
+        return this.wake?.();
+      }
+      case 'BITMAP': {
+        if (frame.kind !== 'received')
+          throw new WireError(
+            'PRECOPY_ERR_UNEXPECTED_FRAME',
+            `BITMAP(${frame.kind}) is sent by a source, not to one`,
+          );
+        const received = unpackBits(frame, this.pages);
+        if (received.every((bit) => bit === 1)) this.completedAt = frame.at;
+        else if (this.status === 'postcopy-recover') this.received = received;
+        else
+          throw new WireError(
+            'PRECOPY_ERR_UNEXPECTED_FRAME',
+            `BITMAP(received) with pages missing outside postcopy-recover`,
+          );
+        return this.wake?.();
+      }
+      case 'VERDICT':
+        this.verdict = frame.verdict;
+        return this.wake?.();
+      case 'ERROR':
+        this.fail(
+          new WireError(
+            'PRECOPY_ERR_PEER',
+            `destination reported ${frame.code}: ${frame.message}`,
+            frame.closeCode,
+          ),
+        );
+        return;
+      default:
+        throw new WireError(
+          'PRECOPY_ERR_UNEXPECTED_FRAME',
+          `${frame.type} is not allowed at a postcopy source`,
+        );
+    }
+  }
+
+  /** Resolve once `ready()` holds, or the link went, or the run failed or finished. */
+  private until(what: Awaited, ready: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const done =
+          ready() ||
+          this.failure !== undefined ||
+          (what !== 'verdict' && this.completedAt !== undefined) ||
+          (what === 'clock' && this.linkDown) ||
+          (what === 'recovered' && this.linkDown && this.received === undefined);
+        if (done) {
+          this.wake = undefined;
+          resolve();
+        }
+      };
+      this.wake = check;
+      check();
+    });
+  }
+
+  private say(frame: Buffer): void {
+    this.said = chained(this.said, frame);
+    this.send(frame);
+  }
+
+  /** CLOCK(tick) with the tally of what went before it on this link (not counted itself). */
+  private sayClock(tick: number): void {
+    this.send(encodeClock(tick * TICK_MS, this.said.frames, this.said.hash));
+  }
+
+  private send(frame: Buffer): void {
+    this.transport.send(frame).catch(() => undefined);
+  }
+
+  private fail(error: WireError): void {
+    this.failure ??= error;
+    this.wake?.();
   }
 
   private enter(status: PostcopyStatus): void {
@@ -194,68 +368,220 @@ export class Postcopy {
     this.o.onState?.(status, this.o.clock.now());
   }
 
-  /** One tick of the link: arrivals, then requests first, then the background push. */
-  private transfer(now: number): void {
-    const { link } = this.o;
-    while (this.wire.length > 0 && this.wire[0]!.arrive <= now) {
-      const { gfn } = this.wire.shift()!;
-      this.dest.place(gfn, this.o.source.read(gfn));
-    }
-    for (const r of this.dest.outbox.splice(0))
-      this.returnPath.push({ gfn: r.gfn, time: r.time + link.latencyMs });
-    this.budget += (link.bandwidth * TICK_MS) / 1000;
-    let sentAt = now;
-    const send = (gfn: number) => {
-      this.toSend[gfn] = 0;
-      this.budget -= PAGE_SIZE;
-      this.bytes += PAGE_SIZE;
-      sentAt += (PAGE_SIZE / link.bandwidth) * 1000;
-      // The source is stopped: its page reads the same when it lands.
-      this.wire.push({ gfn, arrive: sentAt + link.latencyMs });
-    };
-    // postcopy-preempt: a request that reached the source goes before any background page.
-    while (this.returnPath.length > 0 && this.returnPath[0]!.time <= now && this.budget >= PAGE_SIZE) {
-      const { gfn } = this.returnPath.shift()!;
-      if (this.o.faults?.skipRequests) this.toSend[gfn] = 0;
-      else if (this.toSend[gfn]) send(gfn);
-      // else: already on the wire; it arrives without a second copy.
-    }
-    const pages = this.toSend.length;
-    while (this.budget >= PAGE_SIZE && this.cursor < pages) {
-      if (this.toSend[this.cursor]) send(this.cursor);
-      this.cursor++;
-    }
-    if (this.cursor >= pages && this.budget > PAGE_SIZE) this.budget = PAGE_SIZE; // an idle link saves nothing
+  ////     the link     ////
+
+  private startLockstep(base: number): void {
+    this.o.clock.advanceTo(Math.max(this.o.clock.now(), base * TICK_MS));
+    this.destTick = base;
+    this.sayClock(base);
   }
 
-  /** postcopy-paused: pages and requests in flight are lost with the connection. */
+  /**
+   * Ticks [from, to): each tick's budget goes to requests first, then the background push. The
+   * output: per tick that sent pages, its tick (a CLOCK, sealed with the tally when it goes) and
+   * the PAGES frames.
+   */
+  private runEpoch(from: number, to: number): Array<number | Buffer> {
+    const { link, faults } = this.o;
+    const output: Array<number | Buffer> = [];
+    const perTick = (link.bandwidth * TICK_MS) / 1000;
+    for (let tick = from; tick < to; tick++) {
+      this.budget += perTick;
+      const frames: Buffer[] = [];
+      const send = (gfn: number, reader: PageReader = this.o.source) => {
+        this.toSend[gfn] = 0;
+        const frame = this.encoder.encode(this.generation, [gfn], 0, 1, reader, emptyStats())!;
+        this.budget -= frame.length;
+        this.bytes += frame.length;
+        frames.push(frame);
+      };
+      while (this.returnPath.length > 0 && this.returnPath[0]!.arrive <= tick && this.budget >= PAGE_SIZE) {
+        const { gfn } = this.returnPath.shift()!;
+        if (faults?.skipRequests) this.toSend[gfn] = 0;
+        else if (this.toSend[gfn]) send(gfn, this.answer(gfn));
+        // else: already on the wire; it arrives without a second copy.
+      }
+      while (this.budget >= PAGE_SIZE && this.cursor < this.pages) {
+        if (this.toSend[this.cursor]) send(this.cursor);
+        this.cursor++;
+      }
+      if (this.cursor >= this.pages && this.budget > PAGE_SIZE) this.budget = PAGE_SIZE; // an idle link saves nothing
+      if (frames.length === 0) continue;
+      output.push(tick, ...frames);
+    }
+    return output;
+  }
+
+  /** The reader a request is answered from (the wrong page once, for the negative test). */
+  private answer(gfn: number): PageReader {
+    if (!this.o.faults?.wrongAnswer || this.answeredWrong) return this.o.source;
+    this.answeredWrong = true;
+    const source = this.o.source;
+    return { pages: source.pages, peek: (g) => source.peek(g === gfn ? (g + 1) % source.pages : g) };
+  }
+
   private loseLink(): void {
-    this.wire.length = 0;
     this.returnPath.length = 0;
-    this.dest.forgetRequests();
     this.budget = 0;
-    this.enter('postcopy-paused');
+    this.linkDown = true;
+    this.transport.close(CloseCode.INTERNAL, 'link lost');
+    if (this.status !== 'postcopy-paused') this.enter('postcopy-paused');
   }
 
-  /** migrate-recover: received bitmap back to the source, which re-sends what is not there. */
-  private recoverLink(): void {
-    this.enter('postcopy-recover');
+  /**
+   * migrate-recover at `lostAt` + `after` ms (or when recover() is called): RECOVER on a new
+   * connection, the received bitmap back, then the lockstep again. Returns its base tick.
+   */
+  private async recoverLink(lostAt: number, after: number | undefined): Promise<number | undefined> {
     const { clock, link } = this.o;
-    clock.advanceBy(transferTimeMs(this.dest.bitmapBytes, link, 2));
-    this.bytes += this.dest.bitmapBytes;
-    for (let gfn = 0; gfn < this.toSend.length; gfn++) this.toSend[gfn] = this.dest.present[gfn] ? 0 : 1;
-    this.cursor = 0;
-    this.dest.rerequest();
+    clock.advanceTo(Math.max(clock.now(), lostAt * TICK_MS));
+    if (after === undefined) {
+      await new Promise<void>((resolve) => {
+        this.wake = () => this.recoverAsked && resolve();
+        this.wake();
+      });
+      this.wake = undefined;
+    } else clock.advanceTo(Math.max(clock.now(), lostAt * TICK_MS + after));
     this.recoverAsked = false;
-    this.recoverWaiter = undefined;
-    this.recoveries++;
+    this.enter('postcopy-recover');
+    const at = ticksOf(clock.now());
+    try {
+      this.transport = await this.o.reopen();
+    } catch (e) {
+      this.fail(asWireError(e));
+      return undefined;
+    }
+    this.linkDown = false;
+    this.received = undefined;
+    this.generation++;
+    this.said = { frames: 0, hash: 0 };
+    this.heard = { frames: 0, hash: 0 };
+    this.listen(this.transport);
+    this.send(encodeRecover(this.o.migrationId, at * TICK_MS, this.o.token));
+    await this.until('recovered', () => this.received !== undefined);
+    if (this.failure || this.completedAt !== undefined) return undefined;
+    if (this.linkDown) return this.recoverLink(ticksOf(clock.now()), undefined);
+    const received = this.received!;
+    this.bytes += Math.ceil(this.pages / 8);
+    this.toSend = Uint8Array.from(received, (bit) => (bit ? 0 : 1));
+    this.cursor = 0;
+    const base = ticksOf(at * TICK_MS + transferTimeMs(Math.ceil(this.pages / 8), link, 2));
     this.enter('postcopy-active');
+    this.startLockstep(base);
+    return base;
+  }
+}
+
+////     both ends in one process     ////
+
+export interface PostcopyOptions {
+  clock: VirtualClock;
+  /** The source's image when its vCPUs stopped, never written after. */
+  source: SparseMemory;
+  /** What pre-copy left at the destination (stale where `discard` is set); the guest runs on it. */
+  destination: SparseMemory;
+  /** Per page: 1 if still dirty at the source (the discard set). */
+  discard: Uint8Array;
+  /** The guest, and the source's vCPU state at the stop (the device state sent at the switch). */
+  guest: GuestSpec;
+  vcpuState: Uint8Array;
+  link: LinkModel;
+  /** Link losses, in ms after the switch; each recovers `recoverAfter` ms later unless absent (then recover() must be called). */
+  linkLoss?: { at: number; recoverAfter?: number }[];
+  /** The phase fails if it has not completed this long after the switch (ms). */
+  deadline: number;
+  /** inproc (default) or a loopback WebSocket. */
+  transport?: 'inproc' | 'ws';
+  faults?: Partial<PostcopyFaults> & { discardOmits?: number[] };
+  onState?: (status: PostcopyStatus, time: number) => void;
+}
+
+const TOKEN = 'postcopy';
+const MIGRATION_ID = '00000000000000ec';
+
+/** Both ends of postcopy's phase in this process: a PostcopySource and a PostcopyReceiver on one link. */
+export class Postcopy {
+  private source: PostcopySource | undefined;
+
+  constructor(private readonly o: PostcopyOptions) {
+    const pages = o.discard.length;
+    for (const [name, n] of [
+      ['source', o.source.pages],
+      ['destination', o.destination.pages],
+      ['guest.memory', o.guest.memory / PAGE_SIZE],
+    ] as const)
+      if (n !== pages) throw new RangeError(`postcopy: ${name} has ${n} pages, the discard set ${pages}`);
+    if (!(o.deadline > 0)) throw new RangeError(`postcopy: deadline must be > 0 ms, got ${o.deadline}`);
   }
 
-  private stuck(since: number): string {
-    const waiting = this.dest.guest.vm.vcpus
-      .filter((vcpu) => vcpu.faultedOn >= 0)
-      .map((vcpu) => `vCPU ${vcpu.id} on page ${vcpu.faultedOn}`);
-    return `postcopy did not complete within its deadline of ${this.o.deadline} ms (${since.toFixed(1)} ms): ${this.dest.missingPages} pages never arrived${waiting.length ? `; blocked: ${waiting.join(', ')}` : ''}`;
+  get state(): PostcopyStatus {
+    return this.source?.state ?? 'postcopy-active';
+  }
+
+  /** migrate-recover (only in postcopy-paused). */
+  recover(): void {
+    if (!this.source)
+      throw new Error('migrate-recover: the migration is postcopy-active, not postcopy-paused');
+    this.source.recover();
+  }
+
+  async run(): Promise<PostcopyResult> {
+    const o = this.o;
+    const receiver = (transport: Transport) =>
+      new PostcopyReceiver(transport, {
+        memory: o.destination,
+        spec: o.guest,
+        latencyMs: o.link.latencyMs,
+        deadlineMs: o.deadline,
+        migrationId: MIGRATION_ID,
+        token: TOKEN,
+        encodings: (1 << Encoding.ZERO) | (1 << Encoding.RAW) | (1 << Encoding.LZ4),
+        faultDiscardOmits: o.faults?.discardOmits,
+      });
+    let dest: PostcopyReceiver | undefined;
+    let connect: () => Promise<Transport>;
+    let close = async (): Promise<void> => undefined;
+    if (o.transport === 'ws') {
+      const server = await listenWs({ token: TOKEN, keepaliveMs: 0 }, (transport) => {
+        if (dest) dest.attachRecovery(transport);
+        else dest = receiver(transport);
+      });
+      connect = () => connectWs({ url: server.url, token: TOKEN, clock: wallClock(), keepaliveMs: 0 });
+      close = () => server.close();
+    } else {
+      connect = async () => {
+        const [source, end] = inprocPair();
+        if (dest) dest.attachRecovery(end);
+        else dest = receiver(end);
+        return source as InprocEndpoint;
+      };
+    }
+    try {
+      const transport = await connect();
+      this.source = new PostcopySource({
+        transport,
+        clock: o.clock,
+        source: o.source,
+        discard: o.discard,
+        vcpuState: o.vcpuState,
+        link: o.link,
+        linkLoss: o.linkLoss,
+        reopen: connect,
+        migrationId: MIGRATION_ID,
+        token: TOKEN,
+        faults: o.faults,
+        onState: o.onState,
+      });
+      const { result, verdict } = await this.source.run();
+      const passed = verdict?.passed === true;
+      const bad = passed ? undefined : dest?.destination?.firstBadPage(o.source);
+      return {
+        ...result,
+        verification: bad === undefined ? { passed } : { passed, firstBadPage: bad },
+        ...(verdict ? { verdict } : {}),
+      };
+    } finally {
+      await close();
+    }
   }
 }

@@ -13,11 +13,13 @@
  * digests) and moved the checksum to XXH64. Version 5 added multifd: HELLO.channels, and SYNC,
  * the per-round sync packet each channel sends at the end of its share of a round. Version 6
  * added the recovery query: HELLO.migrationId, and QUERY / OUTCOME on a fresh connection after
- * the link died between GO and RESUMED.
+ * the link died between GO and RESUMED. Version 7 added postcopy (README.md here: postcopy):
+ * BITMAP (the discard set, the received and the written pages), REQ_PAGES on the return path,
+ * CLOCK (the virtual-time lockstep) and RECOVER (migrate-recover's fresh connection).
  */
 
 export const MAGIC = 0x59504350; // 'PCPY' read as a little-endian u32
-export const VERSION = 6;
+export const VERSION = 7;
 export const HEADER_SIZE = 16;
 /** Pages travel whole: the wire's page is the guest's. */
 export { PAGE_SIZE } from '../util/units';
@@ -62,11 +64,29 @@ export const FrameType = {
   QUERY: 18,
   /** destination → source: the answer to QUERY (resumed, discarded, or unknown: not in its table). */
   OUTCOME: 19,
+  /**
+   * Postcopy, a page bitmap: the discard set (src → dst: these pages are stale there; the guest
+   * runs from here), or the received set (dst → src: after RECOVER, and all set at the end).
+   */
+  BITMAP: 20,
+  /** Postcopy, dst → src on the return path: pages a vCPU faulted on (QEMU's MIG_RP_MSG_REQ_PAGES). */
+  REQ_PAGES: 21,
+  /**
+   * Postcopy in virtual time, either direction: the sender's clock reached `at` (what follows was
+   * sent at `at` or later), and its tally of the postcopy frames it sent on this link so far.
+   * Each side runs one epoch past the other's last CLOCK.
+   */
+  CLOCK: 22,
+  /** Postcopy, src → dst on a fresh connection after the link was lost: migrate-recover. */
+  RECOVER: 23,
 } as const;
 export type FrameTypeId = (typeof FrameType)[keyof typeof FrameType];
-export const MAX_FRAME_TYPE = 19;
+export const MAX_FRAME_TYPE = 23;
 /** The most multifd channels a HELLO may announce (QEMU's multifd-channels range is 1..255). */
 export const MAX_CHANNELS = 255;
+
+/** Pages one REQ_PAGES may ask for. */
+export const MAX_REQUEST_PAGES = 1024;
 
 /** Page encodings inside a PAGES frame. */
 export const Encoding = {

@@ -14,6 +14,7 @@ import {
   MAX_CHANNELS,
   MAX_CONFIG,
   MAX_FRAME_TYPE,
+  MAX_REQUEST_PAGES,
   MAX_TEXT,
   MAX_VCPU_STATE,
   PAGES_BODY_HEADER,
@@ -27,8 +28,8 @@ import { configSchema, type LinkConfig } from './config';
 import { ALL_ENCODINGS_MASK, isHex256 } from './validation';
 import { verdictSchema, type DestinationVerdict } from './verdict';
 
-/** VERDICT's JSON body at most (reasons are capped at 1 KiB each). */
-const MAX_VERDICT = 8192;
+/** VERDICT's JSON body at most (reasons are capped at 1 KiB each; postcopy adds two figures per vCPU). */
+const MAX_VERDICT = 32 * 1024;
 
 /** HELLO.image: the destination keeps the pages' bytes, or only their digests (util/digest.ts). */
 export type ImageKind = 'bytes' | 'digests';
@@ -37,6 +38,12 @@ const IMAGE_KINDS: readonly ImageKind[] = ['bytes', 'digests'];
 /** OUTCOME's answer: how a migration ended at the destination, as far as it knows. */
 export type MigrationOutcome = 'unknown' | 'resumed' | 'discarded';
 const OUTCOMES: readonly MigrationOutcome[] = ['unknown', 'resumed', 'discarded'];
+
+/** BITMAP's meaning (README.md: postcopy). */
+export type BitmapKind = 'discard' | 'received';
+const BITMAP_KINDS: readonly BitmapKind[] = ['discard', 'received'];
+/** BITMAP's body before the bits: u8 kind | f64 at. */
+const BITMAP_HEADER = 9;
 
 /** A migration id: 8 bytes, as 16 lowercase hex digits; all zeros = none (no recovery query). */
 export const NO_MIGRATION_ID = '0000000000000000';
@@ -89,7 +96,13 @@ export type Frame =
   | { type: 'CANCEL'; reason: string }
   | { type: 'QUERY'; migrationId: string; token: string }
   | { type: 'OUTCOME'; migrationId: string; outcome: MigrationOutcome }
-  | { type: 'ERROR'; closeCode: number; code: string; message: string };
+  | { type: 'ERROR'; closeCode: number; code: string; message: string }
+  /** One bit per page, page 0 in bit 0 of byte 0; the receiver checks its length against the guest. */
+  | { type: 'BITMAP'; kind: BitmapKind; at: number; bits: Buffer }
+  | { type: 'REQ_PAGES'; at: number; gfns: number[] }
+  /** The sender's clock, and its tally of the postcopy frames it sent on this link (count, running hash). */
+  | { type: 'CLOCK'; at: number; frames: number; runningHash: number }
+  | { type: 'RECOVER'; migrationId: string; at: number; token: string };
 
 export type FrameName = Frame['type'];
 
@@ -355,6 +368,47 @@ export function decodeFrame(bytes: Uint8Array, options?: DecodeOptions): Frame {
         );
       return { type, migrationId: migrationIdOf(type, body), outcome };
     }
+    case 'BITMAP': {
+      needLength(type, body, BITMAP_HEADER + 1, BITMAP_HEADER + Math.ceil(MAX_GUEST_PAGES / 8));
+      const kind = BITMAP_KINDS[body.readUInt8(0)];
+      if (kind === undefined)
+        fail('PRECOPY_ERR_BAD_FIELD', `BITMAP.kind ${body.readUInt8(0)} must be 0 (discard) or 1 (received)`);
+      return { type, kind, at: stamp(type, body, 1), bits: body.subarray(BITMAP_HEADER) };
+    }
+    case 'REQ_PAGES': {
+      needLength(type, body, 16, 12 + 4 * MAX_REQUEST_PAGES);
+      const count = body.readUInt32LE(8);
+      if (count < 1 || count > MAX_REQUEST_PAGES)
+        fail('PRECOPY_ERR_BAD_FIELD', `REQ_PAGES.count must be in [1, ${MAX_REQUEST_PAGES}], got ${count}`);
+      if (body.length !== 12 + 4 * count)
+        fail(
+          'PRECOPY_ERR_BAD_LENGTH',
+          `REQ_PAGES: ${count} pages need ${12 + 4 * count} body bytes, got ${body.length}`,
+        );
+      const gfns = Array.from({ length: count }, (_, i) => body.readUInt32LE(12 + 4 * i));
+      return { type, at: stamp(type, body, 0), gfns };
+    }
+    case 'CLOCK': {
+      needLength(type, body, 16);
+      return {
+        type,
+        at: stamp(type, body, 0),
+        frames: body.readUInt32LE(8),
+        runningHash: body.readUInt32LE(12),
+      };
+    }
+    case 'RECOVER': {
+      needLength(type, body, ID_BYTES + 9, ID_BYTES + 9 + 255);
+      const tokenLength = body.readUInt8(ID_BYTES + 8);
+      if (body.length !== ID_BYTES + 9 + tokenLength)
+        fail('PRECOPY_ERR_BAD_LENGTH', `RECOVER: token length ${tokenLength} does not match the body`);
+      return {
+        type,
+        migrationId: migrationIdOf(type, body),
+        at: stamp(type, body, ID_BYTES),
+        token: text(type, 'token', body.subarray(ID_BYTES + 9)),
+      };
+    }
     case 'ERROR': {
       needLength(type, body, 3, 3 + 255 + MAX_TEXT);
       const closeCode = body.readUInt16LE(0);
@@ -560,4 +614,77 @@ export function encodeError(error: { code: string; message: string; closeCode: n
   code.copy(frame, HEADER_SIZE + 3);
   message.copy(frame, HEADER_SIZE + 3 + code.length);
   return seal(frame);
+}
+
+////     postcopy     ////
+
+export function encodeBitmap(kind: BitmapKind, at: number, bits: Uint8Array): Buffer {
+  if (bits.length < 1) throw new WireError('PRECOPY_ERR_USAGE', 'BITMAP needs at least one byte of bits');
+  const frame = allocFrame(FrameType.BITMAP, BITMAP_HEADER + bits.length);
+  frame.writeUInt8(BITMAP_KINDS.indexOf(kind), HEADER_SIZE);
+  frame.writeDoubleLE(time(at), HEADER_SIZE + 1);
+  frame.set(bits, HEADER_SIZE + BITMAP_HEADER);
+  return seal(frame);
+}
+
+export function encodeRequestPages(at: number, gfns: readonly number[]): Buffer {
+  if (gfns.length < 1 || gfns.length > MAX_REQUEST_PAGES)
+    throw new WireError(
+      'PRECOPY_ERR_USAGE',
+      `REQ_PAGES takes 1..${MAX_REQUEST_PAGES} pages, got ${gfns.length}`,
+    );
+  const frame = allocFrame(FrameType.REQ_PAGES, 12 + 4 * gfns.length);
+  frame.writeDoubleLE(time(at), HEADER_SIZE);
+  frame.writeUInt32LE(gfns.length, HEADER_SIZE + 8);
+  gfns.forEach((gfn, i) => frame.writeUInt32LE(u32(gfn, 'gfn'), HEADER_SIZE + 12 + 4 * i));
+  return seal(frame);
+}
+
+export function encodeClock(at: number, frames: number, runningHash: number): Buffer {
+  const frame = allocFrame(FrameType.CLOCK, 16);
+  frame.writeDoubleLE(time(at), HEADER_SIZE);
+  frame.writeUInt32LE(u32(frames, 'frames'), HEADER_SIZE + 8);
+  frame.writeUInt32LE(u32(runningHash, 'runningHash'), HEADER_SIZE + 12);
+  return seal(frame);
+}
+
+export function encodeRecover(migrationId: string, at: number, token: string): Buffer {
+  const bytes = Buffer.from(token, 'utf8');
+  if (bytes.length > 255) throw new WireError('PRECOPY_ERR_USAGE', `token must be at most 255 bytes`);
+  const frame = allocFrame(FrameType.RECOVER, ID_BYTES + 9 + bytes.length);
+  frame.write(idHex(migrationId), HEADER_SIZE, 'hex');
+  frame.writeDoubleLE(time(at), HEADER_SIZE + ID_BYTES);
+  frame.writeUInt8(bytes.length, HEADER_SIZE + ID_BYTES + 8);
+  bytes.copy(frame, HEADER_SIZE + ID_BYTES + 9);
+  return seal(frame);
+}
+
+/** Bit `i` of a page bitmap. */
+export function bitOf(bits: Uint8Array, i: number): boolean {
+  return (bits[i >> 3]! & (1 << (i & 7))) !== 0;
+}
+
+/** A page bitmap of `flags` (one entry per page, non-zero = set). */
+export function packBits(flags: ArrayLike<number>): Buffer {
+  const bits = Buffer.alloc(Math.max(1, Math.ceil(flags.length / 8)));
+  for (let i = 0; i < flags.length; i++) if (flags[i]) bits[i >> 3]! |= 1 << (i & 7);
+  return bits;
+}
+
+/**
+ * A BITMAP's bits as one flag per page of a `pages`-page guest: its length must be the guest's
+ * and the bits past the last page clear (a WireError naming the kind otherwise).
+ */
+export function unpackBits(frame: Extract<Frame, { type: 'BITMAP' }>, pages: number): Uint8Array {
+  const want = Math.ceil(pages / 8);
+  if (frame.bits.length !== want)
+    fail(
+      'PRECOPY_ERR_BAD_LENGTH',
+      `BITMAP(${frame.kind}) has ${frame.bits.length} bytes of bits; a ${pages}-page guest needs ${want}`,
+    );
+  if (pages % 8 !== 0 && frame.bits[want - 1]! >> (pages % 8) !== 0)
+    fail('PRECOPY_ERR_BAD_GFN', `BITMAP(${frame.kind}) sets bits past the last page ${pages - 1}`);
+  const flags = new Uint8Array(pages);
+  for (let i = 0; i < pages; i++) flags[i] = bitOf(frame.bits, i) ? 1 : 0;
+  return flags;
 }

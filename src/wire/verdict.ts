@@ -48,6 +48,24 @@ export const postRunSchema = z.strictObject({
   reason: z.string().max(1024).optional(),
 });
 
+/** Postcopy's figures as the destination measured them (QEMU's names in the result). */
+export const postcopyVerdictSchema = z.strictObject({
+  /** Page requests made (postcopy-requests). */
+  requests: z.number().int().min(0),
+  /** ms every vCPU was blocked at once (postcopy-blocktime). */
+  blocktime: z.number().min(0),
+  /** ms each vCPU was blocked (postcopy-vcpu-blocktime). */
+  vcpuBlocktime: z.array(z.number().min(0)).max(256),
+  /** Writes each vCPU made here since it resumed. */
+  vcpuWrites: z.array(z.number().int().min(0)).max(256),
+  /** Links recovered (migrate-recover). */
+  recoveries: z.number().int().min(0),
+  /** Pages placed from the source (the rest were here from pre-copy). */
+  pagesPlaced: z.number().int().min(0),
+  /** When every page was here, in the run's clock. */
+  completedAt: z.number().min(0),
+});
+
 export const verdictSchema = z.strictObject({
   /** The image hash matched, the edge rule held at resume, and the post-run check passed. */
   passed: z.boolean(),
@@ -64,6 +82,8 @@ export const verdictSchema = z.strictObject({
   pagesReceived: z.number().int().min(0),
   /** null: no guest description in CONFIG (the image alone was resumed). */
   postRun: postRunSchema.nullable(),
+  /** Postcopy: the destination hash is the image as it arrived, each page before this guest wrote it. */
+  postcopy: postcopyVerdictSchema.optional(),
   reason: z.string().max(1024).optional(),
 });
 
@@ -73,3 +93,4 @@ export type EdgeCheck = z.infer<typeof edgeCheckSchema>;
 export type DestinationVerdict = z.infer<typeof verdictSchema>;
 export type DestinationBreakdown = z.infer<typeof destinationBreakdownSchema>;
 export type PostRun = z.infer<typeof postRunSchema>;
+export type PostcopyVerdict = z.infer<typeof postcopyVerdictSchema>;
