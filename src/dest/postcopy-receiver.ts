@@ -168,6 +168,11 @@ export class PostcopyReceiver {
               `RECOVER.migrationId ${frame.migrationId} is not this migration's`,
               CloseCode.POLICY,
             );
+          // The source recovering is word that the old link is dead, whether or not its close got here first.
+          if (this.state === 'active' || this.state === 'starting' || this.state === 'recovering') {
+            this.transport.close(CloseCode.INTERNAL, 'replaced by a recovery');
+            this.lost();
+          }
           if (this.state !== 'paused')
             throw new WireError(
               'PRECOPY_ERR_UNEXPECTED_FRAME',
@@ -249,7 +254,9 @@ export class PostcopyReceiver {
         if (frame.type !== 'CLOCK') this.unexpected(frame);
         this.checkTally(frame);
         return this.begin(ticksOf(frame.at));
+      // The source's lockstep runs on until it hears this side is complete: checked the same.
       case 'active':
+      case 'verifying':
         if (frame.type === 'CLOCK') {
           this.checkTally(frame);
           const tick = ticksOf(frame.at);
@@ -262,12 +269,8 @@ export class PostcopyReceiver {
           return this.runEpochs();
         }
         if (frame.type === 'PAGES') return this.receivePages(frame);
+        if (frame.type === 'VERIFY' && this.state === 'verifying') return this.verdict(frame.sourceHash);
         return this.unexpected(frame);
-      case 'verifying':
-        // The source's lockstep ran on until it heard this side was complete.
-        if (frame.type === 'CLOCK' || frame.type === 'PAGES') return;
-        if (frame.type !== 'VERIFY') this.unexpected(frame);
-        return this.verdict(frame.sourceHash);
       default:
         return this.unexpected(frame);
     }

@@ -309,6 +309,20 @@ export class MigrationReceiver {
           ),
           time,
         };
+      case 'BITMAP':
+      case 'REQ_PAGES':
+      case 'CLOCK':
+      case 'RECOVER':
+        return {
+          type: 'FAULT',
+          failure: failureOf(
+            new WireError(
+              'PRECOPY_ERR_UNEXPECTED_FRAME',
+              `${frame.type} is a postcopy frame; this migration has not entered postcopy`,
+            ),
+          ),
+          time,
+        };
       case 'HELLO':
       case 'CONFIG':
       case 'VCPU_STATE':

@@ -6,7 +6,22 @@
  * verification; a frame dropped on the way is caught by the next CLOCK's tally (close 1007); a
  * source that loses its link for good leaves the destination paused, never verified.
  */
+import { Destination } from '../../src/dest/destination';
+import { inprocPair } from '../../src/link/inproc';
 import { Postcopy } from '../../src/migration/postcopy';
+import { wallClock } from '../../src/util/clock';
+import { BARE_CONFIG } from '../../src/wire/config';
+import { CloseCode } from '../../src/wire/constants';
+import {
+  decodeFrame,
+  encodeBitmap,
+  encodeClock,
+  encodeConfig,
+  encodeRecover,
+  type Frame,
+} from '../../src/wire/frames';
+import { TOKEN } from '../link/helpers';
+import { rawHello } from '../link/peers';
 import { options } from './postcopy-fixture';
 
 /** What must agree across transports: everything measured (times to the ns: sums of 0.1 ms ticks carry float dust). */
@@ -66,6 +81,38 @@ describe('postcopy over the wire', () => {
         /destination reported PRECOPY_ERR_ROUND_MISMATCH: CLOCK at [\d.]+ ms: the source sent \d+ frames \(hash \d+\); \d+ arrived/,
       );
       expect(r.verdict).toBeUndefined();
+    }
+  });
+});
+
+describe('postcopy frames on a pre-copy link', () => {
+  it('are refused by the pre-copy destination, naming the frame (ERROR, close 1002, image discarded)', async () => {
+    for (const frame of [
+      encodeClock(1, 0, 0),
+      encodeBitmap('discard', 1, Buffer.from([1])),
+      encodeRecover('00000000000000ec', 1, TOKEN),
+    ]) {
+      const destination = new Destination({ token: TOKEN, clock: wallClock() });
+      const [source, end] = inprocPair();
+      destination.attach(end);
+      const replies: Frame[] = [];
+      const closed = new Promise<number | undefined>((resolve) =>
+        source.setHandlers({
+          message: (b) => void replies.push(decodeFrame(b)),
+          close: (e) => resolve(e?.closeCode),
+        }),
+      );
+      await source.send(rawHello(8));
+      await source.send(encodeConfig(BARE_CONFIG));
+      await source.send(frame);
+      expect(await closed).toBe(CloseCode.PROTOCOL_ERROR);
+      expect(replies.at(-1)).toMatchObject({
+        type: 'ERROR',
+        code: 'PRECOPY_ERR_UNEXPECTED_FRAME',
+        message: `${decodeFrame(frame).type} is a postcopy frame; this migration has not entered postcopy`,
+      });
+      await destination.whenIdle();
+      expect(destination.lastOutcome?.kind).toBe('discarded');
     }
   });
 });
