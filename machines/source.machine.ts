@@ -19,20 +19,60 @@
  * within the recovery deadline ends `orphaned` (QEMU status failed), paused, saying so. After RESUMED the guest runs on the destination: `verifying` ends
  * `completed` whatever the verdict says (a failed or missing verdict is reported, not undone).
  *
+ * The chart holds the stop decision. `runRound` runs one sync-to-sync round as the chart plans it
+ * (end on QEMU's in-round test or only once the set is sent; at the deadline sync or cut) and
+ * returns what it measured, nothing decided. `active.decide` then tries its named guards in
+ * order, each on those figures (src/migration/stop-rule.ts has the predicates), and the one that
+ * fires names the typed `stopReason`: threshold; xen-pages, xen-iterations, xen-factor,
+ * xen-rate (stop-rule xen); stall (stop-rule stall); timeout (cancel or force by on-timeout);
+ * max-rounds; or none, and another round. A round the deadline ended is never taken for a
+ * convergence: the stop rules only judge a round that ended on its own test.
+ *
  * Transitions are compare-and-swap: an event is taken only by the state it was meant for, and
  * the actor's done event and CANCEL are processed one at a time in arrival order. So a cancel
  * racing the switchover resolves deterministically: a CANCEL taken before `commit` is entered
  * rolls back (GO is never sent), one after it is refused.
  */
 import { assign, fromPromise, setup } from 'xstate';
+import {
+  fitsThreshold,
+  stalled,
+  xenFewPages,
+  xenMaxFactor,
+  xenMaxIterations,
+  xenRateRose,
+  type RoundClose,
+  type StopReason,
+  type StopRule,
+} from '../src/migration/stop-rule';
 import type { MigrationStatus } from './migration-status';
 
-/** What one round (one sync-to-sync interval) ends with. */
-export interface RoundOutcome {
-  /** The synced dirty set fits the threshold (or the stop rule said so). */
-  converged: boolean;
-  /** Rounds finished so far, the bulk round included. */
-  rounds: number;
+/** How the chart wants the next round run (the round actor's input). */
+export interface RoundPlan {
+  /**
+   * `fits`: end with a sync once the estimate is below the threshold (stop-rule qemu, tested
+   * every iteration); `sent`: only once the dirty set is sent (round, xen, stall).
+   */
+  endWhen: 'fits' | 'sent';
+  /** The timeout as time since the migration began (ms): the round ends there, whatever is left. */
+  deadline: number;
+  /**
+   * At the deadline: `sync` closes the round with a sync (on-timeout force); `cut` closes it
+   * without one (cancel: QEMU's migrate_cancel does not sync the bitmap again).
+   */
+  atDeadline: 'sync' | 'cut';
+}
+
+/** What one round (one sync-to-sync interval) measured: figures only, the chart decides. */
+export interface RoundMeasure extends RoundClose {
+  /** The round reached the plan's deadline (it did not end on its own test). */
+  atDeadline: boolean;
+  /** `synced`: closed with a bitmap sync (the figures are the synced ones); `cut`: without. */
+  end: 'synced' | 'cut';
+  /** bw × the downtime limit in force after the sync (bytes). */
+  threshold: number;
+  /** The downtime limit in force after the sync (ms; a ramp moves it). */
+  downtimeLimit: number;
   /** Time since the migration began (ms). */
   elapsed: number;
 }
@@ -57,13 +97,19 @@ export interface SourceInput {
   timeout: number;
   onTimeout: 'cancel' | 'force';
   pauseBeforeSwitchover: boolean;
+  stopRule: StopRule;
+  /** stall: how far above the best remaining still counts as stalled (0.1 = 10 %). */
+  stallMargin: number;
+  /** stall: the downtime budget (ms); null: the downtime limit in force. */
+  stallDowntime: number | null;
 }
 
-export type SwitchoverReason = 'converged' | 'max-rounds' | 'timeout-force';
-
 export interface SourceContext extends SourceInput {
-  lastRound: RoundOutcome | null;
-  switchoverReason: SwitchoverReason | null;
+  lastRound: RoundMeasure | null;
+  /** The fewest bytes left after any earlier round's sync (the stall rule's reference). */
+  bestRemaining: number;
+  /** The guard that ended the live phase; null while it runs (or a cancel or failure ended it). */
+  stopReason: StopReason | null;
   verdict: DestinationVerdict | null;
   /** Why the migration was cancelled or failed. */
   reason: string | null;
@@ -98,6 +144,22 @@ const ABORTS = {
   LINK_LOST: { target: 'failing', actions: 'recordLinkLoss' },
 } as const;
 
+/** The last round, if it ended on its own test: only such a round can satisfy a stop rule. */
+function judged(context: SourceContext): RoundMeasure | null {
+  const m = context.lastRound;
+  return m && !m.atDeadline ? m : null;
+}
+
+const pastTimeout = (context: SourceContext): boolean => (context.lastRound?.elapsed ?? 0) >= context.timeout;
+
+/** A guard of stop-rule xen: the rule in force and its predicate on a judged round. */
+function xen(test: (r: RoundClose) => boolean) {
+  return ({ context }: { context: SourceContext }) => {
+    const m = judged(context);
+    return context.stopRule === 'xen' && m !== null && test(m);
+  };
+}
+
 export const sourceMachine = setup({
   types: {
     context: {} as SourceContext,
@@ -108,7 +170,7 @@ export const sourceMachine = setup({
     setupMigration: fromPromise<void>(async () => {
       throw notProvided('setupMigration');
     }),
-    runRound: fromPromise<RoundOutcome>(async () => {
+    runRound: fromPromise<RoundMeasure, RoundPlan>(async () => {
       throw notProvided('runRound');
     }),
     switchover: fromPromise<void>(async () => {
@@ -136,12 +198,23 @@ export const sourceMachine = setup({
     }),
   },
   guards: {
-    converged: ({ context }) => context.lastRound?.converged === true,
-    timedOutCancel: ({ context }) =>
-      (context.lastRound?.elapsed ?? 0) >= context.timeout && context.onTimeout === 'cancel',
-    timedOutForce: ({ context }) =>
-      (context.lastRound?.elapsed ?? 0) >= context.timeout && context.onTimeout === 'force',
-    roundCapReached: ({ context }) => (context.lastRound?.rounds ?? 0) >= context.maxRounds,
+    // The stop rules, tried in this order by active.decide (stop-rule.ts has the predicates).
+    threshold: ({ context }) => {
+      const m = judged(context);
+      return m !== null && fitsThreshold(m);
+    },
+    xenPages: xen(xenFewPages),
+    xenIterations: xen(xenMaxIterations),
+    xenFactor: xen(xenMaxFactor),
+    xenRate: xen(xenRateRose),
+    stall: ({ context }) => {
+      const m = judged(context);
+      if (context.stopRule !== 'stall' || m === null) return false;
+      return stalled(m, context.bestRemaining, context.stallMargin, context.stallDowntime ?? m.downtimeLimit);
+    },
+    timeoutCancel: ({ context }) => pastTimeout(context) && context.onTimeout === 'cancel',
+    timeoutForce: ({ context }) => pastTimeout(context) && context.onTimeout === 'force',
+    maxRounds: ({ context }) => (context.lastRound?.rounds ?? 0) >= context.maxRounds,
     holdBeforeSwitchover: ({ context }) => context.pauseBeforeSwitchover,
   },
   actions: {
@@ -166,7 +239,8 @@ export const sourceMachine = setup({
   context: ({ input }) => ({
     ...input,
     lastRound: null,
-    switchoverReason: null,
+    bestRemaining: Infinity,
+    stopReason: null,
     verdict: null,
     reason: null,
     refusedCancel: null,
@@ -198,31 +272,40 @@ export const sourceMachine = setup({
           invoke: {
             id: 'runRound',
             src: 'runRound',
+            input: ({ context }): RoundPlan => ({
+              endWhen: context.stopRule === 'qemu' ? 'fits' : 'sent',
+              deadline: context.timeout,
+              atDeadline: context.onTimeout === 'cancel' ? 'cut' : 'sync',
+            }),
             onDone: { target: 'decide', actions: assign({ lastRound: ({ event }) => event.output }) },
             onError: { target: '#source.failing', actions: 'recordError' },
           },
         },
         decide: {
           always: [
-            { guard: 'converged', target: 'ready', actions: assign({ switchoverReason: 'converged' }) },
+            { guard: 'threshold', target: 'ready', actions: assign({ stopReason: 'threshold' }) },
+            { guard: 'xenPages', target: 'ready', actions: assign({ stopReason: 'xen-pages' }) },
+            { guard: 'xenIterations', target: 'ready', actions: assign({ stopReason: 'xen-iterations' }) },
+            { guard: 'xenFactor', target: 'ready', actions: assign({ stopReason: 'xen-factor' }) },
+            { guard: 'xenRate', target: 'ready', actions: assign({ stopReason: 'xen-rate' }) },
+            { guard: 'stall', target: 'ready', actions: assign({ stopReason: 'stall' }) },
             {
-              guard: 'timedOutCancel',
+              guard: 'timeoutCancel',
               target: '#source.cancelling',
               actions: assign({
+                stopReason: 'timeout',
                 reason: ({ context }) => `timeout after ${context.timeout} ms (on-timeout cancel)`,
               }),
             },
+            { guard: 'timeoutForce', target: 'ready', actions: assign({ stopReason: 'timeout' }) },
+            { guard: 'maxRounds', target: 'ready', actions: assign({ stopReason: 'max-rounds' }) },
             {
-              guard: 'timedOutForce',
-              target: 'ready',
-              actions: assign({ switchoverReason: 'timeout-force' }),
+              target: 'round',
+              actions: assign({
+                bestRemaining: ({ context }) =>
+                  Math.min(context.bestRemaining, context.lastRound?.remainingBytes ?? Infinity),
+              }),
             },
-            {
-              guard: 'roundCapReached',
-              target: 'ready',
-              actions: assign({ switchoverReason: 'max-rounds' }),
-            },
-            { target: 'round' },
           ],
         },
         ready: {

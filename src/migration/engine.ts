@@ -17,7 +17,8 @@ import {
   type DestinationVerdict as MachineVerdict,
   type GuestSide,
   type RecoveredOutcome,
-  type RoundOutcome,
+  type RoundMeasure,
+  type RoundPlan,
 } from '../../machines/source.machine';
 import {
   emptySendStats,
@@ -38,7 +39,7 @@ import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
 import { rampedLimit } from './downtime-ramp';
-import { CONVERGED_REASONS, makeStopRule, type RoundClose, type StopReason } from './stop-rule';
+import { CONVERGED_REASONS, type StopReason } from './stop-rule';
 import { predictionErrors, Predictor } from './predictor';
 import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
 import { XbzrleRates } from './xbzrle-rates';
@@ -259,9 +260,6 @@ export class Migration {
   private mmuStart: MmuSnapshot | undefined;
   private mmuRound: MmuSnapshot | undefined;
   private mmuTotal: MmuCounters | undefined;
-  /** The stop rule beyond the threshold (xen, stall), decided at each round close. */
-  private stopRule: ((r: RoundClose) => StopReason | null) | null = null;
-  private stopReason: string | undefined;
   private liveStart = 0;
   /** max-bandwidth and downtime-limit in force (set-parameters moves them from the next window). */
   private readonly live: LiveParameters;
@@ -300,7 +298,9 @@ export class Migration {
       sourceMachine.provide({
         actors: {
           setupMigration: fromPromise<void>(({ signal }) => this.step(() => this.setup(signal))),
-          runRound: fromPromise<RoundOutcome>(({ signal }) => this.step(() => this.runRound(signal))),
+          runRound: fromPromise<RoundMeasure, RoundPlan>(({ signal, input }) =>
+            this.step(() => this.runRound(signal, input)),
+          ),
           switchover: fromPromise<void>(({ signal }) => this.step(() => this.switchover(signal))),
           sendDeviceState: fromPromise<void>(() => this.step(() => this.sendDeviceState())),
           prepareDestination: fromPromise<void>(() => this.step(() => this.prepareDestination())),
@@ -316,6 +316,9 @@ export class Migration {
           timeout: p.timeout,
           onTimeout: p['on-timeout'],
           pauseBeforeSwitchover: p['pause-before-switchover'],
+          stopRule: p['stop-rule'],
+          stallMargin: p['stall-margin'],
+          stallDowntime: p['stall-downtime'] ?? null,
         },
       },
     );
@@ -344,20 +347,13 @@ export class Migration {
     signal?.removeEventListener('abort', onAbort);
     this.options.control?.finish();
     const snapshot = actor.getSnapshot();
-    const switchover = snapshot.context.switchoverReason;
-    if (switchover && switchover !== 'converged')
-      this.stopReason = switchover === 'timeout-force' ? 'timeout' : switchover;
-    const result = this.result(
-      migrationStatus(snapshot.value, p['pause-before-switchover']),
-      snapshot.context.reason,
-      switchover === 'converged' && CONVERGED_REASONS.has(this.stopReason ?? ''),
-      {
-        guestRunsOn: guestSide(snapshot.value),
-        refusedCancel: snapshot.context.refusedCancel,
-        verificationError: snapshot.context.verificationError,
-        forced: switchover === 'max-rounds' || switchover === 'timeout-force' ? switchover : null,
-      },
-    );
+    const { stopReason } = snapshot.context;
+    const status = migrationStatus(snapshot.value, p['pause-before-switchover']);
+    const result = this.result(status, snapshot.context.reason, stopReason, {
+      guestRunsOn: guestSide(snapshot.value),
+      refusedCancel: snapshot.context.refusedCancel,
+      verificationError: snapshot.context.verificationError,
+    });
     this.emit({ type: 'done', time: result['total-time'], result });
     return result;
   }
@@ -439,31 +435,28 @@ export class Migration {
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     this.setupTime = now - this.startTime;
     this.liveStart = now;
-    this.stopRule = makeStopRule(
-      this.params['stop-rule'],
-      this.params['stall-margin'],
-      () => this.params['stall-downtime'] ?? this.window.limit,
-    );
   }
 
-  /** One round: from the sync that opened it to the sync that closes it. */
-  private async runRound(signal: AbortSignal): Promise<RoundOutcome> {
-    // Only QEMU's own rule tests inside a round; the others (round, Xen, stall) at its end.
-    const byRound = this.params['stop-rule'] !== 'qemu';
+  /**
+   * One round as the chart planned it: from the sync that opened it to the sync that closes it
+   * (or, cut at the deadline, to no sync). Returns what it measured; the chart decides.
+   */
+  private async runRound(signal: AbortSignal, plan: RoundPlan): Promise<RoundMeasure> {
     await this.openRound(false);
     for (;;) {
       this.checkAbort(signal);
       const pending = this.tracker.dirtyPages * PAGE_SIZE;
-      const timedOut = this.elapsed() >= this.params.timeout;
-      // qemu: the estimate below the threshold → sync, decide on the synced figure.
-      // round: only a fully sent dirty set ends the round.
-      if (timedOut || (byRound ? pending === 0 : pending === 0 || pending < this.window.threshold)) {
-        if (timedOut && this.params['on-timeout'] === 'cancel') {
-          await this.cutRound();
-          return { converged: false, rounds: this.rounds.length, elapsed: this.elapsed() };
-        }
-        const converged = await this.closeRound();
-        return { converged: converged && !timedOut, rounds: this.rounds.length, elapsed: this.elapsed() };
+      const atDeadline = this.elapsed() >= plan.deadline;
+      // fits: the estimate below the threshold → sync (the chart decides on the synced figure).
+      // sent: only a fully sent dirty set ends the round.
+      const ends = pending === 0 || (plan.endWhen === 'fits' && pending < this.window.threshold);
+      if (atDeadline && plan.atDeadline === 'cut') {
+        await this.cutRound();
+        return this.measure('cut', true);
+      }
+      if (atDeadline || ends) {
+        await this.closeRound();
+        return this.measure('synced', atDeadline);
       }
       await this.iterate(signal);
     }
@@ -709,9 +702,6 @@ export class Migration {
   }
 
   /**
-   * Close the live round with a sync. Returns whether the synced dirty set fits the threshold.
-   */
-  /**
    * A round the timeout cuts short before a cancel: recorded as partial (its rates mean nothing)
    * and closed without a sync, as QEMU's migrate_cancel stops without another bitmap sync.
    */
@@ -720,34 +710,32 @@ export class Migration {
     this.recordRound(false, true);
   }
 
-  private async closeRound(): Promise<boolean> {
+  /** Close the live round with a sync (migration_bitmap_sync), record it, let a ramp move the limit. */
+  private async closeRound(): Promise<void> {
     await this.endRound();
     this.syncBitmap();
-    const pending = this.tracker.dirtyPages * PAGE_SIZE;
     this.recordRound(false);
     this.applyRamp();
-    if (pending === 0 || pending < this.window.threshold) {
-      this.stopReason = 'threshold';
-      return true;
-    }
-    const reason = this.stopRule?.(this.roundClose()) ?? null;
-    if (reason) this.stopReason = reason;
-    return reason !== null;
   }
 
-  /** What the stop rules see of the round that just closed. */
-  private roundClose(): RoundClose {
+  /** What the round that just ended measured, for the chart's stop rules. */
+  private measure(end: RoundMeasure['end'], atDeadline: boolean): RoundMeasure {
     const live = this.rounds.filter((r) => !r.final);
     const last = live[live.length - 1];
     return {
+      end,
+      atDeadline,
       rounds: live.length,
       remainingPages: this.tracker.dirtyPages,
+      remainingBytes: this.tracker.dirtyPages * PAGE_SIZE,
       pagesSent: last?.pagesSent ?? 0,
       previousPagesSent: live[live.length - 2]?.pagesSent ?? 0,
       totalPagesSent: this.total.pages,
       guestPages: this.options.guest.pages,
       bandwidth: this.window.bandwidth,
-      remainingBytes: this.tracker.dirtyPages * PAGE_SIZE,
+      threshold: this.window.threshold,
+      downtimeLimit: this.window.limit,
+      elapsed: this.elapsed(),
     };
   }
 
@@ -942,14 +930,16 @@ export class Migration {
   private result(
     status: MigrationStatus,
     reason: string | null,
-    converged: boolean,
+    stopReason: StopReason | null,
     end: {
       guestRunsOn: GuestSide;
       refusedCancel: string | null;
       verificationError: string | null;
-      forced: 'max-rounds' | 'timeout-force' | null;
     },
   ): MigrationResult {
+    const converged = stopReason !== null && CONVERGED_REASONS.has(stopReason);
+    // The caps' forced switchover warns (Xen's own last-round rules are its design, not a cap).
+    const forced = stopReason === 'max-rounds' || stopReason === 'timeout' ? stopReason : null;
     // QEMU's total-time ends when the migration completes: RESUMED, before the verification.
     const totalTime = status === 'completed' ? (this.completedAt ?? this.elapsed()) : this.elapsed();
     const liveTime = Math.max(1, totalTime - this.setupTime);
@@ -959,9 +949,9 @@ export class Migration {
     const limit = this.live['downtime-limit'];
     const downtimeLimitExceeded = completed && this.downtime > limit;
     const warnings = [
-      ...(completed && end.forced
+      ...(completed && forced
         ? [
-            `forced switchover (${end.forced === 'max-rounds' ? `max-rounds ${this.params['max-rounds']}` : `timeout ${this.params.timeout} ms, on-timeout force`}): the dirty set never fit the downtime limit`,
+            `forced switchover (${forced === 'max-rounds' ? `max-rounds ${this.params['max-rounds']}` : `timeout ${this.params.timeout} ms, on-timeout force`}): the dirty set never fit the downtime limit`,
           ]
         : []),
       ...(downtimeLimitExceeded
@@ -1071,7 +1061,7 @@ export class Migration {
           ? { sender: this.sender.report(this.params['zero-page-detection']) }
           : {}),
         ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
-        ...(this.stopReason ? { stopReason: this.stopReason } : {}),
+        ...(stopReason ? { stopReason } : {}),
         ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),
         ...(this.metadataOnly ? { metadataOnly: true as const } : {}),
         ...(this.predictorError ? { predictorError: this.predictorError } : {}),

@@ -1,6 +1,9 @@
 /**
- * The stop rules beyond QEMU's threshold, decided where the round closes (after its sync):
+ * The stop rules, one predicate each, on what a round's closing sync measured. The source
+ * machine (machines/source.machine.ts) names a guard for each and decides with them; the model
+ * (src/model/simulate.ts) steps the same predicates.
  *
+ * - threshold (QEMU, every rule): the synced dirty set is empty or below bw × downtime-limit.
  * - `xen` (Xen'05 `xc_domain_save.c`, research §1.4): the last round comes when fewer than 50
  *   pages are dirty, after 29 iterations, when more than 3 × guest pages were sent, or when a
  *   round sent more pages than the one before at the maximum rate (ours is always the maximum:
@@ -9,8 +12,6 @@
  *   round) yet lies within `margin` of the best seen, and the best's implied downtime
  *   (best ÷ bandwidth) fits the budget: switch over now, at a local minimum, instead of
  *   waiting for a threshold the workload will not let it reach.
- *
- * Each returns the reason it fires, or null.
  */
 import type { StopRule } from './scenario';
 
@@ -35,19 +36,65 @@ export interface RoundClose {
   remainingBytes: number;
 }
 
-export type StopReason = 'xen-pages' | 'xen-iterations' | 'xen-factor' | 'xen-rate' | 'stall';
+/** The dirty set got small enough: the switchover is a convergence. */
+export type ConvergedReason = 'threshold' | 'xen-pages' | 'stall';
+/** A last round forced by a cap: Xen's iteration, volume and rate rules, the timeout, max-rounds. */
+export type ForcedReason = XenForced | 'timeout' | 'max-rounds';
+type XenForced = 'xen-iterations' | 'xen-factor' | 'xen-rate';
+export type XenReason = 'xen-pages' | XenForced;
+/**
+ * Why the live phase ended: the guard of the source machine that fired. `timeout` is also the
+ * reason of a migration the timeout cancelled (on-timeout cancel).
+ */
+export type StopReason = ConvergedReason | ForcedReason;
 
 /** Reasons that mean the dirty set got small enough, as opposed to a forced last round. */
-export const CONVERGED_REASONS: ReadonlySet<string> = new Set(['threshold', 'xen-pages', 'stall']);
+export const CONVERGED_REASONS: ReadonlySet<string> = new Set<ConvergedReason>([
+  'threshold',
+  'xen-pages',
+  'stall',
+]);
 
-export function xenRule(r: RoundClose): StopReason | null {
-  if (r.remainingPages < XEN_MIN_PAGES) return 'xen-pages';
-  if (r.rounds >= XEN_MAX_ITERS) return 'xen-iterations';
-  if (r.totalPagesSent > XEN_MAX_FACTOR * r.guestPages) return 'xen-factor';
-  if (r.rounds > 1 && r.pagesSent > r.previousPagesSent) return 'xen-rate';
+export { type StopRule };
+
+/** QEMU's test on the synced figure: nothing left, or less than bw × downtime-limit (bytes). */
+export function fitsThreshold(r: {
+  remainingPages: number;
+  remainingBytes: number;
+  threshold: number;
+}): boolean {
+  return r.remainingPages === 0 || r.remainingBytes < r.threshold;
+}
+
+/** Xen: fewer than 50 pages dirty (a convergence). */
+export const xenFewPages = (r: RoundClose): boolean => r.remainingPages < XEN_MIN_PAGES;
+/** Xen: 29 iterations done. */
+export const xenMaxIterations = (r: RoundClose): boolean => r.rounds >= XEN_MAX_ITERS;
+/** Xen: more than 3 × the guest's pages sent. */
+export const xenMaxFactor = (r: RoundClose): boolean => r.totalPagesSent > XEN_MAX_FACTOR * r.guestPages;
+/** Xen: this round sent more pages than the one before (at the maximum rate). */
+export const xenRateRose = (r: RoundClose): boolean => r.rounds > 1 && r.pagesSent > r.previousPagesSent;
+
+/** Xen's rules in its order: the reason the first that holds fires, or null. */
+export function xenRule(r: RoundClose): XenReason | null {
+  if (xenFewPages(r)) return 'xen-pages';
+  if (xenMaxIterations(r)) return 'xen-iterations';
+  if (xenMaxFactor(r)) return 'xen-factor';
+  if (xenRateRose(r)) return 'xen-rate';
   return null;
 }
 
+/**
+ * VEP 248: `best` is the fewest bytes left after any earlier round's sync (Infinity before
+ * the first); `budget` the downtime budget (ms) in force now.
+ */
+export function stalled(r: RoundClose, best: number, margin: number, budget: number): boolean {
+  const noNewMinimum = r.remainingBytes >= best && r.remainingBytes <= best * (1 + margin);
+  const fits = r.bandwidth > 0 && best / r.bandwidth <= budget;
+  return noNewMinimum && fits;
+}
+
+/** The stall rule with its memory of the best, for a caller that steps rounds itself (the model). */
 export class StallDetector {
   private best = Infinity;
 
@@ -57,25 +104,9 @@ export class StallDetector {
     private readonly budget: () => number,
   ) {}
 
-  decide(r: RoundClose): StopReason | null {
+  decide(r: RoundClose): 'stall' | null {
     const best = this.best;
     this.best = Math.min(best, r.remainingBytes);
-    const stalled = r.remainingBytes >= best && r.remainingBytes <= best * (1 + this.margin);
-    const fits = r.bandwidth > 0 && best / r.bandwidth <= this.budget();
-    return stalled && fits ? 'stall' : null;
+    return stalled(r, best, this.margin, this.budget()) ? 'stall' : null;
   }
-}
-
-/** The decision for `rule` at a round close; qemu and round have none beyond the threshold. */
-export function makeStopRule(
-  rule: StopRule,
-  margin: number,
-  budget: () => number,
-): ((r: RoundClose) => StopReason | null) | null {
-  if (rule === 'xen') return xenRule;
-  if (rule === 'stall') {
-    const detector = new StallDetector(margin, budget);
-    return (r) => detector.decide(r);
-  }
-  return null;
 }

@@ -5,15 +5,20 @@ import {
   migrationStatus,
   sourceMachine,
   stateName,
-  type RoundOutcome,
+  type RoundMeasure,
+  type RoundPlan,
   type SourceInput,
 } from '../../machines/source.machine';
+import { fitsThreshold, type StopReason } from '../../src/migration/stop-rule';
 
 const input: SourceInput = {
   maxRounds: 5,
   timeout: 10_000,
   onTimeout: 'cancel',
   pauseBeforeSwitchover: true,
+  stopRule: 'qemu',
+  stallMargin: 0.1,
+  stallDowntime: null,
 };
 
 const done = (id: string, output?: unknown): AnyEventObject => ({ type: `xstate.done.actor.${id}`, output });
@@ -21,12 +26,42 @@ const error = (id: string): AnyEventObject => ({
   type: `xstate.error.actor.${id}`,
   error: new Error(`${id} broke`),
 });
-const round = (o: Partial<RoundOutcome>): RoundOutcome => ({
-  converged: false,
+const PAGE = 4096;
+/** A synced round that satisfies no stop rule: 1000 pages left, far over the threshold. */
+const round = (o: Partial<RoundMeasure>): RoundMeasure => ({
+  end: 'synced',
+  atDeadline: false,
   rounds: 1,
   elapsed: 100,
+  remainingPages: 1000,
+  remainingBytes: 1000 * PAGE,
+  threshold: 1000,
+  pagesSent: 1000,
+  previousPagesSent: 2000,
+  totalPagesSent: 3000,
+  guestPages: 10_000,
+  bandwidth: 1000,
+  downtimeLimit: 300,
   ...o,
 });
+/** Rounds built to make one guard each fire (and, under another rule, none of theirs). */
+const ROUNDS = {
+  more: round({}),
+  fits: round({ remainingPages: 10, remainingBytes: 10 * PAGE, threshold: 100 * PAGE }),
+  fewPages: round({ remainingPages: 40, remainingBytes: 40 * PAGE }),
+  iterations: round({ rounds: 29 }),
+  factor: round({ totalPagesSent: 30_001 }),
+  rose: round({ rounds: 2, pagesSent: 1500, previousPagesSent: 1000 }),
+  // 60 pages over 1000 bytes/ms: 246 ms, within the 300 ms limit; stalls when it repeats.
+  stallish: round({ remainingPages: 60, remainingBytes: 60 * PAGE }),
+  // The deadline ended these, with an empty set: still no convergence.
+  cut: round({ end: 'cut', atDeadline: true, elapsed: 20_000, remainingPages: 0, remainingBytes: 0 }),
+  deadline: round({ atDeadline: true, elapsed: 20_000, remainingPages: 0, remainingBytes: 0 }),
+  // Ended on its own test, after the timeout: one that fits still converges.
+  late: round({ elapsed: 10_000 }),
+  lateFits: round({ elapsed: 10_000, remainingPages: 10, remainingBytes: 10 * PAGE, threshold: 100 * PAGE }),
+  cap: round({ rounds: 5 }),
+};
 
 const USER_EVENTS: AnyEventObject[] = [
   { type: 'START' },
@@ -37,10 +72,7 @@ const USER_EVENTS: AnyEventObject[] = [
 /** Each actor's possible outcomes: done (with each kind of output) or an error. */
 const ACTOR_EVENTS: AnyEventObject[] = [
   done('setupMigration'),
-  done('runRound', round({})),
-  done('runRound', round({ converged: true })),
-  done('runRound', round({ elapsed: 20_000 })),
-  done('runRound', round({ rounds: 5 })),
+  ...Object.values(ROUNDS).map((r) => done('runRound', r)),
   done('switchover'),
   done('sendDeviceState'),
   done('prepareDestination'),
@@ -67,15 +99,16 @@ const ACTOR_EVENTS: AnyEventObject[] = [
 const BEFORE_GO = /^(idle|setup|active|preSwitchover|switchover|device|prepare)/;
 const AFTER_GO = /^(commit|verifying|orphaning)$/;
 
-function paths(machineInput: SourceInput = input) {
-  return getShortestPaths(sourceMachine, {
+function paths(machineInput: SourceInput = input, machine = sourceMachine) {
+  return getShortestPaths(machine, {
     input: machineInput,
     // An actor can only finish while it runs: offer its outcomes only in states that invoke it.
     events: ((s: { children: Record<string, unknown> }) => [
       ...USER_EVENTS,
       ...ACTOR_EVENTS.filter((e) => s.children[e.type.replace(/^xstate\.(done|error)\.actor\./, '')]),
     ]) as never,
-    serializeState: (s) => JSON.stringify([s.value, s.context.switchoverReason, s.context.reason !== null]),
+    serializeState: (s) =>
+      JSON.stringify([s.value, s.context.stopReason, s.context.reason !== null, s.context.bestRemaining]),
   });
 }
 
@@ -243,26 +276,179 @@ describe('source machine', () => {
     },
   );
 
-  function afterRound(outcome: RoundOutcome, machineInput: SourceInput = input) {
-    let [s] = initialTransition(sourceMachine, machineInput);
-    [s] = transition(sourceMachine, s, { type: 'START' });
-    [s] = transition(sourceMachine, s, done('setupMigration') as never);
-    [s] = transition(sourceMachine, s, done('runRound', outcome) as never);
+  function afterRounds(
+    outcomes: RoundMeasure[],
+    machineInput: SourceInput = input,
+    machine: typeof sourceMachine = sourceMachine,
+  ) {
+    let [s] = initialTransition(machine, machineInput);
+    [s] = transition(machine, s, { type: 'START' });
+    [s] = transition(machine, s, done('setupMigration') as never);
+    for (const outcome of outcomes) [s] = transition(machine, s, done('runRound', outcome) as never);
     return s;
   }
+  const afterRound = (outcome: RoundMeasure, machineInput: SourceInput = input) =>
+    afterRounds([outcome], machineInput);
 
   it('decides after each round: converge, timeout by policy, round cap, or another round', () => {
     expect(stateName(afterRound(round({})).value)).toBe('active.round');
-    expect(afterRound(round({ converged: true })).value).toBe('preSwitchover');
-    expect(afterRound(round({ converged: true })).context.switchoverReason).toBe('converged');
+    expect(afterRound(ROUNDS.fits).value).toBe('preSwitchover');
+    expect(afterRound(ROUNDS.fits).context.stopReason).toBe('threshold');
     expect(afterRound(round({ elapsed: 10_000 })).value).toBe('cancelling');
-    expect(
-      afterRound(round({ elapsed: 10_000 }), { ...input, onTimeout: 'force' }).context.switchoverReason,
-    ).toBe('timeout-force');
-    expect(afterRound(round({ rounds: 5 })).context.switchoverReason).toBe('max-rounds');
-    expect(afterRound(round({ converged: true }), { ...input, pauseBeforeSwitchover: false }).value).toBe(
-      'switchover',
+    expect(afterRound(round({ elapsed: 10_000 }), { ...input, onTimeout: 'force' }).context.stopReason).toBe(
+      'timeout',
     );
+    expect(afterRound(round({ rounds: 5 })).context.stopReason).toBe('max-rounds');
+    expect(afterRound(ROUNDS.fits, { ...input, pauseBeforeSwitchover: false }).value).toBe('switchover');
+  });
+
+  /**
+   * The stop decision, row by row: the rule and policy in force, the rounds the engine measured,
+   * and where the chart goes with which reason. Every guard of active.decide has a row that
+   * fires it and rows where it must not.
+   */
+  type Row = [string, Partial<SourceInput>, (keyof typeof ROUNDS)[], string, StopReason | null];
+  const DECISIONS: Row[] = [
+    ['nothing fits: another round', {}, ['more'], 'active.round', null],
+    ['threshold (qemu)', {}, ['fits'], 'preSwitchover', 'threshold'],
+    ['threshold (round)', { stopRule: 'round' }, ['fits'], 'preSwitchover', 'threshold'],
+    ['threshold before xen-pages', { stopRule: 'xen' }, ['fits'], 'preSwitchover', 'threshold'],
+    ['xen-pages', { stopRule: 'xen' }, ['fewPages'], 'preSwitchover', 'xen-pages'],
+    [
+      'xen-iterations',
+      { stopRule: 'xen', maxRounds: 1000 },
+      ['iterations'],
+      'preSwitchover',
+      'xen-iterations',
+    ],
+    ['xen-factor', { stopRule: 'xen' }, ['factor'], 'preSwitchover', 'xen-factor'],
+    ['xen-rate', { stopRule: 'xen' }, ['rose'], 'preSwitchover', 'xen-rate'],
+    ["xen's rules only under xen", { stopRule: 'round' }, ['fewPages'], 'active.round', null],
+    ["xen's rate rule only under xen", {}, ['rose'], 'active.round', null],
+    ["xen's volume rule only under xen", { stopRule: 'stall' }, ['factor'], 'active.round', null],
+    ['stall: a first minimum is no stall', { stopRule: 'stall' }, ['stallish'], 'active.round', null],
+    [
+      'stall: the same minimum again',
+      { stopRule: 'stall' },
+      ['more', 'stallish', 'stallish'],
+      'preSwitchover',
+      'stall',
+    ],
+    [
+      'stall: a budget it does not fit',
+      { stopRule: 'stall', stallDowntime: 100 },
+      ['stallish', 'stallish'],
+      'active.round',
+      null,
+    ],
+    ['stall only under stall', {}, ['stallish', 'stallish'], 'active.round', null],
+    ['timeout, cut, cancel', {}, ['cut'], 'cancelling', 'timeout'],
+    ['a deadline round is no convergence (cancel)', {}, ['deadline'], 'cancelling', 'timeout'],
+    [
+      'a deadline round is no convergence (force)',
+      { onTimeout: 'force' },
+      ['deadline'],
+      'preSwitchover',
+      'timeout',
+    ],
+    ['nor a stop rule', { stopRule: 'xen', onTimeout: 'force' }, ['deadline'], 'preSwitchover', 'timeout'],
+    ['a round closed after the timeout, cancel', {}, ['late'], 'cancelling', 'timeout'],
+    ['a round closed after the timeout, force', { onTimeout: 'force' }, ['late'], 'preSwitchover', 'timeout'],
+    ['a convergence after the timeout still converges', {}, ['lateFits'], 'preSwitchover', 'threshold'],
+    ['max-rounds', {}, ['cap'], 'preSwitchover', 'max-rounds'],
+    [
+      'xen-iterations before max-rounds',
+      { stopRule: 'xen' },
+      ['iterations'],
+      'preSwitchover',
+      'xen-iterations',
+    ],
+  ];
+
+  function mismatches(machine: typeof sourceMachine = sourceMachine): string[] {
+    const bad: string[] = [];
+    for (const [name, over, rounds, target, reason] of DECISIONS) {
+      const s = afterRounds(
+        rounds.map((k) => ROUNDS[k]),
+        { ...input, ...over },
+        machine,
+      );
+      const got = [stateName(s.value), s.context.stopReason];
+      if (got[0] !== target || got[1] !== reason) bad.push(`${name}: ${got.join(' ')}`);
+    }
+    return bad;
+  }
+
+  it('holds the stop rules: each named guard fires on its figures, in its rule, in order', () => {
+    expect(mismatches()).toEqual([]);
+  });
+
+  it('plans the round it starts: in-round test by stop rule, sync or cut at the deadline by policy', async () => {
+    const plans: RoundPlan[] = [];
+    for (const over of [{}, { stopRule: 'stall', onTimeout: 'force' }] as Partial<SourceInput>[]) {
+      const actor = createActor(
+        sourceMachine.provide({
+          actors: {
+            setupMigration: fromPromise<void>(async () => {}),
+            runRound: fromPromise<RoundMeasure, RoundPlan>(async ({ input: plan }) => {
+              plans.push(plan);
+              return ROUNDS.fits;
+            }),
+          },
+        }),
+        { input: { ...input, ...over } },
+      );
+      actor.start();
+      actor.send({ type: 'START' });
+      await new Promise((r) => setImmediate(r));
+      actor.stop();
+    }
+    expect(plans).toEqual([
+      { endWhen: 'fits', deadline: 10_000, atDeadline: 'cut' },
+      { endWhen: 'sent', deadline: 10_000, atDeadline: 'sync' },
+    ]);
+  });
+
+  /** Every stop reason the chart can end the live phase with, under each rule and policy. */
+  function reasonsReached(machine: typeof sourceMachine = sourceMachine): Map<string, Set<string>> {
+    const byRule = new Map<string, Set<string>>();
+    for (const stopRule of ['qemu', 'round', 'xen', 'stall'] as const)
+      for (const onTimeout of ['cancel', 'force'] as const) {
+        const found = byRule.get(stopRule) ?? new Set<string>();
+        for (const p of paths({ ...input, stopRule, onTimeout }, machine))
+          if (p.state.context.stopReason) found.add(p.state.context.stopReason);
+        byRule.set(stopRule, found);
+      }
+    return byRule;
+  }
+
+  it('reaches every stop reason on a path, each only under its rule (graph paths)', () => {
+    const reached = reasonsReached();
+    const common = ['max-rounds', 'threshold', 'timeout'];
+    const sorted = (rule: string) => [...reached.get(rule)!].sort();
+    expect(sorted('qemu')).toEqual(common);
+    expect(sorted('round')).toEqual(common);
+    expect(sorted('xen')).toEqual(
+      [...common, 'xen-factor', 'xen-iterations', 'xen-pages', 'xen-rate'].sort(),
+    );
+    expect(sorted('stall')).toEqual([...common, 'stall'].sort());
+  });
+
+  it('NEGATIVE: a guard broken on purpose is caught by the decision rows and the graph paths', () => {
+    // xen-rate never fires: its row fails and the reason is unreachable.
+    const deaf = sourceMachine.provide({ guards: { xenRate: () => false } });
+    expect(mismatches(deaf)).toEqual(['xen-rate: active.round ']);
+    expect(reasonsReached(deaf).get('xen')).not.toContain('xen-rate');
+    // threshold judges a round the deadline ended: the deadline rows turn into convergences.
+    const blind = sourceMachine.provide({
+      guards: { threshold: ({ context }) => context.lastRound !== null && fitsThreshold(context.lastRound) },
+    });
+    expect(mismatches(blind)).toEqual([
+      'timeout, cut, cancel: preSwitchover threshold',
+      'a deadline round is no convergence (cancel): preSwitchover threshold',
+      'a deadline round is no convergence (force): preSwitchover threshold',
+      'nor a stop rule: preSwitchover threshold',
+    ]);
   });
 
   it('reports QEMU MigrationStatus names, with device only after pre-switchover', () => {
@@ -284,7 +470,7 @@ describe('source machine', () => {
         sourceMachine.provide({
           actors: {
             setupMigration: fromPromise<void>(async () => {}),
-            runRound: fromPromise(async () => round({ converged: true })),
+            runRound: fromPromise(async () => ROUNDS.fits),
             switchover: fromPromise<void>(async () => {}),
             sendDeviceState: fromPromise<void>(async () => {}),
             prepareDestination: fromPromise(() => new Promise<void>((r) => (resolveReady = r))),

@@ -161,6 +161,7 @@ describe('a cancelled run', () => {
     });
     expect(last.pagesSent).toBeGreaterThan(0);
     expect(r.precopy.rounds.slice(0, -1).every((round) => round.partial === undefined)).toBe(true);
+    expect(r.precopy.stopReason).toBe('timeout'); // the chart's timeoutCancel guard
     // migrate_cancel does not sync: the setup's sync and one per closed round, none for the cut one.
     expect(r.ram['dirty-sync-count']).toBe(1 + r.precopy.rounds.length - 1);
   });

@@ -46,14 +46,23 @@ function restingStates(): string[] {
       type: `xstate.done.actor.${id}`,
       output:
         id === 'runRound'
-          ? { converged: true, rounds: 1, elapsed: 1 }
+          ? // A round whose synced dirty set is empty: the threshold guard switches over.
+            { end: 'synced', atDeadline: false, rounds: 1, elapsed: 1, remainingPages: 0, remainingBytes: 0 }
           : id === 'verifyDestination'
             ? { passed: true }
             : undefined,
     },
   ]);
   const paths = getShortestPaths(sourceMachine, {
-    input: { maxRounds: 5, timeout: 1000, onTimeout: 'cancel', pauseBeforeSwitchover: true },
+    input: {
+      maxRounds: 5,
+      timeout: 1000,
+      onTimeout: 'cancel',
+      pauseBeforeSwitchover: true,
+      stopRule: 'qemu',
+      stallMargin: 0.1,
+      stallDowntime: null,
+    },
     events: ((s: { children: Record<string, unknown> }) => [
       { type: 'START' },
       { type: 'CONTINUE' },
