@@ -15,18 +15,11 @@ import {
   sourceMachine,
   stateName,
   type DestinationVerdict as MachineVerdict,
-  type GuestSide,
   type RecoveredOutcome,
   type RoundMeasure,
   type RoundPlan,
 } from '../../machines/source.machine';
-import {
-  emptySendStats,
-  type DestinationVerdict,
-  type LinkConfig,
-  type SendStats,
-  type SourceSession,
-} from '../link/index';
+import { emptySendStats, type LinkConfig, type SendStats, type SourceSession } from '../link/index';
 import { transferTimeMs } from '../link/bandwidth';
 import { MAX_CONFIG } from '../wire/constants';
 import type { MemoryRegion, Vm } from '../mmu/api';
@@ -39,12 +32,23 @@ import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
 import { rampedLimit } from './downtime-ramp';
-import { CONVERGED_REASONS, type StopReason } from './stop-rule';
-import { predictionErrors, Predictor } from './predictor';
+import { Predictor } from './predictor';
 import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
 import { XbzrleRates } from './xbzrle-rates';
 import { SenderStats } from './sender-stats';
-import type { MigrationEvent, MigrationResult, MigrationStatus, MmuCounters, RoundStats } from './result';
+import {
+  assembleResult,
+  type DowntimeClock,
+  type GuestRateSample,
+  type MigrationEvent,
+  type MigrationResult,
+  type MigrationStatus,
+  type MmuCounters,
+  type RoundStats,
+  type RunRecord,
+  type Transfer,
+  type VerificationRecord,
+} from './result';
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
 import type { LiveParameters, MigrationControl, ParameterChange } from './control';
@@ -139,6 +143,19 @@ interface RoundAccumulator {
   send: SendStats;
 }
 
+/** The migration's own times (its clock, ms). */
+interface Timeline {
+  /** setup began (`start` is its clock then): elapsed() counts from there. */
+  started: boolean;
+  start: number;
+  /** The setup's length, and when the live phase began (the ramp counts from there). */
+  setupTime: number;
+  liveStart: number;
+  /** The last progress event, and the last pace call (the final send paces once per window's worth). */
+  lastProgress: number;
+  lastPace: number;
+}
+
 /** The cumulative MMU figures the rounds' counters are differences of. */
 interface MmuSnapshot {
   fast: number;
@@ -219,53 +236,42 @@ export class Migration {
   /** The step in flight, so rollback waits for it before touching the guest. */
   private inFlight: Promise<unknown> = Promise.resolve();
 
-  private startTime = 0;
-  private setupTime = 0;
+  /** When it started, its setup and live phases, and the host-facing ticks (all in the migration's clock). */
+  private readonly timeline: Timeline = {
+    started: false,
+    start: 0,
+    setupTime: 0,
+    liveStart: 0,
+    lastProgress: -Infinity,
+    lastPace: 0,
+  };
   private roundNo = 0;
   private current!: RoundAccumulator;
-  private readonly rounds: RoundStats[] = [];
-  private readonly total = emptySendStats();
-  private precopyBytes = 0;
-  private downtimeBytes = 0;
-  private stateBytes = 0;
-  private sourceHashTime = 0;
-  /** The source's verification after RESUMED: hashing its paused image, VERIFY → VERDICT. */
-  private verificationTime = 0;
-  private sourceHash: string | undefined;
-  private started = false;
-  private dirtyBytesLastSync = 0;
-  /** The guest's own rate: distinct pages over sampling periods of at least 1 s. */
-  private rateSampleStart = 0;
-  private rateSampledPages = 0;
-  private rateSampledMs = 0;
-  private lastProgress = -Infinity;
   /** A round is open (started, not yet recorded): a cancel records it as partial. */
   private roundOpen = false;
-  private downtimeStart = 0;
-  private downtime = 0;
-  /**
-   * Source downtime, part by part: each part runs from the mark the previous one ended at, so
-   * they add up to `downtime` exactly (whatever runs between the machine's states included).
-   */
-  private readonly breakdown = { finalHarvest: 0, finalSend: 0, vcpuState: 0, destinationResume: 0 };
-  private lastMark = 0;
-  /** The migration's clock when RESUMED arrived: QEMU's total-time ends there. */
-  private completedAt: number | undefined;
-  private resumedAt: number | undefined;
-  private verdict: DestinationVerdict | undefined;
-  /** Why the CONFIG carried no guest (post-run cannot happen at the destination). */
-  private postRunSkipped: string | undefined;
+  private readonly rounds: RoundStats[] = [];
+  private readonly transfer: Transfer = {
+    sent: emptySendStats(),
+    precopyBytes: 0,
+    downtimeBytes: 0,
+    stateBytes: 0,
+  };
+  private readonly downtime: DowntimeClock = {
+    since: 0,
+    total: 0,
+    parts: { finalHarvest: 0, finalSend: 0, vcpuState: 0, destinationResume: 0 },
+    lastMark: 0,
+  };
+  private readonly verification: VerificationRecord = { sourceHashTime: 0, time: 0 };
+  private readonly guestRate: GuestRateSample = { since: 0, pages: 0, ms: 0 };
+  /** Dirty bytes the last bitmap sync found (QEMU's expected-downtime reads it). */
+  private dirtyBytesLastSync = 0;
   private readonly states: MigrationStatus[] = [];
-  /** MMU figures when dirty logging started and when the current round opened. */
-  private mmuStart: MmuSnapshot | undefined;
-  private mmuRound: MmuSnapshot | undefined;
-  private mmuTotal: MmuCounters | undefined;
-  private liveStart = 0;
+  /** The MMU's counters when dirty logging started and when the current round opened, and the total so far. */
+  private mmu: { start: MmuSnapshot; round: MmuSnapshot; total?: MmuCounters } | undefined;
   /** max-bandwidth and downtime-limit in force (set-parameters moves them from the next window). */
   private readonly live: LiveParameters;
   private readonly parameterChanges: ParameterChange[] = [];
-  /** The clock at the last pace call: the final send paces once per window's worth of time. */
-  private lastPace = 0;
   /** Fast mode: the guest keeps page states, not bytes; the link only counts; nothing is verified. */
   private readonly metadataOnly: boolean;
   /** The in-run predictor (src/migration/predictor.ts), and why it failed if it did. */
@@ -347,12 +353,14 @@ export class Migration {
     signal?.removeEventListener('abort', onAbort);
     this.options.control?.finish();
     const snapshot = actor.getSnapshot();
-    const { stopReason } = snapshot.context;
-    const status = migrationStatus(snapshot.value, p['pause-before-switchover']);
-    const result = this.result(status, snapshot.context.reason, stopReason, {
+    const { context } = snapshot;
+    const result = assembleResult(this.record(), {
+      status: migrationStatus(snapshot.value, p['pause-before-switchover']),
+      reason: context.reason,
+      stopReason: context.stopReason,
       guestRunsOn: guestSide(snapshot.value),
-      refusedCancel: snapshot.context.refusedCancel,
-      verificationError: snapshot.context.verificationError,
+      refusedCancel: context.refusedCancel,
+      verificationError: context.verificationError,
     });
     this.emit({ type: 'done', time: result['total-time'], result });
     return result;
@@ -375,8 +383,8 @@ export class Migration {
 
   private async setup(signal: AbortSignal): Promise<void> {
     const { guest } = this.options;
-    this.startTime = this.clock.now();
-    this.started = true;
+    this.timeline.start = this.clock.now();
+    this.timeline.started = true;
     this.session = await this.options.connect();
     // Only an idle engine (the pre-switchover hold) needs telling; a running step rejects.
     this.session.onError((e) => {
@@ -400,13 +408,13 @@ export class Migration {
       this.params['dirty-log'],
       this.options.faults?.clearAfterSend === true,
     );
-    this.mmuStart = mmuSnapshot(guest, this.tracker.cost);
-    this.mmuRound = this.mmuStart;
+    const baseline = mmuSnapshot(guest, this.tracker.cost);
+    this.mmu = { start: baseline, round: baseline };
     this.tracker.enable();
     guest.takeDistinctWrites();
     guest.takeRateSample();
     const now = this.clock.now();
-    this.rateSampleStart = now;
+    this.guestRate.since = now;
     this.window = new RateWindow(this.params['downtime-limit'], this.params['max-bandwidth'], now);
     this.period = new DirtyPeriod(
       {
@@ -433,8 +441,8 @@ export class Migration {
     // The sync that enabling dirty logging did (ram_init_bitmaps) counts, as in QEMU.
     this.period.onSync(now, 0, 0);
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
-    this.setupTime = now - this.startTime;
-    this.liveStart = now;
+    this.timeline.setupTime = now - this.timeline.start;
+    this.timeline.liveStart = now;
   }
 
   /**
@@ -465,10 +473,10 @@ export class Migration {
   private async switchover(signal: AbortSignal): Promise<void> {
     const { guest } = this.options;
     // A migration shorter than one sampling period still reports the guest's rate.
-    if (this.rateSampledMs === 0) this.sampleGuestRate(true);
+    if (this.guestRate.ms === 0) this.sampleGuestRate(true);
     guest.pauseAll();
-    this.downtimeStart = this.clock.now();
-    this.lastMark = this.downtimeStart;
+    this.downtime.since = this.clock.now();
+    this.downtime.lastMark = this.downtime.since;
     // The final sync (ram_save_complete): what the guest wrote since the deciding sync.
     this.syncBitmap();
     this.mark('finalHarvest');
@@ -477,7 +485,7 @@ export class Migration {
     while (this.tracker.dirtyPages > 0) {
       this.checkAbort(signal);
       await this.sendBatch(MAX_BATCH_PAGES, true);
-      if (this.clock.now() - this.lastPace >= BUFFER_DELAY_MS) await this.paceHost();
+      if (this.clock.now() - this.timeline.lastPace >= BUFFER_DELAY_MS) await this.paceHost();
     }
     await this.endRound();
     this.mark('finalSend');
@@ -488,8 +496,8 @@ export class Migration {
     const blob = this.options.guest.vcpuState();
     await this.session!.sendVcpuState(blob);
     await this.elapse(blob.length, 0);
-    this.stateBytes = blob.length;
-    this.downtimeBytes += blob.length;
+    this.transfer.stateBytes = blob.length;
+    this.transfer.downtimeBytes += blob.length;
     this.mark('vcpuState');
   }
 
@@ -504,9 +512,9 @@ export class Migration {
     const { resumedAt } = await this.session!.go();
     await this.elapse(0, 2);
     this.mark('destinationResume');
-    this.resumedAt = resumedAt;
-    this.downtime = this.clock.now() - this.downtimeStart;
-    this.completedAt = this.elapsed();
+    this.downtime.resumedAt = resumedAt;
+    this.downtime.total = this.clock.now() - this.downtime.since;
+    this.downtime.completedAt = this.elapsed();
     // The guest runs on the destination: dirty logging is over here.
     this.tracker.disable();
   }
@@ -517,16 +525,16 @@ export class Migration {
     await Promise.resolve();
     const start = this.clock.now();
     const sourceHash = this.options.guest.memory.imageHash() ?? '';
-    this.sourceHash = sourceHash;
-    this.sourceHashTime = this.clock.now() - start;
+    this.verification.sourceHash = sourceHash;
+    this.verification.sourceHashTime = this.clock.now() - start;
     try {
-      this.verdict = await this.session!.verify(sourceHash);
+      this.verification.verdict = await this.session!.verify(sourceHash);
       await this.elapse(0, 2);
     } finally {
-      this.verificationTime = this.clock.now() - start;
+      this.verification.time = this.clock.now() - start;
       await this.session!.close().catch(() => undefined);
     }
-    return { passed: this.verdict.passed, reason: this.verdict.reason };
+    return { passed: this.verification.verdict.passed, reason: this.verification.verdict.reason };
   }
 
   /**
@@ -554,10 +562,10 @@ export class Migration {
   }
 
   /** End a downtime part now: it ran from the previous part's end. */
-  private mark(part: keyof Migration['breakdown']): void {
+  private mark(part: keyof DowntimeClock['parts']): void {
     const now = this.clock.now();
-    this.breakdown[part] = now - this.lastMark;
-    this.lastMark = now;
+    this.downtime.parts[part] = now - this.downtime.lastMark;
+    this.downtime.lastMark = now;
   }
 
   /** CONFIG: the run's clock and latency, and the guest the destination resumes (post-run). */
@@ -570,16 +578,17 @@ export class Migration {
       guest: resumableGuest(scenario.guest),
     };
     if (this.metadataOnly) {
-      this.postRunSkipped = 'fast (metadata-only) mode has no destination: nothing resumes there';
+      this.verification.postRunSkipped =
+        'fast (metadata-only) mode has no destination: nothing resumes there';
       return { ...config, guest: null };
     }
     if (this.options.guest.memory.destinationImage === 'digests') {
-      this.postRunSkipped =
+      this.verification.postRunSkipped =
         'generated pages: the destination keeps their digests, no memory a guest could run on';
       return { ...config, guest: null };
     }
     if (JSON.stringify(config).length > MAX_CONFIG) {
-      this.postRunSkipped = `the guest description is longer than CONFIG's ${MAX_CONFIG} bytes`;
+      this.verification.postRunSkipped = `the guest description is longer than CONFIG's ${MAX_CONFIG} bytes`;
       return { ...config, guest: null };
     }
     return config;
@@ -651,8 +660,8 @@ export class Migration {
   /** Virtual time: let the host's event loop run (and pace the run) once per window. */
   private async paceHost(): Promise<void> {
     if (!this.virtual || !this.options.pace) return;
-    this.lastPace = this.clock.now();
-    await this.options.pace(this.lastPace);
+    this.timeline.lastPace = this.clock.now();
+    await this.options.pace(this.timeline.lastPace);
   }
 
   private async sendBatch(max: number, final: boolean): Promise<void> {
@@ -667,20 +676,20 @@ export class Migration {
       );
     this.tracker.afterSend(this.batch, n);
     addStats(this.current.send, sent);
-    addStats(this.total, sent);
-    if (final) this.downtimeBytes += sent.bytesWire;
-    else this.precopyBytes += sent.bytesWire;
+    addStats(this.transfer.sent, sent);
+    if (final) this.transfer.downtimeBytes += sent.bytesWire;
+    else this.transfer.precopyBytes += sent.bytesWire;
     this.window.record(sent.bytesWire, sent.pages);
   }
 
   /** The guest's own distinct-page rate, as calc-dirty-rate would see it: 1 s periods. */
   private sampleGuestRate(partial = false): void {
     const now = this.clock.now();
-    if (now - this.rateSampleStart < (partial ? Number.MIN_VALUE : 1000)) return;
+    if (now - this.guestRate.since < (partial ? Number.MIN_VALUE : 1000)) return;
     this.options.guest.catchUp();
-    this.rateSampledPages += this.options.guest.takeRateSample();
-    this.rateSampledMs += now - this.rateSampleStart;
-    this.rateSampleStart = now;
+    this.guestRate.pages += this.options.guest.takeRateSample();
+    this.guestRate.ms += now - this.guestRate.since;
+    this.guestRate.since = now;
   }
 
   private async openRound(final: boolean): Promise<void> {
@@ -730,7 +739,7 @@ export class Migration {
       remainingBytes: this.tracker.dirtyPages * PAGE_SIZE,
       pagesSent: last?.pagesSent ?? 0,
       previousPagesSent: live[live.length - 2]?.pagesSent ?? 0,
-      totalPagesSent: this.total.pages,
+      totalPagesSent: this.transfer.sent.pages,
       guestPages: this.options.guest.pages,
       bandwidth: this.window.bandwidth,
       threshold: this.window.threshold,
@@ -750,7 +759,7 @@ export class Migration {
         steps: p['downtime-ramp-steps'],
         interval: p['downtime-ramp-interval'],
       },
-      this.clock.now() - this.liveStart,
+      this.clock.now() - this.timeline.liveStart,
       this.rounds.length,
     );
     if (limit !== this.window.limit) this.window.setDowntimeLimit(limit);
@@ -762,8 +771,8 @@ export class Migration {
     const synced = this.tracker.sync();
     this.options.guest.writesSinceSync?.reset();
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
-    const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.total.bytesWire);
-    if (outcome.periodClosed) this.xbzrleRates.closePeriod(this.total);
+    const outcome = this.period.onSync(this.clock.now(), synced.newlyDirty, this.transfer.sent.bytesWire);
+    if (outcome.periodClosed) this.xbzrleRates.closePeriod(this.transfer.sent);
     if (outcome.throttled) this.options.guest.setThrottle(outcome.throttle);
     if (outcome.limitTriggered) this.dirtyLimit?.start(this.clock.now(), this.tracker.reapedByVcpu);
   }
@@ -798,7 +807,7 @@ export class Migration {
     const remaining = this.tracker.dirtyPages * PAGE_SIZE;
     const stats: RoundStats = {
       round: acc.round,
-      start: acc.start - this.startTime,
+      start: acc.start - this.timeline.start,
       duration,
       pagesHarvested: acc.pagesHarvested,
       pagesSent: acc.send.pages,
@@ -845,8 +854,8 @@ export class Migration {
         throttle: this.options.guest.throttle,
         bandwidth: this.window.bandwidth,
         threshold: this.window.threshold,
-        totalPages: this.total.pages,
-        totalBytes: this.total.bytesWire,
+        totalPages: this.transfer.sent.pages,
+        totalBytes: this.transfer.sent.bytesWire,
         ...(this.dirtyLimit ? { penaltyUs: this.dirtyLimit.meanPenaltyUs } : {}),
       });
       return {
@@ -865,16 +874,17 @@ export class Migration {
   /** The MMU's costs since the previous round closed. */
   private takeRoundMmu(): MmuCounters {
     const now = mmuSnapshot(this.options.guest, this.tracker.cost);
-    const delta = mmuDelta(this.mmuRound!, now);
-    if (!this.options.faults?.mmuBaselineStuck) this.mmuRound = now;
-    this.mmuTotal = mmuDelta(this.mmuStart!, now);
+    const mmu = this.mmu!;
+    const delta = mmuDelta(mmu.round, now);
+    if (!this.options.faults?.mmuBaselineStuck) mmu.round = now;
+    mmu.total = mmuDelta(mmu.start, now);
     return delta;
   }
 
   // ////     time     ////
 
   private elapsed(): number {
-    return this.started ? this.clock.now() - this.startTime : 0;
+    return this.timeline.started ? this.clock.now() - this.timeline.start : 0;
   }
 
   /** Virtual time: the link is busy for bytes / bandwidth plus `latencies` one-way latencies. */
@@ -903,8 +913,8 @@ export class Migration {
 
   private progress(): void {
     const now = this.elapsed();
-    if (now - this.lastProgress < PROGRESS_EVERY_MS) return;
-    this.lastProgress = now;
+    if (now - this.timeline.lastProgress < PROGRESS_EVERY_MS) return;
+    this.timeline.lastProgress = now;
     const last = this.rounds[this.rounds.length - 1];
     const remaining = this.tracker.dirtyPages * PAGE_SIZE;
     const dirtied = (this.options.guest.writesSinceSync?.peek() ?? 0) * PAGE_SIZE;
@@ -913,7 +923,7 @@ export class Migration {
       type: 'progress',
       time: now,
       round: this.roundNo,
-      bytesSent: this.total.bytesWire,
+      bytesSent: this.transfer.sent.bytesWire,
       remaining,
       dirtiedSinceSync: dirtied,
       threshold,
@@ -927,158 +937,57 @@ export class Migration {
     });
   }
 
-  private result(
-    status: MigrationStatus,
-    reason: string | null,
-    stopReason: StopReason | null,
-    end: {
-      guestRunsOn: GuestSide;
-      refusedCancel: string | null;
-      verificationError: string | null;
-    },
-  ): MigrationResult {
-    const converged = stopReason !== null && CONVERGED_REASONS.has(stopReason);
-    // The caps' forced switchover warns (Xen's own last-round rules are its design, not a cap).
-    const forced = stopReason === 'max-rounds' || stopReason === 'timeout' ? stopReason : null;
-    // QEMU's total-time ends when the migration completes: RESUMED, before the verification.
-    const totalTime = status === 'completed' ? (this.completedAt ?? this.elapsed()) : this.elapsed();
-    const liveTime = Math.max(1, totalTime - this.setupTime);
-    const v = this.verdict;
-    const xbzrle = this.params.xbzrle;
-    const completed = status === 'completed';
-    const limit = this.live['downtime-limit'];
-    const downtimeLimitExceeded = completed && this.downtime > limit;
-    const warnings = [
-      ...(completed && forced
-        ? [
-            `forced switchover (${forced === 'max-rounds' ? `max-rounds ${this.params['max-rounds']}` : `timeout ${this.params.timeout} ms, on-timeout force`}): the dirty set never fit the downtime limit`,
-          ]
-        : []),
-      ...(downtimeLimitExceeded
-        ? [`downtime ${this.downtime.toFixed(1)} ms exceeds the downtime-limit of ${limit} ms`]
-        : []),
-    ];
+  /** Everything the result reports, as it stands now (src/migration/result.ts assembles it). */
+  private record(): RunRecord {
+    const p = this.params;
+    const started = this.tracker !== undefined;
     return {
-      status,
-      ...(reason && status !== 'completed' ? { 'error-desc': reason } : {}),
-      'total-time': totalTime,
-      'setup-time': this.setupTime,
-      downtime: status === 'completed' ? this.downtime : 0,
-      'expected-downtime': this.window?.expectedDowntime ?? this.params['downtime-limit'],
-      ram: {
-        transferred: this.total.bytesWire + this.stateBytes,
-        remaining: this.tracker ? this.tracker.dirtyPages * PAGE_SIZE : this.options.guest.pages * PAGE_SIZE,
-        total: this.options.guest.pages * PAGE_SIZE,
-        duplicate: this.total.zeroPages,
-        normal: this.total.pages - this.total.zeroPages - this.total.unchangedPages,
-        'normal-bytes': (this.total.pages - this.total.zeroPages - this.total.unchangedPages) * PAGE_SIZE,
-        'dirty-sync-count': this.period?.syncCount ?? 0,
-        'dirty-pages-rate': this.period?.dirtyPagesRate ?? 0,
-        // QEMU's final figures: the average over the live part (migration_calculate_complete).
-        mbps: (this.total.bytesWire * 8) / liveTime / 1000,
-        'pages-per-second': (this.total.pages * 1000) / liveTime,
-        'precopy-bytes': this.precopyBytes,
-        'downtime-bytes': this.downtimeBytes,
-        'page-size': PAGE_SIZE,
-        ...(this.params.multifd ? { 'multifd-bytes': this.sender.multifdBytes } : {}),
-      },
-      'cpu-throttle-percentage': this.options.guest.throttle,
+      scenario: this.options.scenario,
+      ...(this.options.memoryPlan ? { memoryPlan: this.options.memoryPlan } : {}),
+      clock: this.virtual ? 'virtual' : 'wall',
+      metadataOnly: this.metadataOnly,
+      elapsed: this.elapsed(),
+      setupTime: this.timeline.setupTime,
+      guestPages: this.options.guest.pages,
+      throttle: this.options.guest.throttle,
+      downtimeLimit: this.live['downtime-limit'],
+      transfer: this.transfer,
+      downtime: this.downtime,
+      verification: this.verification,
+      guestRate: this.guestRate,
+      rounds: this.rounds,
+      states: this.states,
+      parameterChanges: this.parameterChanges,
+      ...(this.predictorError ? { predictorError: this.predictorError } : {}),
+      ...(this.mmu?.total ? { mmu: this.mmu.total } : {}),
+      ...(p.multifd || this.sender.encodeRate > 0
+        ? { sender: this.sender.report(p['zero-page-detection']) }
+        : {}),
+      ...(p.multifd ? { multifdBytes: this.sender.multifdBytes } : {}),
+      ...(started
+        ? { tracker: { dirtyPages: this.tracker.dirtyPages, regionPages: this.tracker.regionPages } }
+        : {}),
+      ...(this.window ? { expectedDowntime: this.window.expectedDowntime } : {}),
+      ...(this.period
+        ? { period: { syncCount: this.period.syncCount, dirtyPagesRate: this.period.dirtyPagesRate } }
+        : {}),
       ...(this.dirtyLimit
         ? {
-            'dirty-limit-throttle-time-per-round': this.dirtyLimit.throttleTimePerRound,
-            'dirty-limit-ring-full-time': this.dirtyLimit.ringFullTime,
-          }
-        : {}),
-      ...(xbzrle
-        ? {
-            // QEMU's meanings: src/wire/batch.ts (BatchStats) and xbzrle-rates.ts.
-            'xbzrle-cache': {
-              'cache-size': this.params['xbzrle-cache-size'],
-              bytes: this.total.xbzrleBytes,
-              pages: this.total.xbzrleCacheHits,
-              'cache-miss': this.total.xbzrleCacheMisses,
-              'cache-miss-rate': this.xbzrleRates.cacheMissRate,
-              'encoding-rate': this.xbzrleRates.encodingRate,
-              overflow: this.total.xbzrleOverflows,
+            dirtyLimit: {
+              throttleTimePerRound: this.dirtyLimit.throttleTimePerRound,
+              ringFullTime: this.dirtyLimit.ringFullTime,
             },
           }
         : {}),
-      precopy: {
-        version: 1,
-        clock: this.virtual ? 'virtual' : 'wall',
-        converged,
-        guestDirtyPagesRate: this.rateSampledMs > 0 ? (this.rateSampledPages * 1000) / this.rateSampledMs : 0,
-        downtimeLimitExceeded,
-        ...(warnings.length ? { warnings } : {}),
-        destinationDowntime: v?.destinationDowntimeMs ?? 0,
-        ...(v ? { destinationDowntimeBreakdown: { ...v.downtimeBreakdown } } : {}),
-        guestRunsOn: end.guestRunsOn,
-        resumed: this.resumedAt !== undefined && !this.metadataOnly,
-        postRun: v?.postRun ?? null,
-        ...(this.postRunSkipped || (v && !v.postRun)
-          ? {
-              postRunSkipped:
-                this.postRunSkipped ?? 'the destination resumed the image without a guest to run',
-            }
-          : {}),
-        sourceHashTime: this.sourceHashTime,
-        verificationTime: { source: this.verificationTime, destination: v?.verifyMs ?? 0 },
-        ...(end.verificationError ? { verificationError: end.verificationError } : {}),
-        ...(end.refusedCancel ? { refusedCancel: end.refusedCancel } : {}),
-        downtimeBreakdown: { ...this.breakdown },
-        verification:
-          v && !this.metadataOnly
-            ? {
-                passed: v.passed,
-                sourceHash: this.sourceHash ?? '',
-                destinationHash: v.destinationHash,
-                ...(v.edgeCheck
-                  ? {
-                      edgeCheck: {
-                        passed: v.edgeCheck.passed,
-                        ...(v.edgeCheck.firstBadPage !== undefined
-                          ? { firstBadPage: v.edgeCheck.firstBadPage }
-                          : {}),
-                        ...(v.edgeCheck.value !== undefined
-                          ? { values: [v.edgeCheck.previousValue ?? 0, v.edgeCheck.value] }
-                          : {}),
-                      },
-                    }
-                  : {}),
-                ...(v.reason ? { reason: v.reason } : {}),
-              }
-            : null,
-        regionPages: this.tracker?.regionPages ?? 0,
-        rounds: this.rounds,
-        predictionError: predictionErrors(
-          this.rounds,
-          totalTime,
-          status === 'completed' ? this.downtime : undefined,
-        ),
-        scenario: withoutSecrets(this.options.scenario),
-        states: this.states,
-        ...(this.params.multifd || this.sender.encodeRate > 0
-          ? { sender: this.sender.report(this.params['zero-page-detection']) }
-          : {}),
-        ...(this.mmuTotal ? { mmu: this.mmuTotal } : {}),
-        ...(stopReason ? { stopReason } : {}),
-        ...(this.options.memoryPlan ? { memory: memoryOf(this.options.memoryPlan) } : {}),
-        ...(this.metadataOnly ? { metadataOnly: true as const } : {}),
-        ...(this.predictorError ? { predictorError: this.predictorError } : {}),
-        ...(this.parameterChanges.length > 0 ? { parameterChanges: this.parameterChanges } : {}),
-      },
+      ...(p.xbzrle
+        ? {
+            xbzrle: {
+              cacheSize: p['xbzrle-cache-size'],
+              cacheMissRate: this.xbzrleRates.cacheMissRate,
+              encodingRate: this.xbzrleRates.encodingRate,
+            },
+          }
+        : {}),
     };
   }
-}
-
-/** What the result says of the memory plan: deterministic parts only (the machine's free memory is not). */
-function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['memory']> {
-  return { mode: plan.mode, backing: plan.backing, estimate: plan.estimate, notMeasured: plan.notMeasured };
-}
-
-/** The scenario as results keep it: the destination's token stays out (results are shared). */
-function withoutSecrets(scenario: Scenario): Scenario {
-  if (scenario.run.token === undefined) return scenario;
-  const { token: _token, ...run } = scenario.run;
-  return { ...scenario, run };
 }

@@ -12,7 +12,7 @@
  * - The band: the same run with both fits 3 % either way (far from the end, every tenth round,
  *   its width carried in between). The ETA is the time to the end; the completion it implies
  *   never moves earlier than the previous prediction's band allows.
- * The result keeps every round's prediction; `predictionErrors` scores them against what happened.
+ * The result keeps every round's prediction; `predictionErrors` (result.ts) scores them against what happened.
  */
 import { buildModel, type ModelMigration, type ModelRound, type Outcome } from '../model/index';
 import type { Backing } from '../guest/memory';
@@ -164,46 +164,4 @@ export class Predictor {
       this.costScale = Math.exp((1 - FIT_WEIGHT) * Math.log(this.costScale) + FIT_WEIGHT * Math.log(ratio));
     }
   }
-}
-
-/**
- * Each round's prediction against what happened: predicted total rounds − actual total,
- * predicted ETA − actual time from that round's end to the end (ms), that error over the actual
- * time left, and the predicted downtime − the actual one. Null where there was no prediction.
- */
-export function predictionErrors(
-  rounds: {
-    round: number;
-    start: number;
-    duration: number;
-    predictedRoundsLeft: number | null;
-    predictedEta: number | null;
-    predictedDowntime?: number | null;
-    final: boolean;
-  }[],
-  totalTime: number,
-  downtime?: number,
-): {
-  round: number;
-  rounds: number | null;
-  eta: number | null;
-  etaRelative?: number | null;
-  downtime?: number | null;
-}[] {
-  const total = rounds.length;
-  return rounds
-    .filter((r) => !r.final)
-    .map((r) => {
-      const left = totalTime - (r.start + r.duration);
-      const eta = r.predictedEta === null ? null : r.predictedEta - left;
-      return {
-        round: r.round,
-        rounds: r.predictedRoundsLeft === null ? null : r.round + 1 + r.predictedRoundsLeft - total,
-        eta,
-        ...(eta !== null && left > 0 ? { etaRelative: eta / left } : {}),
-        ...(downtime !== undefined && r.predictedDowntime != null
-          ? { downtime: r.predictedDowntime - downtime }
-          : {}),
-      };
-    });
 }

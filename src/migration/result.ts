@@ -4,9 +4,16 @@
  * against QEMU's output. This is the contract between the round engine (producer) and the
  * viewers, reports and sweeps (consumers). Times are milliseconds, sizes bytes, rates per second.
  */
+import type { GuestSide } from '../../machines/source.machine';
 import type { MigrationStatus } from '../../machines/migration-status';
 import type { Backing } from '../guest/memory';
-import type { DestinationBreakdown, PostRun } from '../wire/verdict';
+import type { SendStats } from '../link/types';
+import { PAGE_SIZE } from '../util/units';
+import type { DestinationBreakdown, DestinationVerdict, PostRun } from '../wire/verdict';
+import type { ParameterChange } from './control';
+import type { MemoryPlan } from './memory-plan';
+import type { Scenario } from './scenario';
+import { CONVERGED_REASONS, type StopReason } from './stop-rule';
 
 export { MIGRATION_STATUSES, type MigrationStatus } from '../../machines/migration-status';
 
@@ -270,9 +277,10 @@ export interface MigrationResult {
     /**
      * Why the live phase ended: `threshold` (the dirty set fit the downtime limit), `stall`
      * (VEP 248's local minimum), `xen-pages` / `xen-iterations` / `xen-factor` / `xen-rate`
-     * (Xen'05's last-round rules), `max-rounds`, `timeout`; absent if it never ended.
+     * (Xen'05's last-round rules), `max-rounds`, `timeout` (also when on-timeout cancel ended
+     * it); absent if it never ended. The source machine's guard that fired (machines/).
      */
-    stopReason?: string;
+    stopReason?: StopReason;
     /**
      * Sweeps' fast mode: page states instead of page contents, sizes from the metadata link
      * (README, sweeps). Nothing was sent or verified: `verification` is null.
@@ -329,3 +337,281 @@ export type MigrationEvent =
       parameters: { 'max-bandwidth': number; 'downtime-limit': number };
     }
   | { type: 'done'; time: number; result: MigrationResult };
+
+// ////     assembling the result     ////
+
+/** Bytes the migration moved, by phase (QEMU's ram.* counters are read from it). */
+export interface Transfer {
+  /** Every page send summed: pages, zero and unchanged pages, bytes raw and on the wire, XBZRLE. */
+  sent: SendStats;
+  /** Wire bytes of the live rounds' pages (QEMU's precopy-bytes). */
+  precopyBytes: number;
+  /** Wire bytes while the vCPUs were stopped: stop-and-copy's pages and the vCPU state (downtime-bytes). */
+  downtimeBytes: number;
+  /** The vCPU state's bytes (ram.transferred counts them beside the pages). */
+  stateBytes: number;
+}
+
+/** The switchover's clock: QEMU's downtime and its parts (all in the migration's clock, ms). */
+export interface DowntimeClock {
+  /** When the vCPUs stopped. */
+  since: number;
+  /** vCPUs stopped → RESUMED; 0 until RESUMED. */
+  total: number;
+  /** Its parts; each runs from `lastMark`, where the previous one ended, so they add up to `total` exactly. */
+  parts: DowntimeBreakdown;
+  lastMark: number;
+  /** Time since the start when RESUMED arrived: QEMU's total-time ends there. */
+  completedAt?: number;
+  /** The destination's time of its resume (RESUMED arrived). */
+  resumedAt?: number;
+}
+
+/** The verification after the resume, off the downtime. */
+export interface VerificationRecord {
+  sourceHash?: string;
+  /** Hashing the source's paused image (ms). */
+  sourceHashTime: number;
+  /** The source's whole verification: its hash + VERIFY → VERDICT (ms). */
+  time: number;
+  verdict?: DestinationVerdict;
+  /** Why the CONFIG carried no guest, so nothing ran at the destination after its resume. */
+  postRunSkipped?: string;
+}
+
+/** The guest's own dirty rate as calc-dirty-rate samples it: distinct pages over periods of ≥ 1 s. */
+export interface GuestRateSample {
+  /** Where the open period began (the migration's clock, ms). */
+  since: number;
+  /** Pages and ms over the closed periods. */
+  pages: number;
+  ms: number;
+}
+
+/** What one migration accumulated, as the engine hands it over at the end. */
+export interface RunRecord {
+  scenario: Scenario;
+  memoryPlan?: MemoryPlan;
+  clock: 'virtual' | 'wall';
+  /** Fast mode: page states, not bytes; nothing verified. */
+  metadataOnly: boolean;
+  /** Time since the start now, and the setup's part of it (ms). */
+  elapsed: number;
+  setupTime: number;
+  guestPages: number;
+  /** cpu-throttle-percentage now. */
+  throttle: number;
+  /** The downtime-limit in force at the end (set-parameters can move it). */
+  downtimeLimit: number;
+  transfer: Transfer;
+  downtime: DowntimeClock;
+  verification: VerificationRecord;
+  guestRate: GuestRateSample;
+  rounds: RoundStats[];
+  states: MigrationStatus[];
+  parameterChanges: ParameterChange[];
+  predictorError?: string;
+  /** The MMU's costs since dirty logging started (absent: it never started). */
+  mmu?: MmuCounters;
+  /** The sender report, when multifd or the CPU model is on. */
+  sender?: SenderReport;
+  multifdBytes?: number;
+  /** The parts set up with the migration; absent when it never got that far. */
+  tracker?: { dirtyPages: number; regionPages: number };
+  expectedDowntime?: number;
+  period?: { syncCount: number; dirtyPagesRate: number };
+  dirtyLimit?: { throttleTimePerRound: number; ringFullTime: number };
+  /** XBZRLE's rates, when the capability is on. */
+  xbzrle?: { cacheSize: number; cacheMissRate: number; encodingRate: number };
+}
+
+/** How the source machine ended: its status and the figures its context holds. */
+export interface MachineEnd {
+  status: MigrationStatus;
+  /** Why it was cancelled or failed. */
+  reason: string | null;
+  /** The stop guard that fired (null: none did). */
+  stopReason: StopReason | null;
+  guestRunsOn: GuestSide;
+  refusedCancel: string | null;
+  verificationError: string | null;
+}
+
+/** QEMU's query-migrate for a migration that ended, with precopy's additions. */
+export function assembleResult(run: RunRecord, end: MachineEnd): MigrationResult {
+  const { status, stopReason } = end;
+  const { transfer, downtime, verification } = run;
+  const sent = transfer.sent;
+  const completed = status === 'completed';
+  // QEMU's total-time ends when the migration completes: RESUMED, before the verification.
+  const totalTime = completed ? (downtime.completedAt ?? run.elapsed) : run.elapsed;
+  const liveTime = Math.max(1, totalTime - run.setupTime);
+  const v = verification.verdict;
+  const m = run.scenario.migration;
+  const limit = run.downtimeLimit;
+  const downtimeLimitExceeded = completed && downtime.total > limit;
+  // The caps' forced switchover warns (Xen's own last-round rules are its design, not a cap).
+  const forced = stopReason === 'max-rounds' || stopReason === 'timeout' ? stopReason : null;
+  const warnings = [
+    ...(completed && forced
+      ? [
+          `forced switchover (${forced === 'max-rounds' ? `max-rounds ${m['max-rounds']}` : `timeout ${m.timeout} ms, on-timeout force`}): the dirty set never fit the downtime limit`,
+        ]
+      : []),
+    ...(downtimeLimitExceeded
+      ? [`downtime ${downtime.total.toFixed(1)} ms exceeds the downtime-limit of ${limit} ms`]
+      : []),
+  ];
+  const normal = sent.pages - sent.zeroPages - sent.unchangedPages;
+  return {
+    status,
+    ...(end.reason && !completed ? { 'error-desc': end.reason } : {}),
+    'total-time': totalTime,
+    'setup-time': run.setupTime,
+    downtime: completed ? downtime.total : 0,
+    'expected-downtime': run.expectedDowntime ?? m['downtime-limit'],
+    ram: {
+      transferred: sent.bytesWire + transfer.stateBytes,
+      remaining: (run.tracker?.dirtyPages ?? run.guestPages) * PAGE_SIZE,
+      total: run.guestPages * PAGE_SIZE,
+      duplicate: sent.zeroPages,
+      normal,
+      'normal-bytes': normal * PAGE_SIZE,
+      'dirty-sync-count': run.period?.syncCount ?? 0,
+      'dirty-pages-rate': run.period?.dirtyPagesRate ?? 0,
+      // QEMU's final figures: the average over the live part (migration_calculate_complete).
+      mbps: (sent.bytesWire * 8) / liveTime / 1000,
+      'pages-per-second': (sent.pages * 1000) / liveTime,
+      'precopy-bytes': transfer.precopyBytes,
+      'downtime-bytes': transfer.downtimeBytes,
+      'page-size': PAGE_SIZE,
+      ...(run.multifdBytes !== undefined ? { 'multifd-bytes': run.multifdBytes } : {}),
+    },
+    'cpu-throttle-percentage': run.throttle,
+    ...(run.dirtyLimit
+      ? {
+          'dirty-limit-throttle-time-per-round': run.dirtyLimit.throttleTimePerRound,
+          'dirty-limit-ring-full-time': run.dirtyLimit.ringFullTime,
+        }
+      : {}),
+    ...(run.xbzrle
+      ? {
+          // QEMU's meanings: src/wire/batch.ts (BatchStats) and xbzrle-rates.ts.
+          'xbzrle-cache': {
+            'cache-size': run.xbzrle.cacheSize,
+            bytes: sent.xbzrleBytes,
+            pages: sent.xbzrleCacheHits,
+            'cache-miss': sent.xbzrleCacheMisses,
+            'cache-miss-rate': run.xbzrle.cacheMissRate,
+            'encoding-rate': run.xbzrle.encodingRate,
+            overflow: sent.xbzrleOverflows,
+          },
+        }
+      : {}),
+    precopy: {
+      version: 1,
+      clock: run.clock,
+      converged: stopReason !== null && CONVERGED_REASONS.has(stopReason),
+      guestDirtyPagesRate: run.guestRate.ms > 0 ? (run.guestRate.pages * 1000) / run.guestRate.ms : 0,
+      downtimeLimitExceeded,
+      ...(warnings.length ? { warnings } : {}),
+      destinationDowntime: v?.destinationDowntimeMs ?? 0,
+      ...(v ? { destinationDowntimeBreakdown: { ...v.downtimeBreakdown } } : {}),
+      guestRunsOn: end.guestRunsOn,
+      resumed: downtime.resumedAt !== undefined && !run.metadataOnly,
+      postRun: v?.postRun ?? null,
+      ...(verification.postRunSkipped || (v && !v.postRun)
+        ? {
+            postRunSkipped:
+              verification.postRunSkipped ?? 'the destination resumed the image without a guest to run',
+          }
+        : {}),
+      sourceHashTime: verification.sourceHashTime,
+      verificationTime: { source: verification.time, destination: v?.verifyMs ?? 0 },
+      ...(end.verificationError ? { verificationError: end.verificationError } : {}),
+      ...(end.refusedCancel ? { refusedCancel: end.refusedCancel } : {}),
+      downtimeBreakdown: { ...downtime.parts },
+      verification: v && !run.metadataOnly ? verificationOf(v, verification.sourceHash ?? '') : null,
+      regionPages: run.tracker?.regionPages ?? 0,
+      rounds: run.rounds,
+      predictionError: predictionErrors(run.rounds, totalTime, completed ? downtime.total : undefined),
+      scenario: withoutSecrets(run.scenario),
+      states: run.states,
+      ...(run.sender ? { sender: run.sender } : {}),
+      ...(run.mmu ? { mmu: run.mmu } : {}),
+      ...(stopReason ? { stopReason } : {}),
+      ...(run.memoryPlan ? { memory: memoryOf(run.memoryPlan) } : {}),
+      ...(run.metadataOnly ? { metadataOnly: true as const } : {}),
+      ...(run.predictorError ? { predictorError: run.predictorError } : {}),
+      ...(run.parameterChanges.length > 0 ? { parameterChanges: run.parameterChanges } : {}),
+    },
+  };
+}
+
+function verificationOf(v: DestinationVerdict, sourceHash: string): Verification {
+  return {
+    passed: v.passed,
+    sourceHash,
+    destinationHash: v.destinationHash,
+    ...(v.edgeCheck
+      ? {
+          edgeCheck: {
+            passed: v.edgeCheck.passed,
+            ...(v.edgeCheck.firstBadPage !== undefined ? { firstBadPage: v.edgeCheck.firstBadPage } : {}),
+            ...(v.edgeCheck.value !== undefined
+              ? { values: [v.edgeCheck.previousValue ?? 0, v.edgeCheck.value] }
+              : {}),
+          },
+        }
+      : {}),
+    ...(v.reason ? { reason: v.reason } : {}),
+  };
+}
+
+/**
+ * Each round's prediction against what happened: predicted total rounds − actual total,
+ * predicted ETA − actual time from that round's end to the end (ms), that error over the actual
+ * time left, and the predicted downtime − the actual one. Null where there was no prediction.
+ */
+export function predictionErrors(
+  rounds: {
+    round: number;
+    start: number;
+    duration: number;
+    predictedRoundsLeft: number | null;
+    predictedEta: number | null;
+    predictedDowntime?: number | null;
+    final: boolean;
+  }[],
+  totalTime: number,
+  downtime?: number,
+): MigrationResult['precopy']['predictionError'] {
+  const total = rounds.length;
+  return rounds
+    .filter((r) => !r.final)
+    .map((r) => {
+      const left = totalTime - (r.start + r.duration);
+      const eta = r.predictedEta === null ? null : r.predictedEta - left;
+      return {
+        round: r.round,
+        rounds: r.predictedRoundsLeft === null ? null : r.round + 1 + r.predictedRoundsLeft - total,
+        eta,
+        ...(eta !== null && left > 0 ? { etaRelative: eta / left } : {}),
+        ...(downtime !== undefined && r.predictedDowntime != null
+          ? { downtime: r.predictedDowntime - downtime }
+          : {}),
+      };
+    });
+}
+
+/** What the result says of the memory plan: deterministic parts only (the machine's free memory is not). */
+function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['memory']> {
+  return { mode: plan.mode, backing: plan.backing, estimate: plan.estimate, notMeasured: plan.notMeasured };
+}
+
+/** The scenario as results keep it: the destination's token stays out (results are shared). */
+function withoutSecrets(scenario: Scenario): Scenario {
+  if (scenario.run.token === undefined) return scenario;
+  const { token: _token, ...run } = scenario.run;
+  return { ...scenario, run };
+}

@@ -19,6 +19,7 @@ import { planMemory } from '../migration/memory-plan';
 import type { Scenario } from '../migration/scenario';
 import { DEFAULT_VIRTUAL_BANDWIDTH } from '../migration/scenario';
 import type { MigrationResult, RoundStats } from '../migration/result';
+import type { StopReason } from '../migration/stop-rule';
 import { PAGE_SIZE } from '../util/units';
 import { measureCosts, type PageCosts } from './costs';
 import { workloadLaw, type WorkloadLaw } from './law';
@@ -69,7 +70,7 @@ export interface Verdict {
   rounds: number;
   /** When it ends: completion, or the cancel (ms). */
   at: number;
-  stopReason: string;
+  stopReason: StopReason;
   /** The verdict in one line, e.g. `converges in 3 rounds` or `cancelled at 3600.0 s (timeout)`. */
   text: string;
   /** For a migration that does not converge: why, and what would make it. */

@@ -19,7 +19,13 @@ import { DirtyPeriod } from '../migration/dirty-period';
 import { rampedLimit } from '../migration/downtime-ramp';
 import { RateWindow } from '../migration/rate-window';
 import type { Scenario } from '../migration/scenario';
-import { CONVERGED_REASONS, StallDetector, xenRule, type RoundClose } from '../migration/stop-rule';
+import {
+  CONVERGED_REASONS,
+  StallDetector,
+  xenRule,
+  type RoundClose,
+  type StopReason,
+} from '../migration/stop-rule';
 import { DEFAULT_VIRTUAL_BANDWIDTH } from '../migration/scenario';
 import { PAGE_SIZE } from '../util/units';
 import type { PageCosts } from './costs';
@@ -72,7 +78,7 @@ export interface ModelRun {
   outcome: Outcome;
   status: 'completed' | 'cancelled';
   /** threshold | stall | xen-* | max-rounds | timeout. */
-  stopReason: string;
+  stopReason: StopReason;
   converged: boolean;
   rounds: ModelRound[];
   totalTime: number;
@@ -159,7 +165,8 @@ export class ModelMigration {
   private stateBytes = 0;
   private downtimeStart = 0;
   private downtime = 0;
-  private stopReason = '';
+  /** Set by whichever decision ends the live phase. */
+  private stopReason!: StopReason;
   private extrapolated = 0;
   private timedOutInRound = false;
   private timedOutAtClose = false;
@@ -618,7 +625,7 @@ export class ModelMigration {
     this.window.threshold = threshold;
   }
 
-  private result(outcome: Outcome, stopReason: string): ModelRun {
+  private result(outcome: Outcome, stopReason: StopReason): ModelRun {
     return {
       outcome,
       status: outcome === 'cancelled' ? 'cancelled' : 'completed',

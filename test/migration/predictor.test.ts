@@ -6,7 +6,8 @@
  */
 import fc from 'fast-check';
 import { runScenario } from '../../src/migration/index';
-import { predictionErrors, Predictor, type MeasuredRound } from '../../src/migration/predictor';
+import { Predictor, type MeasuredRound } from '../../src/migration/predictor';
+import { predictionErrors } from '../../src/migration/result';
 import type { MigrationResult, RoundStats } from '../../src/migration/result';
 import { parseScenario } from '../../src/migration/scenario';
 import { runViewFromResult } from '../../src/viz/run-view';
