@@ -335,7 +335,14 @@ export class Migration {
       lastState = name;
       const status = migrationStatus(snapshot.value, p['pause-before-switchover']);
       if (this.states[this.states.length - 1] !== status) this.states.push(status);
-      this.emit({ type: 'state', time: this.elapsed(), status, machineState: name });
+      const { stopReason } = snapshot.context;
+      this.emit({
+        type: 'state',
+        time: this.elapsed(),
+        status,
+        machineState: name,
+        ...(stopReason ? { stopReason } : {}),
+      });
       if (name === 'preSwitchover') void this.continued().then(() => actor.send({ type: 'CONTINUE' }));
     });
     this.notifyLinkLoss = (reason) => actor.send({ type: 'LINK_LOST', reason });

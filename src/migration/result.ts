@@ -297,7 +297,14 @@ export interface MigrationResult {
  * progress tick at most every 100 ms of the migration's clock; never per page.
  */
 export type MigrationEvent =
-  | { type: 'state'; time: number; status: MigrationStatus; machineState: string }
+  | {
+      type: 'state';
+      time: number;
+      status: MigrationStatus;
+      machineState: string;
+      /** The stop guard that fired, from the state the live phase ended into on. */
+      stopReason?: StopReason;
+    }
   | {
       type: 'round';
       time: number;

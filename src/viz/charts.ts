@@ -914,14 +914,19 @@ function highlightColor(status: MigrationStatus): string {
   return STATE_HIGHLIGHT.running;
 }
 
-/** The source machine's states: where it is now (filled), where it has been (tinted). */
+/**
+ * The source machine's states: where it is now (filled), where it has been (tinted). The edge
+ * the live phase left `active` by carries the name of the machine's stop guard that fired.
+ */
 export function statechartOption(view: RunView): EChartsOption {
   const seen = new Set(view.statesSeen);
   const traversed = new Set(view.statesSeen.slice(1).map((s, i) => `${view.statesSeen[i]}>${s}`));
+  const leftActive = view.statesSeen[view.statesSeen.indexOf('active') + 1];
   const current = view.status;
   const color = highlightColor(current);
+  const stop = view.stopReason ? ` · stop: ${view.stopReason}` : '';
   return {
-    ...base('Migration state', `source: ${current} · machine: ${view.machineState}`),
+    ...base('Migration state', `source: ${current} · machine: ${view.machineState}${stop}`),
     legend: { show: false },
     tooltip: { show: false },
     // Nodes sit on hidden value axes (not the graph's own view), so symbols keep their size.
@@ -960,9 +965,11 @@ export function statechartOption(view: RunView): EChartsOption {
         links: STATECHART_EDGES.map(([from, to]) => {
           const taken = traversed.has(`${from}>${to}`);
           const abort = to === 'cancelling' || to === 'failed';
+          const guard = taken && from === 'active' && to === leftActive ? view.stopReason : null;
           return {
             source: from,
             target: to,
+            ...(guard ? { label: { show: true, formatter: guard, fontSize: 10, color: COLORS.text } } : {}),
             lineStyle: {
               color: taken ? (abort ? STATE_HIGHLIGHT.failed : COLORS.send) : abort ? '#e9ecef' : '#ced4da',
               width: taken ? 2.5 : 1,

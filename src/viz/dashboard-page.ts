@@ -212,7 +212,7 @@ function draw(): void {
       panel.root.dataset.status = view.status;
       panel.pill.textContent = view.status;
       panel.pill.dataset.status = view.status;
-      panel.machine.textContent = `machine: ${view.machineState}`;
+      panel.machine.textContent = `machine: ${view.machineState}${view.stopReason ? ` · stop: ${view.stopReason}` : ''}`;
       const progress = progressOf(view);
       panel.fill.style.width = `${(progress.fraction * 100).toFixed(1)}%`;
       panel.progressLabel.textContent = progress.label;

@@ -7,6 +7,7 @@
  * runtime imports except the other browser-shared viz modules (`import type` is fine).
  */
 import type { MigrationEvent, MigrationResult, MigrationStatus, RoundStats } from '../migration/result';
+import type { StopReason } from '../migration/stop-rule';
 
 export type ProgressEvent = Extract<MigrationEvent, { type: 'progress' }>;
 
@@ -19,6 +20,8 @@ export interface RunView {
   machineState: string;
   /** QEMU statuses in the order they were entered. */
   statesSeen: MigrationStatus[];
+  /** The source machine's stop guard that ended the live phase (null while it runs, or none fired). */
+  stopReason: StopReason | null;
   /** Migration clock of the latest event (ms since the migration started). */
   time: number;
   rounds: RoundStats[];
@@ -36,6 +39,7 @@ export function emptyRunView(title: string): RunView {
     status: 'none',
     machineState: 'idle',
     statesSeen: [],
+    stopReason: null,
     time: 0,
     rounds: [],
     progress: null,
@@ -65,6 +69,7 @@ export function applyEvent(view: RunView, e: MigrationEvent, seq: number): RunVi
       next.status = e.status;
       next.machineState = e.machineState;
       next.statesSeen = enterStatus(view, e.status);
+      if (e.stopReason) next.stopReason = e.stopReason;
       break;
     case 'round':
       next.rounds = withRound(view.rounds, e.round);
@@ -80,6 +85,7 @@ export function applyEvent(view: RunView, e: MigrationEvent, seq: number): RunVi
       next.rounds = result.precopy.rounds;
       next.progress = null;
       next.status = result.status;
+      next.stopReason = result.precopy.stopReason ?? view.stopReason;
       if (result.precopy.regionPages > 0)
         next.regionBytes = result.precopy.regionPages * (result.ram['page-size'] || 4096);
       next.statesSeen =
