@@ -2,7 +2,8 @@
  * The bandwidth model both links share.
  *
  * Virtual time: a transfer of N bytes over a link of B bytes/s with latency L takes N/B + L;
- * the engine advances its VirtualClock by `transferTimeMs` (its `elapse`) and the pages still travel for real.
+ * `ModelledLink` (modelled.ts) advances the VirtualClock by `transferTimeMs`, and the pages still
+ * travel for real.
  *
  * Wall time: an optional cap like QEMU's max-bandwidth (a token bucket holding one 100 ms
  * window of budget, refilled continuously on the injected clock) and a measured rate, bytes

@@ -3,7 +3,8 @@
  * One `Migration` holds all the state of one migration: the dirty tracker, QEMU's counters, the
  * link session, the round list and the totals. The machine decides; this file does.
  *
- * Time: in virtual time every send advances the VirtualClock by its bytes / link bandwidth, so
+ * Time: in virtual time every send over the ModelledLink (src/link/modelled.ts) advances the
+ * VirtualClock by its bytes / link bandwidth (or the busiest sender thread's encode time), so
  * the guest writes exactly the writes of that simulated interval; sleeps jump the clock. In
  * wall time the same code runs against the real clock and the link's own speed.
  */
@@ -20,14 +21,14 @@ import {
   type RoundPlan,
 } from '../../machines/source.machine';
 import { emptySendStats, type LinkConfig, type SendStats, type SourceSession } from '../link/index';
-import { transferTimeMs } from '../link/bandwidth';
+import { ModelledLink } from '../link/modelled';
 import { MAX_CONFIG } from '../wire/constants';
 import type { MemoryRegion, Vm } from '../mmu/api';
 import type { GuestMemory } from '../guest/memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
 import { emptyStats as emptyBatchStats, type BatchStats } from '../wire/batch';
-import { DEFAULT_ENCODE_RATE, addStats, sendTimeMs } from '../link/sender';
+import { DEFAULT_ENCODE_RATE, addStats } from '../link/sender';
 import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
@@ -279,6 +280,8 @@ export class Migration {
   private predictorError: string | undefined;
   /** The sender threads' figures (multifd channels, the CPU model). */
   private readonly sender: SenderStats;
+  /** Virtual time: sending over it advances the clock by the transfer time. */
+  private readonly link: ModelledLink;
 
   constructor(private readonly options: EngineOptions) {
     this.clock = options.clock;
@@ -295,6 +298,7 @@ export class Migration {
     const rate = p['encode-rate'] ?? (p.multifd ? DEFAULT_ENCODE_RATE : 0);
     const source = p['encode-rate'] !== undefined ? 'scenario' : p.multifd ? 'default' : 'not modelled';
     this.sender = new SenderStats(channels, rate, source, this.virtual);
+    this.link = new ModelledLink(options.clock, options.link, this.sender.encodeRate);
   }
 
   /** Run the migration to a final state and report it. Never throws for a migration failure. */
@@ -502,7 +506,7 @@ export class Migration {
   private async sendDeviceState(): Promise<void> {
     const blob = this.options.guest.vcpuState();
     await this.session!.sendVcpuState(blob);
-    await this.elapse(blob.length, 0);
+    this.link.carry(blob.length, 0);
     this.transfer.stateBytes = blob.length;
     this.transfer.downtimeBytes += blob.length;
     this.mark('vcpuState');
@@ -511,13 +515,13 @@ export class Migration {
   /** PREPARE → READY: the destination has everything and can resume (or says why not). */
   private async prepareDestination(): Promise<void> {
     await this.session!.prepare();
-    await this.elapse(0, 2);
+    this.link.carry(0, 2);
   }
 
   /** GO → RESUMED: the commit point; the downtime ends when the destination says it runs. */
   private async commitSwitchover(): Promise<void> {
     const { resumedAt } = await this.session!.go();
-    await this.elapse(0, 2);
+    this.link.carry(0, 2);
     this.mark('destinationResume');
     this.downtime.resumedAt = resumedAt;
     this.downtime.total = this.clock.now() - this.downtime.since;
@@ -536,7 +540,7 @@ export class Migration {
     this.verification.sourceHashTime = this.clock.now() - start;
     try {
       this.verification.verdict = await this.session!.verify(sourceHash);
-      await this.elapse(0, 2);
+      this.link.carry(0, 2);
     } finally {
       this.verification.time = this.clock.now() - start;
       await this.session!.close().catch(() => undefined);
@@ -677,10 +681,7 @@ export class Migration {
     const sent = await this.session!.sendPages(this.batch, n, this.options.guest.memory);
     const threads = threadShares(sent);
     this.sender.record(threads);
-    if (this.virtual)
-      (this.clock as VirtualClock).advanceBy(
-        sendTimeMs(this.options.link, this.sender.encodeRate, sent.bytesWire, threads),
-      );
+    this.link.carryPages(sent.bytesWire, threads);
     this.tracker.afterSend(this.batch, n);
     addStats(this.current.send, sent);
     addStats(this.transfer.sent, sent);
@@ -713,7 +714,7 @@ export class Migration {
 
   private async endRound(): Promise<void> {
     await this.session!.endRound(this.roundNo);
-    await this.elapse(0, 2);
+    this.link.carry(0, 2);
     this.roundNo++;
   }
 
@@ -892,13 +893,6 @@ export class Migration {
 
   private elapsed(): number {
     return this.timeline.started ? this.clock.now() - this.timeline.start : 0;
-  }
-
-  /** Virtual time: the link is busy for bytes / bandwidth plus `latencies` one-way latencies. */
-  private async elapse(bytes: number, latencies: number): Promise<void> {
-    if (!this.virtual) return;
-    const ms = transferTimeMs(bytes, this.options.link, latencies);
-    if (ms > 0) (this.clock as VirtualClock).advanceBy(ms);
   }
 
   private async sleepUntil(time: number): Promise<void> {
