@@ -65,10 +65,11 @@ export interface RoundPlan {
 
 /** What one round (one sync-to-sync interval) measured: figures only, the chart decides. */
 export interface RoundMeasure extends RoundClose {
-  /** The round reached the plan's deadline (it did not end on its own test). */
+  /**
+   * The round reached the plan's deadline (it did not end on its own test): closed with a sync
+   * or, cut, without one (then the figures are not a sync's); no stop rule judges it.
+   */
   atDeadline: boolean;
-  /** `synced`: closed with a bitmap sync (the figures are the synced ones); `cut`: without. */
-  end: 'synced' | 'cut';
   /** bw × the downtime limit in force after the sync (bytes). */
   threshold: number;
   /** The downtime limit in force after the sync (ms; a ramp moves it). */

@@ -471,11 +471,11 @@ export class Migration {
       const ends = pending === 0 || (plan.endWhen === 'fits' && pending < this.window.threshold);
       if (atDeadline && plan.atDeadline === 'cut') {
         await this.cutRound();
-        return this.measure('cut', true);
+        return this.measure(true);
       }
       if (atDeadline || ends) {
         await this.closeRound();
-        return this.measure('synced', atDeadline);
+        return this.measure(atDeadline);
       }
       await this.iterate(signal);
     }
@@ -736,11 +736,10 @@ export class Migration {
   }
 
   /** What the round that just ended measured, for the chart's stop rules. */
-  private measure(end: RoundMeasure['end'], atDeadline: boolean): RoundMeasure {
+  private measure(atDeadline: boolean): RoundMeasure {
     const live = this.rounds.filter((r) => !r.final);
     const last = live[live.length - 1];
     return {
-      end,
       atDeadline,
       rounds: live.length,
       remainingPages: this.tracker.dirtyPages,

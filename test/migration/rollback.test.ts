@@ -47,7 +47,7 @@ function restingStates(): string[] {
       output:
         id === 'runRound'
           ? // A round whose synced dirty set is empty: the threshold guard switches over.
-            { end: 'synced', atDeadline: false, rounds: 1, elapsed: 1, remainingPages: 0, remainingBytes: 0 }
+            { atDeadline: false, rounds: 1, elapsed: 1, remainingPages: 0, remainingBytes: 0 }
           : id === 'verifyDestination'
             ? { passed: true }
             : undefined,
