@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { Subscription } from 'rxjs';
 import { wallClock } from '../util/clock';
 import { NODE_ENV_VARS, NODE_FLAGS } from './node-flags';
+import { TOKEN_ENV } from './secrets';
 
 export interface DestinationProcess {
   url: string;
@@ -30,9 +31,6 @@ export interface DestinationProcess {
   /** Kill it now (the second Ctrl-C: no waiting). */
   kill(): void;
 }
-
-/** The environment variable `precopy dest` (and `precopy run --dest`) read the token from. */
-export const TOKEN_ENV = 'PRECOPY_TOKEN';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
 

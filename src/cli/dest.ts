@@ -10,7 +10,7 @@ import type { DestinationEvent } from '../dest/destination';
 import { excerpt } from '../util/excerpt';
 import { formatBytes, parseDuration, parseSize } from '../util/units';
 import { wallClock } from '../util/clock';
-import { TOKEN_ENV } from './dest-process';
+import { refuseTokenFlag, tokenFromEnv, TOKEN_ENV } from './secrets';
 import { DEFAULT_RECEIVER_DEADLINES } from '../dest/receiver';
 import { usageError } from './usage';
 
@@ -31,14 +31,6 @@ function parsePayload(value: string): number {
       `must be in [64KiB, 4GiB) (HELLO_ACK carries it as a u32; one message must fit a Buffer), got ${formatBytes(bytes)}`,
     );
   return bytes;
-}
-
-/** HELLO carries the token with a one-byte length. */
-function parseToken(value: string): string {
-  const bytes = Buffer.byteLength(value);
-  if (bytes === 0) throw new InvalidArgumentError('must not be empty');
-  if (bytes > 255) throw new InvalidArgumentError(`must be at most 255 bytes, got ${bytes}`);
-  return value;
 }
 
 /** Binding fails on an address this machine does not have or a port in use: say which flag. */
@@ -117,16 +109,11 @@ function idleTimer() {
 }
 
 export function destCommand(): Command {
-  return new Command('dest')
+  const command = new Command('dest')
     .description('Run a destination: receive one migration at a time over WebSocket and verify it')
     .exitOverride()
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', parsePort, 0)
-    .option(
-      '--token <token>',
-      `shared secret the source must present, 1 to 255 bytes (prefer ${TOKEN_ENV}: argv shows in ps)`,
-      parseToken,
-    )
     .option('--max-payload <size>', 'largest message accepted, 64KiB to 4GiB', parsePayload, 1 << 20)
     .option(
       '--max-memory <size>',
@@ -157,62 +144,59 @@ export function destCommand(): Command {
       'how long a migration may wait for the source’s next frame (VERIFY after RESUMED too) before it is cut (4003)',
       parsed(parsePositiveDuration),
       DEFAULT_RECEIVER_DEADLINES.silenceMs,
-    )
-    .action(
-      async (options: {
-        host: string;
-        port: number;
-        token?: string;
-        maxPayload: number;
-        maxMemory: number;
-        keepalive: number;
-        idleLimit?: number;
-        parentPipe?: boolean;
-        helloTimeout: number;
-        silenceTimeout: number;
-      }) => {
-        const token = options.token ?? process.env[TOKEN_ENV];
-        if (!token) throw usageError(`dest: a token is required: set ${TOKEN_ENV} (or pass --token)`);
-        if (Buffer.byteLength(token) > 255)
-          throw usageError(`${TOKEN_ENV}: must be at most 255 bytes, got ${Buffer.byteLength(token)}`);
-        const idle = idleTimer();
-        const server = await listen({
-          host: options.host,
-          port: options.port,
-          token,
-          maxPayload: options.maxPayload,
-          maxGuestPages: Math.floor(options.maxMemory / 4096),
-          keepaliveMs: options.keepalive,
-          deadlines: { helloMs: options.helloTimeout, silenceMs: options.silenceTimeout },
-          onEvent: (event) => {
-            if (event.type === 'attached') idle.busy();
-            if (event.type === 'ended') idle.free();
-            const line = describe(event);
-            if (line) process.stdout.write(`${line}\n`);
-          },
-        });
-        process.stdout.write(`listening ${server.url}\n`);
-        const why = await new Promise<string | undefined>((resolve) => {
-          const stop = (reason?: string) => {
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
-            process.stdin.off('end', onParentGone);
-            idle.stop();
-            void server.close().then(() => resolve(reason));
-          };
-          const onSignal = () => stop();
-          const onParentGone = () => stop('its parent is gone (stdin closed)');
-          process.on('SIGINT', onSignal);
-          process.on('SIGTERM', onSignal);
-          if (options.parentPipe) {
-            process.stdin.on('end', onParentGone);
-            process.stdin.resume();
-          }
-          idle.start(options.idleLimit, () => stop(`idle for ${options.idleLimit} ms (--idle-limit)`));
-        });
-        if (why) process.stderr.write(`precopy: dest: stopping: ${why}\n`);
-        // The parent's pipe would hold the event loop open: nothing is left to read.
-        if (options.parentPipe) process.stdin.destroy();
-      },
     );
+  refuseTokenFlag(command, TOKEN_ENV);
+  return command.action(
+    async (options: {
+      host: string;
+      port: number;
+      maxPayload: number;
+      maxMemory: number;
+      keepalive: number;
+      idleLimit?: number;
+      parentPipe?: boolean;
+      helloTimeout: number;
+      silenceTimeout: number;
+    }) => {
+      const token = tokenFromEnv(TOKEN_ENV, 'dest: the source must present a token (1 to 255 bytes)');
+      const idle = idleTimer();
+      const server = await listen({
+        host: options.host,
+        port: options.port,
+        token,
+        maxPayload: options.maxPayload,
+        maxGuestPages: Math.floor(options.maxMemory / 4096),
+        keepaliveMs: options.keepalive,
+        deadlines: { helloMs: options.helloTimeout, silenceMs: options.silenceTimeout },
+        onEvent: (event) => {
+          if (event.type === 'attached') idle.busy();
+          if (event.type === 'ended') idle.free();
+          const line = describe(event);
+          if (line) process.stdout.write(`${line}\n`);
+        },
+      });
+      process.stdout.write(`listening ${server.url}\n`);
+      const why = await new Promise<string | undefined>((resolve) => {
+        const stop = (reason?: string) => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          process.stdin.off('end', onParentGone);
+          idle.stop();
+          void server.close().then(() => resolve(reason));
+        };
+        const onSignal = () => stop();
+        const onParentGone = () => stop('its parent is gone (stdin closed)');
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
+        if (options.parentPipe) {
+          process.stdin.on('end', onParentGone);
+          process.stdin.resume();
+        }
+        idle.start(options.idleLimit, () => stop(`idle for ${options.idleLimit} ms (--idle-limit)`));
+      });
+      if (why) process.stderr.write(`precopy: dest: stopping: ${why}\n`);
+      // The parent's pipe would hold the event loop open: nothing is left to read.
+      if (options.parentPipe) process.stdin.destroy();
+    },
+  );
 }

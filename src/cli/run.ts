@@ -12,7 +12,8 @@ import { planMemory } from '../migration/memory-plan';
 import type { MigrationResult } from '../migration/result';
 import { applyFlags, parseScenario, ScenarioError } from '../migration/scenario';
 import { MigrationControl } from '../migration/control';
-import { startDestinationProcess, TOKEN_ENV, type DestinationProcess } from './dest-process';
+import { startDestinationProcess, type DestinationProcess } from './dest-process';
+import { dashboardToken, refuseTokenFlag, TOKEN_ENV } from './secrets';
 import { pacer, parsePace } from './pace';
 import { operatorControls } from './signals';
 import { addScenarioOptions, scenarioFlags, scenarioUsage } from './scenario-options';
@@ -60,12 +61,13 @@ export function runCommand(): Command {
     .option('--pace <pace>', 'virtual time only: max (as fast as it goes), 1x (real time), 10x, Nx', 'max')
     .exitOverride();
   addScenarioOptions(command);
+  refuseTokenFlag(command, TOKEN_ENV);
   return command.action(async (file: string | undefined, options: RunOptions) => {
     const raw = readScenarioFile(file);
     const flags = scenarioFlags(options);
-    if (flags.token !== undefined)
-      process.stderr.write(`precopy: warning: --token shows in ps; set ${TOKEN_ENV} instead\n`);
-    else if (process.env[TOKEN_ENV]) flags.token = process.env[TOKEN_ENV];
+    if (process.env[TOKEN_ENV]) flags.token = process.env[TOKEN_ENV];
+    // A bad dashboard token is refused before anything starts, not when the dashboard does.
+    if (options.dashboard) dashboardToken();
     let pace;
     try {
       pace = parsePace(options.pace);
@@ -130,7 +132,7 @@ async function runWith(
     ? undefined
     : new TerminalView({ stream: toStdout ? process.stderr : process.stdout });
   const dashboard = options.dashboard
-    ? await startDashboard({ title: file ?? 'precopy run', control: run.control })
+    ? await startDashboard({ title: file ?? 'precopy run', control: run.control, token: dashboardToken() })
     : undefined;
   if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
   const result: MigrationResult = await runScenario(applyFlags(raw, flags), {

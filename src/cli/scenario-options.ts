@@ -74,7 +74,6 @@ const HELP: Record<string, string> = {
   clock: 'virtual (simulated time) | wall (real time)',
   transport: 'inproc | ws',
   dest: 'destination URL (ws://127.0.0.1:PORT); default: start one',
-  token: 'destination token (better: PRECOPY_TOKEN in the environment)',
   bandwidth: 'link bandwidth: modelled in virtual time (default 10Gbit/s), a cap in wall time (default none)',
   latency: 'link latency (virtual time)',
   'post-run': 'how long the resumed guest runs at the destination before its check',
@@ -143,7 +142,8 @@ export const SCENARIO_FLAG_NAMES: string[] = [
   'workload',
   ...Object.keys(WORKLOAD_FLAGS),
   ...MIGRATION_FLAGS,
-  ...RUN_FLAGS,
+  // A scenario file may carry run.token; the command line never does (src/cli/secrets.ts).
+  ...RUN_FLAGS.filter((flag) => flag !== 'token'),
 ];
 
 /** Help headings: the scenario's three parts. */
@@ -159,7 +159,7 @@ function camel(flag: string): string {
 }
 
 /** Run fields the model has no use for: `predict` does not list them. */
-export const RUN_ONLY_FLAGS = ['clock', 'transport', 'dest', 'token', 'post-run', 'mode', 'backing'];
+export const RUN_ONLY_FLAGS = ['clock', 'transport', 'dest', 'post-run', 'mode', 'backing'];
 
 export function addScenarioOptions(command: Command, except: readonly string[] = []): Command {
   for (const flag of SCENARIO_FLAG_NAMES) {

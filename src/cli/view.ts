@@ -6,11 +6,11 @@ import { Command } from 'commander';
 import { dashboardForResults } from '../viz/dashboard-server';
 import { OVERLAY_ALIGNS, type OverlayAlign } from '../viz/overlay';
 import { InputError, loadResult, titleOf } from '../viz/result-file';
+import { DASHBOARD_TOKEN_ENV, dashboardToken, refuseTokenFlag } from './secrets';
 
 export interface ViewFlags {
   host: string;
   port: string;
-  token?: string;
   overlay?: string;
 }
 
@@ -37,7 +37,7 @@ export async function view(files: string[], flags: ViewFlags, until: Promise<unk
     dashboard = await dashboardForResults(results, {
       host: flags.host,
       port: parsePort(flags.port),
-      token: flags.token,
+      token: dashboardToken(),
       titles: files.map(titleOf),
       overlay,
     });
@@ -59,15 +59,16 @@ function interrupted(): Promise<void> {
 }
 
 export function viewCommand(): Command {
-  return new Command('view')
+  const command = new Command('view')
     .description('serve the dashboard for saved results; give two to compare them side by side')
     .argument('<result>', 'a result JSON (precopy run --json, precopy import-qmp)')
     .argument('[other]', 'a second result, shown beside the first')
     .option('--host <address>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port to listen on, 0 for any free one', '0')
-    .option('--token <token>', 'access token in the URL (default: random)')
     .option('--overlay <align>', 'also draw the runs on shared charts, aligned by time or round')
-    .action(async (result: string, other: string | undefined, flags: ViewFlags) => {
+    .addHelpText('after', `\nThe URL's access token is random; set ${DASHBOARD_TOKEN_ENV} for a fixed one.`);
+  return refuseTokenFlag(command, DASHBOARD_TOKEN_ENV).action(
+    async (result: string, other: string | undefined, flags: ViewFlags) => {
       try {
         await view(other ? [result, other] : [result], flags, interrupted());
       } catch (e) {
@@ -75,5 +76,6 @@ export function viewCommand(): Command {
         process.stderr.write(`precopy view: ${e.message}\n`);
         process.exitCode = 2;
       }
-    });
+    },
+  );
 }

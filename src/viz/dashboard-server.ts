@@ -32,13 +32,15 @@ export const MAX_BATCH_EVENTS = 500;
 export const MAX_CLIENTS = 16;
 const MAX_URL_LENGTH = 2048;
 
+/** The page's access token: it travels in the URL, so only URL-safe characters. */
+export const dashboardTokenSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{16,128}$/, '16 to 128 characters from A-Z a-z 0-9 _ -');
+
 export const dashboardOptionsSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(0),
-  token: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{16,128}$/, 'token: 16 to 128 characters from A-Z a-z 0-9 _ -')
-    .optional(),
+  token: dashboardTokenSchema.optional(),
   titles: z.array(z.string().max(200)).optional(),
   /** Saved results: also draw them on shared charts, aligned by time or by round. */
   overlay: z.enum(['time', 'round']).optional(),

@@ -69,15 +69,64 @@ describe('precopy dest: bad flags exit 2 naming the flag and its range', () => {
     ],
     [['--max-payload', '8GiB'], /--max-payload.*must be in \[64KiB, 4GiB\)/],
     [['--max-payload', 'lots'], /--max-payload.*not a size: "lots"/],
-    [['--token', ''], /--token.*must not be empty/],
-    [['--token', 't'.repeat(256)], /--token.*at most 255 bytes, got 256/],
     [['--host', '256.1.1.1'], /--host 256\.1\.1\.1: not an address this machine can listen on/],
     [['--port', '65536'], /--port.*\[0, 65535\]/],
   ])('precopy dest %j', async (flags, message) => {
-    const argv = ['dest', ...(flags.includes('--token') ? [] : ['--token', 'secret']), ...flags];
-    const r = await precopy(...argv);
+    const r = await withEnv({ PRECOPY_TOKEN: 'secret' }, () => precopy('dest', ...flags));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.out).not.toMatch(/listening/);
+  });
+
+  it.each([
+    [undefined, /the source must present a token.*set PRECOPY_TOKEN in the environment/],
+    ['', /PRECOPY_TOKEN: must not be empty/],
+    ['t'.repeat(256), /PRECOPY_TOKEN: must be at most 255 bytes, got 256/],
+  ])('PRECOPY_TOKEN=%j is checked before listening', async (token, message) => {
+    const r = await withEnv({ PRECOPY_TOKEN: token }, () => precopy('dest', '--port', '0'));
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
     expect(r.out).not.toMatch(/listening/);
   });
 });
+
+describe('a secret on the command line is refused (ps shows argv to every user)', () => {
+  it.each([
+    [['dest', '--port', '0'], 'PRECOPY_TOKEN'],
+    [['run', '--transport', 'inproc', '--memory', '1MiB'], 'PRECOPY_TOKEN'],
+    [['view', 'no-such.json'], 'PRECOPY_DASHBOARD_TOKEN'],
+  ])('precopy %j --token', async (argv, env) => {
+    const r = await withEnv({ PRECOPY_TOKEN: 'secret' }, () => precopy(...argv, '--token', 'secret'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(
+      `--token: not accepted on the command line, where ps shows it to every user; set ${env}`,
+    );
+    expect(r.out).toBe('');
+  });
+
+  it('a bad PRECOPY_DASHBOARD_TOKEN stops run --dashboard before the migration starts', async () => {
+    const r = await withEnv({ PRECOPY_DASHBOARD_TOKEN: 'short' }, () =>
+      precopy('run', '--transport', 'inproc', '--memory', '1MiB', '--dashboard'),
+    );
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/PRECOPY_DASHBOARD_TOKEN: 16 to 128 characters/);
+    expect(r.out + r.err).not.toMatch(/round|completed/);
+  });
+});
+
+/** Run with these environment variables (undefined: unset), restored afterwards. */
+async function withEnv<T>(vars: Record<string, string | undefined>, body: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const set = (values: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  set(vars);
+  try {
+    return await body();
+  } finally {
+    set(saved);
+  }
+}

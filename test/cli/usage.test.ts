@@ -87,7 +87,7 @@ it('every command exits 2 on an unknown option', async () => {
 it("each command lists only its flags, grouped; predict's --json - writes stdout", async () => {
   const predict = await precopy('predict', '--help');
   expect(predict.out).toMatch(/--bandwidth/);
-  for (const runOnly of ['--transport', '--dest', '--token', '--clock', '--post-run', '--backing'])
+  for (const runOnly of ['--transport', '--dest', '--clock', '--post-run', '--backing'])
     expect(predict.out).not.toContain(runOnly);
   const run = await precopy('run', '--help');
   for (const heading of ['Guest and workload:', 'Migration (QEMU', 'Run (clock, link, destination):'])

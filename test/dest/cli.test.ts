@@ -10,8 +10,9 @@ import { TOKEN, makeGuest, migrate } from '../link/helpers';
 const BIN = join(__dirname, '..', '..', 'bin', 'precopy.js');
 
 test('prints its URL first, survives a bad client, verifies a migration, exits 0 on SIGTERM', async () => {
-  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0', '--token', TOKEN], {
+  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PRECOPY_TOKEN: TOKEN },
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   try {
@@ -45,33 +46,28 @@ test('flags are checked and named', async () => {
     destCommand()
       .configureOutput({ writeErr: (s) => errors.push(s), writeOut: () => undefined })
       .parseAsync(args, { from: 'user' });
-  await expect(run(['--port', '70000', '--token', 'x'])).rejects.toThrow(
-    /--port <port>.*must be an integer in \[0, 65535\]/,
-  );
+  await expect(run(['--port', '70000'])).rejects.toThrow(/--port <port>.*must be an integer in \[0, 65535\]/);
   const saved = process.env.PRECOPY_TOKEN;
   delete process.env.PRECOPY_TOKEN;
   const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    await expect(run(['--port', '1'])).rejects.toThrow(/a token is required: set PRECOPY_TOKEN/);
+    await expect(run(['--port', '1'])).rejects.toThrow(
+      /must present a token.*set PRECOPY_TOKEN in the environment/,
+    );
   } finally {
     err.mockRestore();
     if (saved !== undefined) process.env.PRECOPY_TOKEN = saved;
   }
-  await expect(run(['--token', 'x', '--max-payload', 'lots'])).rejects.toThrow(/--max-payload.*not a size/);
-  await expect(run(['--token', 'x', '--max-payload', '1KiB'])).rejects.toThrow(
-    /--max-payload.*must be in \[64KiB, 4GiB\)/,
-  );
+  await expect(run(['--max-payload', 'lots'])).rejects.toThrow(/--max-payload.*not a size/);
+  await expect(run(['--max-payload', '1KiB'])).rejects.toThrow(/--max-payload.*must be in \[64KiB, 4GiB\)/);
   expect(errors.length).toBeGreaterThan(0);
 });
 
 test('--max-memory: a guest larger than the limit is refused at HELLO, naming the limit', async () => {
-  const child = spawn(
-    process.execPath,
-    [BIN, 'dest', '--port', '0', '--token', TOKEN, '--max-memory', '256KiB'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [BIN, 'dest', '--port', '0', '--max-memory', '256KiB'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PRECOPY_TOKEN: TOKEN },
+  });
   try {
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const url = ((await lines.next()).value as string).slice('listening '.length);

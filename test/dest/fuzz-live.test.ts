@@ -40,13 +40,13 @@ interface Lane {
 function startLane(): Promise<Lane> {
   const child = spawn(
     process.execPath,
-    [BIN, 'dest', '--port', '0', '--token', TOKEN, '--keepalive', '0'].concat([
+    [BIN, 'dest', '--port', '0', '--keepalive', '0'].concat([
       '--hello-timeout',
       `${DEADLINE_MS}ms`,
       '--silence-timeout',
       `${DEADLINE_MS}ms`,
     ]),
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PRECOPY_TOKEN: TOKEN } },
   );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

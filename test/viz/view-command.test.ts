@@ -58,9 +58,14 @@ describe('precopy view', () => {
     await expect(view([join(dir, 'a.json')], { host: '127.0.0.1', port: '99999' }, never)).rejects.toThrow(
       /--port: expected an integer 0\.\.65535/,
     );
-    await expect(
-      view([join(dir, 'a.json')], { host: '127.0.0.1', port: '0', token: 'x' }, never),
-    ).rejects.toThrow(InputError);
+    process.env.PRECOPY_DASHBOARD_TOKEN = 'x';
+    try {
+      await expect(view([join(dir, 'a.json')], { host: '127.0.0.1', port: '0' }, never)).rejects.toThrow(
+        /PRECOPY_DASHBOARD_TOKEN: 16 to 128 characters/,
+      );
+    } finally {
+      delete process.env.PRECOPY_DASHBOARD_TOKEN;
+    }
     writeFileSync(join(dir, 'bad.json'), '{"status": "completed"}');
     await expect(view([join(dir, 'bad.json')], { host: '127.0.0.1', port: '0' }, never)).rejects.toThrow(
       /bad\.json: total-time: /,
