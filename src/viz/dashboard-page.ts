@@ -74,7 +74,10 @@ function buildPanel(view: RunView, index: number): RunPanel {
   const title = el('h2', undefined, view.title);
   const pill = el('span', 'pill', view.status);
   const machine = el('span', 'machine');
-  head.append(title, pill, machine);
+  const save = el('button', 'save-png', 'PNG');
+  save.type = 'button';
+  save.title = "Save this run's charts as one PNG, laid out as on the page";
+  head.append(title, pill, machine, save);
   const progress = el('div', 'progress');
   const fill = el('div', 'fill');
   const progressLabel = el('span', 'label');
@@ -108,6 +111,7 @@ function buildPanel(view: RunView, index: number): RunPanel {
   table.append(thead, tableBody);
   details.append(table);
   root.append(head, progress, summary, grid, details);
+  save.addEventListener('click', () => void downloadPng(charts, view.title));
   return {
     root,
     pill,
@@ -121,6 +125,60 @@ function buildPanel(view: RunView, index: number): RunPanel {
     tableRounds: -1,
     heatmapKey: null,
   };
+}
+
+/** Pixels per CSS pixel in the saved image: sharp on a slide or a paper. */
+const PNG_PIXEL_RATIO = 2;
+const PNG_TITLE_HEIGHT = 28;
+
+/**
+ * The run's charts composed into one PNG at their places on the page, under the run's title.
+ * ECharts' own getConnectedDataURL cannot: it wants every chart on canvas, and the heatmap draws
+ * with the SVG renderer. So each chart gives its own image (PNG or SVG) and a canvas lays them out.
+ */
+async function panelPng(charts: Record<ChartId, Echarts.ECharts>, title: string): Promise<Blob> {
+  const boxes = Object.values(charts).map((chart) => ({
+    chart,
+    rect: chart.getDom().getBoundingClientRect(),
+  }));
+  const left = Math.min(...boxes.map((b) => b.rect.left));
+  const top = Math.min(...boxes.map((b) => b.rect.top));
+  const width = Math.max(...boxes.map((b) => b.rect.right)) - left;
+  const height = Math.max(...boxes.map((b) => b.rect.bottom)) - top + PNG_TITLE_HEIGHT;
+  const canvas = el('canvas');
+  canvas.width = Math.round(width * PNG_PIXEL_RATIO);
+  canvas.height = Math.round(height * PNG_PIXEL_RATIO);
+  const ctx = canvas.getContext('2d')!;
+  ctx.scale(PNG_PIXEL_RATIO, PNG_PIXEL_RATIO);
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = '#1f2933';
+  ctx.font = '600 15px system-ui, sans-serif';
+  ctx.fillText(title, 4, 19);
+  for (const { chart, rect } of boxes) {
+    const image = new Image();
+    image.src = chart.getDataURL({ type: 'png', pixelRatio: PNG_PIXEL_RATIO, backgroundColor: '#ffffff' });
+    await image.decode();
+    ctx.drawImage(image, rect.left - left, rect.top - top + PNG_TITLE_HEIGHT, rect.width, rect.height);
+  }
+  return new Promise((resolve, reject) =>
+    canvas.toBlob(
+      (blob) => (blob ? resolve(blob) : reject(new Error('the canvas gave no PNG'))),
+      'image/png',
+    ),
+  );
+}
+
+/** The last saved image's object URL: kept until the next one, so its download can finish. */
+let pngUrl: string | null = null;
+
+async function downloadPng(charts: Record<ChartId, Echarts.ECharts>, title: string): Promise<void> {
+  if (pngUrl) URL.revokeObjectURL(pngUrl);
+  const url = (pngUrl = URL.createObjectURL(await panelPng(charts, title)));
+  const link = el('a');
+  link.href = url;
+  link.download = `${title.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'precopy'}.png`;
+  link.click();
 }
 
 function layout(): void {

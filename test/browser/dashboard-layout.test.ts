@@ -3,6 +3,7 @@
  * long run painted in the heatmap while the feed streams, a phone-width page with no box over
  * another (single run and compare), and the badge. Screenshots go to test-output/.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { CHART_IDS, HEAT_NONE } from '../../src/viz/charts';
@@ -254,6 +255,88 @@ describe('dashboard layout and drawing in a browser', () => {
     const problems = layoutProblems(await layoutBoxes(page), 390);
     expect(problems.some((p) => p.startsWith('page is'))).toBe(true);
     expect(problems.some((p) => p.includes('overlaps'))).toBe(true);
+    await page.close();
+  });
+
+  /** The PNG's size from its IHDR chunk, after checking the signature. */
+  function pngSize(bytes: Buffer): { width: number; height: number } {
+    expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+  }
+
+  /**
+   * Click the run's PNG button; return the saved file, its name, and the share of non-white
+   * pixels inside each chart's box of the image (decoded back in the page).
+   */
+  async function savePng(page: Page) {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('.run .save-png')]);
+    const bytes = readFileSync((await download.path())!);
+    const ink = await page.evaluate(async (base64) => {
+      const image = new Image();
+      image.src = `data:image/png;base64,${base64}`;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = image.width;
+      canvas.height = image.height;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(image, 0, 0);
+      const boxes = [...document.querySelectorAll<HTMLElement>('.run .chart')].map((box) => ({
+        id: box.dataset.chart!,
+        rect: box.getBoundingClientRect(),
+      }));
+      const left = Math.min(...boxes.map((b) => b.rect.left));
+      const top = Math.min(...boxes.map((b) => b.rect.top));
+      const scale = image.width / (Math.max(...boxes.map((b) => b.rect.right)) - left);
+      const share: Record<string, number> = {};
+      for (const { id, rect } of boxes) {
+        const x = Math.round((rect.left - left) * scale);
+        const y = Math.round((rect.top - top + 28) * scale);
+        const data = ctx.getImageData(
+          x,
+          y,
+          Math.round(rect.width * scale),
+          Math.round(rect.height * scale),
+        ).data;
+        let inked = 0;
+        for (let i = 0; i < data.length; i += 4)
+          if (data[i]! < 240 || data[i + 1]! < 240 || data[i + 2]! < 240) inked++;
+        share[id] = inked / (data.length / 4);
+      }
+      return share;
+    }, bytes.toString('base64'));
+    return { bytes, name: download.suggestedFilename(), ink };
+  }
+
+  it("the PNG button saves the run's charts as one image, laid out as on the page, heatmap included", async () => {
+    const view = await dashboardForResults([LONG_RUN], { titles: ['long run / auto-converge'] });
+    suite.track(view);
+    const { page, errors } = await open(view.url, 1200, 900);
+    await page.waitForSelector('#conn[data-conn="saved"]');
+    await page.waitForFunction(() => window.precopy.panels[0]?.drawnSeq === window.precopy.views[0]?.seq);
+    const grid = await page.locator('.run .charts').boundingBox();
+    const { bytes, name, ink } = await savePng(page);
+    expect(name).toBe('long-run-auto-converge.png');
+    const size = pngSize(bytes);
+    // Twice the page's pixels (PNG_PIXEL_RATIO), the title band on top.
+    expect(size.width).toBeCloseTo(grid!.width * 2, -1);
+    expect(size.height).toBeCloseTo((grid!.height + 28) * 2, -1);
+    for (const id of CHART_IDS) expect({ id, drawn: ink[id]! > 0.01 }).toEqual({ id, drawn: true });
+    writeFileSync(join(OUTPUT_DIR, 'dashboard-save.png'), bytes);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('NEGATIVE: the PNG check sees a chart that is missing from the image', async () => {
+    const view = await dashboardForResults([LONG_RUN]);
+    suite.track(view);
+    const { page } = await open(view.url, 1200, 900);
+    await page.waitForSelector('#conn[data-conn="saved"]');
+    await page.waitForFunction(() => window.precopy.panels[0]?.drawnSeq === window.precopy.views[0]?.seq);
+    // What ECharts' own connected export would do with the SVG-rendered heatmap: leave it out.
+    await page.evaluate(() => window.precopy.panels[0]!.charts.heatmap.clear());
+    const { ink } = await savePng(page);
+    expect(ink.heatmap).toBeLessThan(0.01);
+    expect(ink.rates).toBeGreaterThan(0.01);
     await page.close();
   });
 });
