@@ -10,9 +10,10 @@ import type { DestinationEvent } from '../dest/destination';
 import { excerpt } from '../util/excerpt';
 import { formatBytes, parseDuration, parseSize } from '../util/units';
 import { wallClock } from '../util/clock';
-import { refuseTokenFlag, tokenFromEnv, TOKEN_ENV } from './secrets';
+import { dashboardToken, refuseTokenFlag, tokenFromEnv, TOKEN_ENV } from './secrets';
 import { DEFAULT_RECEIVER_DEADLINES } from '../dest/receiver';
 import { usageError } from './usage';
+import { DestinationFeed } from '../viz/dest-feed';
 
 function parsePositiveDuration(value: string): number {
   const ms = parseDuration(value);
@@ -108,6 +109,14 @@ function idleTimer() {
   };
 }
 
+/** Loaded only with --dashboard: a plain destination starts without the page's modules. */
+function startDashboardFor(token: string | undefined) {
+  type Server = typeof import('../viz/dashboard-server');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on demand, typed by `typeof import`
+  const server = require('../viz/dashboard-server') as Server;
+  return server.startDestinationDashboard({ title: 'precopy dest', token });
+}
+
 export function destCommand(): Command {
   const command = new Command('dest')
     .description('Run a destination: receive one migration at a time over WebSocket and verify it')
@@ -134,6 +143,10 @@ export function destCommand(): Command {
     )
     .option('--parent-pipe', 'exit when stdin closes (a parent keeps it open while it lives)')
     .option(
+      '--dashboard',
+      "serve this side's dashboard on 127.0.0.1 (URL with its token on stderr): each migration's state, rounds, downtime and verdict",
+    )
+    .option(
       '--hello-timeout <duration>',
       'how long a connection may go without HELLO before it is closed (4003)',
       parsed(parsePositiveDuration),
@@ -155,11 +168,14 @@ export function destCommand(): Command {
       keepalive: number;
       idleLimit?: number;
       parentPipe?: boolean;
+      dashboard?: boolean;
       helloTimeout: number;
       silenceTimeout: number;
     }) => {
       const token = tokenFromEnv(TOKEN_ENV, 'dest: the source must present a token (1 to 255 bytes)');
       const idle = idleTimer();
+      const dashboard = options.dashboard ? await startDashboardFor(dashboardToken()) : undefined;
+      const feed = dashboard && new DestinationFeed((e) => dashboard.publish(e));
       const server = await listen({
         host: options.host,
         port: options.port,
@@ -169,6 +185,7 @@ export function destCommand(): Command {
         keepaliveMs: options.keepalive,
         deadlines: { helloMs: options.helloTimeout, silenceMs: options.silenceTimeout },
         onEvent: (event) => {
+          feed?.onEvent(event);
           if (event.type === 'attached') idle.busy();
           if (event.type === 'ended') idle.free();
           const line = describe(event);
@@ -176,13 +193,14 @@ export function destCommand(): Command {
         },
       });
       process.stdout.write(`listening ${server.url}\n`);
+      if (dashboard) process.stderr.write(`precopy dest: dashboard ${dashboard.url}\n`);
       const why = await new Promise<string | undefined>((resolve) => {
         const stop = (reason?: string) => {
           process.off('SIGINT', onSignal);
           process.off('SIGTERM', onSignal);
           process.stdin.off('end', onParentGone);
           idle.stop();
-          void server.close().then(() => resolve(reason));
+          void Promise.all([server.close(), dashboard?.close()]).then(() => resolve(reason));
         };
         const onSignal = () => stop();
         const onParentGone = () => stop('its parent is gone (stdin closed)');

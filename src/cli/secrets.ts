@@ -4,7 +4,7 @@
  * `--token` flag is refused with a usage error that says where the secret goes instead.
  */
 import { Option, type Command } from 'commander';
-import { dashboardTokenSchema } from '../viz/dashboard-server';
+import { dashboardTokenSchema } from '../viz/dashboard-token';
 import { usageError } from './usage';
 
 /** The environment variable `precopy dest` and `precopy run --dest` read the destination token from. */

@@ -19,6 +19,7 @@ import {
   MigrationReceiver,
   type ReceiverDeadlines,
   type ReceiverOutcome,
+  type ReceiverProgress,
 } from './receiver';
 import { guestEdgeChecker, type EdgeChecker } from './verify';
 
@@ -47,6 +48,7 @@ export interface DestinationOptions {
 export type DestinationEvent =
   | { type: 'attached' }
   | { type: 'busy' }
+  | ({ type: 'progress' } & ReceiverProgress)
   | ({ type: 'ended' } & ReceiverOutcome)
   | { type: 'queried'; migrationId: string; outcome: MigrationOutcome };
 
@@ -107,6 +109,8 @@ export class Destination implements Acceptor {
         deadlines: this.options.deadlines,
         faultNoBarrier: this.options.faultNoBarrier,
         outcomes: this.outcomes,
+        onProgress:
+          this.options.onEvent && ((progress) => this.options.onEvent?.({ type: 'progress', ...progress })),
       },
       (outcome) => this.ended(receiver, outcome),
     );

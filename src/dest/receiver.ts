@@ -77,6 +77,17 @@ export interface ReceiverOptions {
   faultNoBarrier?: boolean;
   /** Where HELLO's migration id and its outcome are kept for a recovery QUERY (outcomes.ts). */
   outcomes?: OutcomeTable;
+  /** Told after every step of the chart (a frame handled, a deadline): the destination's dashboard. */
+  onProgress?: (progress: ReceiverProgress) => void;
+}
+
+/** Where the destination's chart is, and what it has counted, after a step. */
+export interface ReceiverProgress {
+  /** The chart's state (`migrating.receiving.inRound`). */
+  state: string;
+  context: DestinationContext;
+  /** On the migration's clock (ms since HELLO arrived, the source's timestamps where it gave them). */
+  time: number;
 }
 
 export interface ReceiverDeadlines {
@@ -172,7 +183,19 @@ export class MigrationReceiver {
     this.deadlines = { ...DEFAULT_RECEIVER_DEADLINES, ...options.deadlines };
     this.lastHeard = options.clock.now();
     this.actor = createActor(this.machine());
-    this.actor.subscribe({ complete: () => this.finish(), error: (e) => this.chartFailed(e) });
+    const onProgress = options.onProgress;
+    this.actor.subscribe({
+      next: onProgress
+        ? (snapshot) =>
+            onProgress({
+              state: stateName(snapshot.value),
+              context: snapshot.context,
+              time: this.runClock.now(),
+            })
+        : undefined,
+      complete: () => this.finish(),
+      error: (e) => this.chartFailed(e),
+    });
     this.actor.start();
     this.armWatchdog();
     transport.setHandlers({ message: (f) => this.onFrame(f), close: (e) => this.onClose(e) });

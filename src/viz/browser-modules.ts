@@ -18,6 +18,9 @@ export const BROWSER_MODULES = [
   'round-table',
   'dashboard-page',
   'control-panel',
+  'feed-socket',
+  'dest-view',
+  'dest-page',
 ] as const;
 export type BrowserModule = (typeof BROWSER_MODULES)[number];
 
@@ -46,7 +49,7 @@ export function browserModule(name: BrowserModule): string {
 
 /** The page's static files (HTML, CSS), read once. */
 const pageCache = new Map<string, string>();
-export function pageFile(name: 'index.html' | 'style.css'): string {
+export function pageFile(name: 'index.html' | 'dest.html' | 'style.css'): string {
   let text = pageCache.get(name);
   if (text === undefined) {
     text = readFileSync(join(__dirname, 'page', name), 'utf8');

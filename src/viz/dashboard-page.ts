@@ -5,6 +5,7 @@
  */
 import type * as Echarts from 'echarts';
 import type { FeedMessage } from './dashboard-server';
+import { connectFeed } from './feed-socket';
 import { alignScales, buildCharts, CHART_IDS, type ChartId } from './charts';
 import { fmtBytes, fmtMs, fmtRate } from './format';
 import { OVERLAY_IDS, overlayCharts, type OverlayAlign, type OverlayId } from './overlay';
@@ -324,20 +325,6 @@ function onMessage(message: FeedMessage): void {
   requestDraw();
 }
 
-function connect(): void {
-  const token = new URLSearchParams(location.search).get('token');
-  const ws = new WebSocket(`ws://${location.host}/ws${token ? `?token=${encodeURIComponent(token)}` : ''}`);
-  ws.onopen = () => {
-    connected = true;
-    drawBadge();
-  };
-  ws.onmessage = (m) => onMessage(JSON.parse(String(m.data)) as FeedMessage);
-  ws.onclose = () => {
-    connected = false;
-    drawBadge();
-  };
-}
-
 function drawBadge(): void {
   const conn = document.getElementById('conn')!;
   const badge = badgeOf(state.mode, state.views, connected);
@@ -360,4 +347,7 @@ window.addEventListener('resize', () => {
   for (const chart of Object.values(state.overlayCharts)) chart.resize();
   requestDraw();
 });
-connect();
+connectFeed<FeedMessage>(onMessage, (open) => {
+  connected = open;
+  drawBadge();
+});

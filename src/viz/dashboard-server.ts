@@ -20,6 +20,8 @@ import type { OverlayAlign } from './overlay';
 import { browserModule, echartsBundle, isBrowserModule, pageFile } from './browser-modules';
 import { applyEvent, emptyRunView, runViewFromResult, type FeedMode, type RunView } from './run-view';
 import { handleControl, type DashboardControl } from './dashboard-control';
+import { dashboardTokenSchema } from './dashboard-token';
+import { applyDestEvent, emptyDestView, type DestFeedEvent, type DestView } from './dest-view';
 
 /** Wall-clock batching of the feed: well inside the 250 ms the page promises. */
 export const FLUSH_MS = 50;
@@ -31,11 +33,6 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const MAX_BATCH_EVENTS = 500;
 export const MAX_CLIENTS = 16;
 const MAX_URL_LENGTH = 2048;
-
-/** The page's access token: it travels in the URL, so only URL-safe characters. */
-export const dashboardTokenSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_-]{16,128}$/, '16 to 128 characters from A-Z a-z 0-9 _ -');
 
 export const dashboardOptionsSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
@@ -53,21 +50,30 @@ export const dashboardOptionsSchema = z.object({
 });
 export type DashboardOptions = z.input<typeof dashboardOptionsSchema>;
 
-export interface Dashboard {
+export interface Dashboard<E = MigrationEvent> {
   /** The page's address, token included. */
   url: string;
-  publish(e: MigrationEvent): void;
+  publish(e: E): void;
   close(): Promise<void>;
 }
 
 /** Server → page messages. Events carry consecutive sequence numbers from `first`. */
-export type FeedMessage =
-  | { type: 'hello'; mode: FeedMode; overlay: OverlayAlign | null; runs: RunView[] }
-  | { type: 'events'; run: number; first: number; events: MigrationEvent[] };
+export type FeedMessage<V = RunView, E = MigrationEvent> =
+  | { type: 'hello'; mode: FeedMode; overlay: OverlayAlign | null; runs: V[] }
+  | { type: 'events'; run: number; first: number; events: E[] };
 
-interface Run {
-  view: RunView;
-  pending: MigrationEvent[];
+/** What a page folds: the source's run views (index.html) or the destination's (dest.html). */
+interface Feed<V extends { seq: number }, E> {
+  apply(view: V, e: E, seq: number): V;
+  page: 'index.html' | 'dest.html';
+}
+
+const RUN_FEED: Feed<RunView, MigrationEvent> = { apply: applyEvent, page: 'index.html' };
+const DEST_FEED: Feed<DestView, DestFeedEvent> = { apply: applyDestEvent, page: 'dest.html' };
+
+interface Run<V, E> {
+  view: V;
+  pending: E[];
   /** Sequence number of pending[0]. */
   firstPending: number;
 }
@@ -88,12 +94,15 @@ function parseOptions(options: DashboardOptions) {
   return parsed.data;
 }
 
-export class DashboardServer implements Dashboard {
+export class DashboardServer<
+  V extends { seq: number } = RunView,
+  E = MigrationEvent,
+> implements Dashboard<E> {
   url = '';
   private readonly token: string;
   /** Per port: two dashboards on one host must not overwrite each other's cookie. */
   private cookieName = 'precopy_token';
-  private readonly runs: Run[];
+  private readonly runs: Run<V, E>[];
   private readonly clients = new Set<Client>();
   private readonly http: Server;
   private readonly wss = new WebSocketServer({
@@ -106,8 +115,9 @@ export class DashboardServer implements Dashboard {
   private closed = false;
 
   constructor(
-    views: RunView[],
+    views: V[],
     private readonly options: ReturnType<typeof parseOptions>,
+    private readonly feed: Feed<V, E>,
     private readonly mode: FeedMode = 'live',
   ) {
     this.token = options.token ?? randomBytes(24).toString('base64url');
@@ -132,17 +142,17 @@ export class DashboardServer implements Dashboard {
     this.url = `http://${host}:${port}/?token=${this.token}`;
   }
 
-  publish(e: MigrationEvent, run = 0): void {
+  publish(e: E, run = 0): void {
     if (this.closed) return;
     const target = this.runs[run];
     if (!target) throw new RangeError(`dashboard: no run ${run} (have ${this.runs.length})`);
-    target.view = applyEvent(target.view, e, target.view.seq + 1);
+    target.view = this.feed.apply(target.view, e, target.view.seq + 1);
     target.pending.push(e);
     this.scheduleFlush();
   }
 
   /** The views as the server has folded them (a new page gets exactly this). */
-  snapshot(): RunView[] {
+  snapshot(): V[] {
     return this.runs.map((r) => r.view);
   }
 
@@ -220,7 +230,7 @@ export class DashboardServer implements Dashboard {
     client.sent = this.runs.map((r) => r.view.seq);
   }
 
-  private send(client: Client, message: FeedMessage): void {
+  private send(client: Client, message: FeedMessage<V, E>): void {
     client.ws.send(JSON.stringify(message));
   }
 
@@ -267,7 +277,7 @@ export class DashboardServer implements Dashboard {
     if (path === '/' || path === '/index.html') {
       // The page's scripts and stylesheet are fetched without the query: the cookie carries the token.
       res.setHeader('Set-Cookie', `${this.cookieName}=${this.token}; HttpOnly; SameSite=Strict; Path=/`);
-      return this.reply(res, 200, 'text/html; charset=utf-8', pageFile('index.html'));
+      return this.reply(res, 200, 'text/html; charset=utf-8', pageFile(this.feed.page));
     }
     if (path === '/style.css') return this.reply(res, 200, 'text/css; charset=utf-8', pageFile('style.css'));
     if (path === '/lib/echarts.min.js') return this.reply(res, 200, 'text/javascript', echartsBundle());
@@ -318,7 +328,11 @@ export async function startDashboard(
 ): Promise<Dashboard> {
   const { title, ...rest } = options;
   const parsed = parseOptions(rest);
-  const server = new DashboardServer([emptyRunView(title ?? parsed.titles?.[0] ?? 'migration')], parsed);
+  const server = new DashboardServer(
+    [emptyRunView(title ?? parsed.titles?.[0] ?? 'migration')],
+    parsed,
+    RUN_FEED,
+  );
   await server.listen();
   return server;
 }
@@ -331,7 +345,18 @@ export async function dashboardForResults(
   const parsed = parseOptions(options);
   if (results.length === 0) throw new RangeError('dashboard: at least one result to show');
   const views = results.map((result, i) => runViewFromResult(parsed.titles?.[i] ?? `run ${i + 1}`, result));
-  const server = new DashboardServer(views, parsed, 'saved');
+  const server = new DashboardServer(views, parsed, RUN_FEED, 'saved');
+  await server.listen();
+  return server;
+}
+
+/** The destination's page (`precopy dest --dashboard`): the migrations it serves, as it sees them. */
+export async function startDestinationDashboard(
+  options: Omit<DashboardOptions, 'control' | 'overlay'> & { title?: string } = {},
+): Promise<Dashboard<DestFeedEvent>> {
+  const { title, ...rest } = options;
+  const parsed = parseOptions(rest);
+  const server = new DashboardServer([emptyDestView(title ?? 'destination')], parsed, DEST_FEED);
   await server.listen();
   return server;
 }
