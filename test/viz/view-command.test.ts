@@ -3,7 +3,6 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { view } from '../../src/cli/view';
-import { InputError } from '../../src/viz/result-file';
 import { buildResult } from './fixtures';
 
 function status(url: string): Promise<number> {
