@@ -174,9 +174,7 @@ describe('dashboard server', () => {
 
   it('bad options are refused with the option named', async () => {
     await expect(startDashboard({ port: 70000 })).rejects.toThrow(/dashboard option port/);
-    await expect(startDashboard({ token: 'short' })).rejects.toThrow(
-      /dashboard option token: 16 to 128/,
-    );
+    await expect(startDashboard({ token: 'short' })).rejects.toThrow(/dashboard option token: 16 to 128/);
     await expect(dashboardForResults([])).rejects.toThrow(/at least one result/);
   });
 });
