@@ -26,6 +26,11 @@ export interface ThreadShare {
   bytesWire: number;
 }
 
+/** The encode rate a scenario runs with: its own, the default under multifd, or 0 (not modelled). */
+export function encodeRateOf(encodeRate: number | undefined, multifd: boolean): number {
+  return encodeRate ?? (multifd ? DEFAULT_ENCODE_RATE : 0);
+}
+
 /** Milliseconds a send occupies the link and its sender threads (0 rate = CPU not modelled). */
 export function sendTimeMs(
   link: LinkModel,
@@ -33,11 +38,18 @@ export function sendTimeMs(
   bytesWire: number,
   threads: readonly ThreadShare[],
 ): number {
-  const linkMs = transferTimeMs(bytesWire, link, 0);
-  if (encodeRate <= 0) return linkMs;
   let busiest = 0;
   for (const t of threads) busiest = Math.max(busiest, t.pages);
-  return Math.max(linkMs, ((busiest * PAGE_SIZE) / encodeRate) * 1000);
+  return cpuBoundMs(transferTimeMs(bytesWire, link, 0), encodeRate, busiest);
+}
+
+/**
+ * A send takes the link's time or, when it is slower, the time its busiest sender thread needs
+ * to encode its `busiestPages` (the threads run in parallel; 0 rate = CPU not modelled).
+ */
+export function cpuBoundMs(linkMs: number, encodeRate: number, busiestPages: number): number {
+  if (encodeRate <= 0) return linkMs;
+  return Math.max(linkMs, ((busiestPages * PAGE_SIZE) / encodeRate) * 1000);
 }
 
 /**

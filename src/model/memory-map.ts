@@ -171,15 +171,21 @@ export class MemoryMap {
   }
 
   /**
-   * Send from the cursor until `maxBytes` went or nothing is pending; the clock moves on by
-   * `onBytes` after each interval (so later pages see later writes). Returns what went.
+   * Send from the cursor until `maxBytes` or `maxPages` went or nothing is pending; the clock moves on by
+   * `onSent` after each interval (so later pages see later writes), which hears the interval's
+   * wire bytes, pages and zero pages (the sender CPU model charges pages). Returns what went.
    */
-  send(maxBytes: number, ctx: SendContext, onBytes: (bytes: number) => SendContext): SendTotals {
+  send(
+    maxBytes: number,
+    maxPages: number,
+    ctx: SendContext,
+    onSent: (bytes: number, pages: number, zeroPages: number) => SendContext,
+  ): SendTotals {
     const out: SendTotals = { pages: 0, zeroPages: 0, bytes: 0, deltaPages: 0 };
-    if (maxBytes <= 0) return out;
+    if (maxBytes <= 0 || maxPages <= 0) return out;
     let total = this.pending();
     let guard = 4 * this.intervals.length + 16;
-    while (out.bytes < maxBytes && total > EPS && guard-- > 0) {
+    while (out.bytes < maxBytes && out.pages < maxPages && total > EPS && guard-- > 0) {
       if (this.cursor >= this.law.pages - EPS) this.cursor = 0;
       const i = this.splitAt(this.cursor);
       if (i >= this.intervals.length) {
@@ -194,10 +200,12 @@ export class MemoryMap {
         continue;
       }
       const perGfn = this.costPerGfn(iv, ctx);
-      const bytesHere = perGfn.bytes * length;
-      const left = maxBytes - out.bytes;
-      if (bytesHere > left && perGfn.bytes > 0) {
-        const cut = iv.from + left / perGfn.bytes;
+      // The interval ends where the first budget runs out (bytes, or pages for the sender's CPU).
+      const cut = Math.min(
+        perGfn.bytes > 0 ? iv.from + (maxBytes - out.bytes) / perGfn.bytes : Infinity,
+        perGfn.pages > 0 ? iv.from + (maxPages - out.pages) / perGfn.pages : Infinity,
+      );
+      if (cut < iv.to) {
         // Less than a sliver of budget left: the window is spent.
         if (cut - iv.from <= EPS) break;
         if (iv.to - cut > EPS) this.splitAt(cut);
@@ -211,7 +219,7 @@ export class MemoryMap {
       total -= perGfn.pages * len;
       this.markSent(take, ctx);
       this.cursor = take.to;
-      ctx = onBytes(perGfn.bytes * len);
+      ctx = onSent(perGfn.bytes * len, perGfn.pages * len, perGfn.zero * len);
     }
     return out;
   }
@@ -267,11 +275,6 @@ export class MemoryMap {
       iv.lastSendLambda[c] = was * lambda + (1 - was) * iv.lastSendLambda[c]!;
       if (ctx.xbzrle && ctx.insert) iv.cached[c] = Math.min(1, iv.cached[c]! + was * (1 - iv.cached[c]!));
     }
-  }
-
-  /** Send everything pending (stop-and-copy). */
-  sendAll(ctx: SendContext, onBytes: (bytes: number) => SendContext): SendTotals {
-    return this.send(Infinity, ctx, onBytes);
   }
 
   /**

@@ -19,6 +19,8 @@ import { DirtyPeriod } from '../migration/dirty-period';
 import { rampedLimit } from '../migration/downtime-ramp';
 import { RateWindow } from '../migration/rate-window';
 import type { Scenario } from '../migration/scenario';
+import { multifdLink } from '../migration/metadata';
+import { cpuBoundMs, encodeRateOf } from '../link/sender';
 import {
   CONVERGED_REASONS,
   StallDetector,
@@ -133,6 +135,7 @@ function vcpuStateBytes(s: Scenario): number {
 export class ModelMigration {
   private readonly p: Scenario['migration'];
   private readonly link: number;
+  private readonly sender: ModelSender;
   private readonly latency: number;
   readonly map: MemoryMap;
   private window: RateWindow;
@@ -183,6 +186,7 @@ export class ModelMigration {
     this.p = scenario.migration;
     this.fit = fit;
     this.link = scenario.run.bandwidth ?? DEFAULT_VIRTUAL_BANDWIDTH;
+    this.sender = new ModelSender(this.link, scenario);
     this.latency = scenario.run.latency;
     this.map = new MemoryMap(
       law,
@@ -331,14 +335,20 @@ export class ModelMigration {
     };
   }
 
-  /** Send up to `maxBytes` within `maxMs` of link time. */
+  /** Send up to `maxBytes` within `maxMs` of link and sender time. */
   private send(maxBytes: number, maxMs: number, final: boolean): SendTotals {
     const capBytes = Math.min(maxBytes, (maxMs * this.link) / 1000);
     const scale = this.fit.costScale;
-    const totals = this.map.send(capBytes / scale, this.sendContext(final), (bytes) => {
-      this.advance(((bytes * scale) / this.link) * 1000);
-      return this.sendContext(final);
-    });
+    const capPages = this.sender.pagesWithin(maxMs);
+    const totals = this.map.send(
+      capBytes / scale,
+      capPages,
+      this.sendContext(final),
+      (bytes, pages, zeroPages) => {
+        this.advance(this.sender.sendMs(bytes * scale, pages, zeroPages));
+        return this.sendContext(final);
+      },
+    );
     totals.bytes *= scale;
     addTotals(this.current.sent, totals);
     addTotals(this.total, totals);
@@ -741,4 +751,39 @@ function cloneDeep<T>(value: T, seen = new Map<unknown, unknown>()): T {
     copy[k] = k === 'law' || k === 'costs' || k === 'scenario' || k === 'p' ? v : cloneDeep(v, seen);
   }
   return copy as T;
+}
+
+/**
+ * The sender CPU model as the engine runs it (src/link/sender.ts) over the model's continuous
+ * pages: without multifd the migration thread encodes every page; with it the channels share
+ * the pages evenly, and under zero-page-detection legacy the migration thread keeps the zero ones.
+ */
+class ModelSender {
+  private readonly encodeRate: number;
+  private readonly channels: number;
+  private readonly zeroOnMain: boolean;
+
+  constructor(
+    /** Link bandwidth, bytes/s. */
+    private readonly link: number,
+    scenario: Scenario,
+  ) {
+    const m = scenario.migration;
+    this.encodeRate = encodeRateOf(m['encode-rate'], m.multifd);
+    ({ channels: this.channels, zeroOnMain: this.zeroOnMain } = multifdLink(scenario));
+  }
+
+  /** The most pages the sender threads encode in `ms` (Infinity when the CPU is not modelled). */
+  pagesWithin(ms: number): number {
+    if (this.encodeRate <= 0) return Infinity;
+    return (((ms / 1000) * this.encodeRate) / PAGE_SIZE) * Math.max(1, this.channels);
+  }
+
+  /** Milliseconds a send of `bytesWire` takes that carries `pages`, `zeroPages` of them zero. */
+  sendMs(bytesWire: number, pages: number, zeroPages: number): number {
+    const linkMs = (bytesWire / this.link) * 1000;
+    if (this.channels === 0) return cpuBoundMs(linkMs, this.encodeRate, pages);
+    const onMain = this.zeroOnMain ? zeroPages : 0;
+    return cpuBoundMs(linkMs, this.encodeRate, Math.max(onMain, (pages - onMain) / this.channels));
+  }
 }

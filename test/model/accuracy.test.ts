@@ -59,6 +59,27 @@ const NEVER = {
   run: { mode: 'fast' },
 };
 
+/**
+ * multifd on a link faster than one sender thread (issue 19's CPU model): 256 MiB/s per channel
+ * against 100 Gbit/s, so one channel is CPU-bound and four share the work.
+ */
+const multifd = (channels: number) => ({
+  guest: {
+    memory: '1GiB',
+    fill: { populated: '100%', content: 'random' },
+    workload: { kind: 'hotcold', rate: '256MiB/s', hot: '128MiB' },
+  },
+  migration: {
+    'max-bandwidth': '1000Gbit/s',
+    'downtime-limit': '300ms',
+    'max-rounds': 30,
+    multifd: true,
+    'multifd-channels': channels,
+    'encode-rate': '256MiB/s',
+  },
+  run: { mode: 'fast', bandwidth: '100Gbit/s' },
+});
+
 const CASES: [string, unknown][] = [
   ['half-zero guest, zero pages only', HALF_ZERO],
   ['sparse pages, fast mode', SPARSE_FAST],
@@ -67,6 +88,8 @@ const CASES: [string, unknown][] = [
   ['hot/cold database, text, 2 vCPUs', example('hotcold-db/scenario.json')],
   ['memory hog under auto-converge', example('memory-hog/auto-converge.json')],
   ['QEMU incrementer', example('incrementer/converge.json')],
+  ['multifd, one channel CPU-bound', multifd(1)],
+  ['multifd, four channels', multifd(4)],
 ];
 
 interface Errors {
@@ -103,6 +126,16 @@ describe('the model against the simulator', () => {
       ...e,
       ok: e.outcome && e.rounds <= 1 && e.totalTime <= 0.05 && e.bytes <= 0.05 && e.downtime <= 0.15,
     }).toMatchObject({ ok: true });
+  });
+
+  it("fails the same check when the senders' CPU is left out, as the textbook model does (negative)", () => {
+    const [name, input] = CASES.find(([n]) => n === 'multifd, one channel CPU-bound')!;
+    const withoutCpu = multifd(1);
+    withoutCpu.migration.multifd = false;
+    delete (withoutCpu.migration as Partial<typeof withoutCpu.migration>)['encode-rate'];
+    const e = compare(withoutCpu, results.get(name)!);
+    expect(e.totalTime).toBeGreaterThan(0.5);
+    expect(input).not.toEqual(withoutCpu);
   });
 
   it('fails the same check when a fast-mode run is costed as stored pages (negative)', () => {
