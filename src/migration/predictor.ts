@@ -14,7 +14,13 @@
  *   never moves earlier than the previous prediction's band allows.
  * The result keeps every round's prediction; `predictionErrors` (result.ts) scores them against what happened.
  */
-import { buildModel, type ModelMigration, type ModelRound, type Outcome } from '../model/index';
+import {
+  buildModel,
+  type MeasuredState,
+  type ModelMigration,
+  type ModelRound,
+  type Outcome,
+} from '../model/index';
 import type { Backing } from '../guest/memory';
 import type { RoundStats } from './result';
 import type { Scenario } from './scenario';
@@ -40,21 +46,8 @@ export interface RoundPrediction {
   outcome: Outcome;
 }
 
-/** What the engine tells the predictor when a live round has closed. */
-export interface MeasuredRound {
-  /** The live rounds so far, this one last. */
-  rounds: RoundStats[];
-  /** The migration's clock now (ms since it began). */
-  time: number;
-  remainingPages: number;
-  throttle: number;
-  /** The last window's bandwidth (bytes/ms) and the threshold in force (bytes). */
-  bandwidth: number;
-  threshold: number;
-  totalPages: number;
-  totalBytes: number;
-  penaltyUs?: number;
-}
+/** What the engine tells the predictor when a live round has closed: the live rounds so far, this one last. */
+export type MeasuredRound = Omit<MeasuredState, 'rounds'> & { rounds: RoundStats[] };
 
 /** Fault switches for negative tests; all off by default. */
 export interface PredictorFaults {

@@ -33,14 +33,8 @@ import {
 } from './simulate';
 
 export { analyticModel, type AnalyticInput, type AnalyticOutput } from './analytic';
-export {
-  ModelMigration,
-  NO_FIT,
-  type ModelFit,
-  type ModelRound,
-  type ModelRun,
-  type Outcome,
-} from './simulate';
+// The model's whole surface: the migration it steps, its rounds, its runs and its fit.
+export * from './simulate';
 export { workloadLaw, type WorkloadLaw } from './law';
 export { measureCosts, type PageCosts } from './costs';
 

@@ -18,6 +18,7 @@ import { DirtyLimit } from '../migration/dirty-limit';
 import { DirtyPeriod } from '../migration/dirty-period';
 import { rampedLimit } from '../migration/downtime-ramp';
 import { RateWindow } from '../migration/rate-window';
+import type { RoundStats } from '../migration/result';
 import type { Scenario } from '../migration/scenario';
 import { multifdLink } from '../migration/metadata';
 import { cpuBoundMs, encodeRateOf } from '../link/sender';
@@ -51,28 +52,29 @@ const LIKELY_EMPTY = 0.5;
 const STEADY = 1e-3;
 
 /** One round as the model sees it: the fields of RoundStats the model can predict. */
-export interface ModelRound {
-  round: number;
-  start: number;
-  duration: number;
-  pagesHarvested: number;
-  pagesSent: number;
-  pagesZero: number;
-  bytesRaw: number;
-  bytesWire: number;
-  compressionRatio: number;
-  dirtyRate: number;
-  sendRate: number;
-  lambda: number;
-  workingSetPages: number;
-  remaining: number;
-  threshold: number;
-  expectedDowntime: number;
-  throttle: number;
-  downtimeLimit: number;
-  dirtyLimitPenalty?: number;
-  final: boolean;
-}
+export type ModelRound = Pick<
+  RoundStats,
+  | 'round'
+  | 'start'
+  | 'duration'
+  | 'pagesHarvested'
+  | 'pagesSent'
+  | 'pagesZero'
+  | 'bytesRaw'
+  | 'bytesWire'
+  | 'compressionRatio'
+  | 'dirtyRate'
+  | 'sendRate'
+  | 'lambda'
+  | 'workingSetPages'
+  | 'remaining'
+  | 'threshold'
+  | 'expectedDowntime'
+  | 'throttle'
+  | 'dirtyLimitPenalty'
+  | 'final'
+> &
+  Required<Pick<RoundStats, 'downtimeLimit'>>;
 
 export type Outcome = 'converged' | 'forced' | 'cancelled';
 

@@ -8,23 +8,41 @@ import type { HotcoldWorkload, IdleWorkload, UniformWorkload } from '../spec';
 import { PAGE_SIZE } from '../../util/units';
 import { Draws, WriteShape, writesPerMs, type WorkloadContext, type WriteGenerator } from './generator';
 
-export class UniformWrites implements WriteGenerator {
-  private readonly draws: Draws;
-  private readonly shape: WriteShape;
+/** A seeded writer at a fixed rate: its draws are its whole state (save/restore for clones). */
+abstract class DrawnWrites implements WriteGenerator {
+  protected readonly draws: Draws;
+  protected readonly shape: WriteShape;
   private readonly rate: number;
-  private readonly first: number;
-  private readonly count: number;
 
-  constructor(spec: IdleWorkload | UniformWorkload, ctx: WorkloadContext, seed: number) {
+  constructor(spec: IdleWorkload | UniformWorkload | HotcoldWorkload, ctx: WorkloadContext, seed: number) {
     this.draws = new Draws(seed);
     this.shape = new WriteShape(ctx.content, spec.content, spec.writeSize);
     this.rate = writesPerMs(spec.rate, ctx.vcpus);
-    this.first = spec.kind === 'idle' ? 0 : spec.offset / PAGE_SIZE;
-    this.count = spec.kind === 'idle' ? ctx.pages : spec.size / PAGE_SIZE;
   }
 
   owed(cpuMs: number): number {
     return this.rate * cpuMs;
+  }
+
+  abstract emit(batch: WriteBatch, count: number): void;
+
+  save(): number[] {
+    return this.draws.save();
+  }
+
+  restore(state: number[]): void {
+    this.draws.restore(state);
+  }
+}
+
+export class UniformWrites extends DrawnWrites {
+  private readonly first: number;
+  private readonly count: number;
+
+  constructor(spec: IdleWorkload | UniformWorkload, ctx: WorkloadContext, seed: number) {
+    super(spec, ctx, seed);
+    this.first = spec.kind === 'idle' ? 0 : spec.offset / PAGE_SIZE;
+    this.count = spec.kind === 'idle' ? ctx.pages : spec.size / PAGE_SIZE;
   }
 
   emit(batch: WriteBatch, count: number): void {
@@ -34,14 +52,6 @@ export class UniformWrites implements WriteGenerator {
       const draw = draws.u32();
       batch.push(page, shape.offset(draw), shape.source(draw));
     }
-  }
-
-  save(): number[] {
-    return this.draws.save();
-  }
-
-  restore(state: number[]): void {
-    this.draws.restore(state);
   }
 }
 
@@ -61,10 +71,7 @@ export function hotPages(spec: HotcoldWorkload, ctx: WorkloadContext): Uint32Arr
   return out;
 }
 
-export class HotcoldWrites implements WriteGenerator {
-  private readonly draws: Draws;
-  private readonly shape: WriteShape;
-  private readonly rate: number;
+export class HotcoldWrites extends DrawnWrites {
   /** A draw below this goes to the hot set. */
   private readonly hotThreshold: number;
 
@@ -74,14 +81,8 @@ export class HotcoldWrites implements WriteGenerator {
     private readonly hot: Uint32Array,
     seed: number,
   ) {
-    this.draws = new Draws(seed);
-    this.shape = new WriteShape(ctx.content, spec.content, spec.writeSize);
-    this.rate = writesPerMs(spec.rate, ctx.vcpus);
+    super(spec, ctx, seed);
     this.hotThreshold = spec.hotShare * 4294967296;
-  }
-
-  owed(cpuMs: number): number {
-    return this.rate * cpuMs;
   }
 
   emit(batch: WriteBatch, count: number): void {
@@ -92,13 +93,5 @@ export class HotcoldWrites implements WriteGenerator {
       const draw = draws.u32();
       batch.push(page, shape.offset(draw), shape.source(draw));
     }
-  }
-
-  save(): number[] {
-    return this.draws.save();
-  }
-
-  restore(state: number[]): void {
-    this.draws.restore(state);
   }
 }
