@@ -7,7 +7,9 @@ import type { ContentViews } from './content';
 import { GeneratedMemory } from './generated-memory';
 import type { Backing, GuestMemory } from './memory';
 import { NullHostMemory } from './null-memory';
-import { PageStates, type PageStateFaults } from './page-states';
+import { PageStates } from './page-states';
+import { anyFault, type PageStateFaults } from '../config/faults';
+import { applyPageStateFaults } from './faults';
 import { SparseMemory } from './sparse-memory';
 
 /** `stored`: the bytes themselves; the MMU writes them, so there is nothing to record. */
@@ -50,12 +52,9 @@ export class MetadataMemory implements GuestMemory {
   readonly host: HostMemory;
   readonly states: PageStates;
 
-  constructor(
-    readonly pages: number,
-    faults: Partial<PageStateFaults> = {},
-  ) {
+  constructor(readonly pages: number) {
     this.host = new NullHostMemory(pages);
-    this.states = new PageStates(pages, faults);
+    this.states = new PageStates(pages);
   }
 
   peek(): undefined {
@@ -91,10 +90,17 @@ export interface BackingOptions {
   edge: { firstPage: number; pages: number } | undefined;
   /** Start from these bytes (a destination resuming): stored only. */
   bytes?: SparseMemory;
-  faults?: Partial<PageStateFaults>;
+  /** The fault plan's page-state part, applied to a generated or metadata backing's states. */
+  faults?: PageStateFaults;
 }
 
 export function createGuestMemory(o: BackingOptions): GuestMemory {
+  const memory = backingMemory(o);
+  if (anyFault(o.faults) && memory.states) applyPageStateFaults(memory.states, o.faults!);
+  return memory;
+}
+
+function backingMemory(o: BackingOptions): GuestMemory {
   if (o.bytes && o.backing !== 'stored')
     throw new RangeError(
       `Guest: a given memory image is stored bytes; backing ${o.backing} cannot start from it`,
@@ -108,9 +114,8 @@ export function createGuestMemory(o: BackingOptions): GuestMemory {
         o.seed,
         { random: o.content.pool('random'), text: o.content.pool('text') },
         o.edge,
-        o.faults,
       );
     case 'metadata':
-      return new MetadataMemory(o.pages, o.faults);
+      return new MetadataMemory(o.pages);
   }
 }

@@ -38,7 +38,6 @@ import {
   SPARSE_UNIT_BYTES,
   TEXT,
   ZERO,
-  type PageStateFaults,
 } from './page-states';
 import type { ContentKind } from './spec';
 
@@ -90,10 +89,9 @@ export class GeneratedMemory implements GuestMemory {
     private readonly seed: number,
     private readonly pools: GeneratedPools,
     private readonly edge: { firstPage: number; pages: number } | undefined,
-    faults: Partial<PageStateFaults> = {},
   ) {
     this.host = new NullHostMemory(pages);
-    this.states = new PageStates(pages, faults);
+    this.states = new PageStates(pages);
     this.generations = new Uint32Array(pages);
     this.digests = new Uint32Array(pages);
     this.digestGeneration = new Uint32Array(pages);

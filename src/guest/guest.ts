@@ -25,19 +25,13 @@ import { DirtyMeter } from './dirty-meter';
 import { type BootMemory, fillMemory } from './fill';
 import { createGuestMemory } from './backings';
 import type { Backing, GuestMemory } from './memory';
-import { guestSamples, type GuestSamples, type PageStateFaults, type PageStates } from './page-states';
+import { guestSamples, type GuestSamples, type PageStates } from './page-states';
+import { anyFault, type GuestFaults, type PageStateFaults } from '../config/faults';
+import { applyGuestFaults } from './faults';
 import type { GuestSpec } from './spec';
 import type { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
 import { createWorkload, type WriteGenerator } from './workloads';
-
-/** Fault switches for negative tests; all off by default. */
-export interface GuestFaults {
-  /** Workload writes go straight into memory, bypassing the vCPU and the MMU. */
-  sideDoor: boolean;
-  /** A vCPU that is blocked (paused by the VMM, ring full) forgets the writes it owes. */
-  dropOwedWrites: boolean;
-}
 
 export interface GuestOptions {
   vm?: VmOptions;
@@ -59,11 +53,12 @@ export interface GuestOptions {
   memory?: SparseMemory;
   /** What holds the pages (memory.ts): stored bytes (default), generated contents, or metadata only (fast mode). */
   backing?: Backing;
-  /** Page-state fault switches of the generated and metadata backings, for negative tests. */
-  pageStateFaults?: Partial<PageStateFaults>;
+  /** The fault plan's page-state part (generated and metadata backings), for negative tests. */
+  pageStateFaults?: PageStateFaults;
   /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
   tickMs?: number;
-  faults?: Partial<GuestFaults>;
+  /** The fault plan's guest part (src/config/faults.ts), for negative tests. */
+  faults?: GuestFaults;
 }
 
 export interface GuestStats {
@@ -134,7 +129,6 @@ export class Guest {
   /** Clock time of the last stop(); stats() measure up to it while stopped. */
   private stoppedAt = 0;
   private pausedByUser = false;
-  private readonly faults: GuestFaults;
   /** What the memslot maps: the bytes, or nothing at all for generated and metadata guests. */
   private readonly host: HostMemory;
   /** The backing keeps no bytes, so each write's content is recorded in it (memory.ts). */
@@ -150,13 +144,11 @@ export class Guest {
     private readonly hostMappingLevel: 1 | 2 | 3,
     rng: Rng,
     content: ContentViews,
-    faults: GuestFaults,
     ringSize: number,
   ) {
     this.host = memory.host;
     this.records = memory.backing !== 'stored';
     this.pages = memory.pages;
-    this.faults = faults;
     this.meter = new DirtyMeter(this.pages);
     this.content = content;
     this.edgeRegion = edgeRegionOf(spec);
@@ -215,13 +207,9 @@ export class Guest {
       hostMappingLevel,
       rng,
       content,
-      {
-        sideDoor: false,
-        dropOwedWrites: false,
-        ...options.faults,
-      },
       options.dirtyRing ?? DEFAULT_RING_FULL_WRITES,
     );
+    if (anyFault(options.faults)) applyGuestFaults(guest, options.faults!);
     if (!options.memory)
       fillMemory(
         {
@@ -508,9 +496,9 @@ export class Guest {
     }
   }
 
-  /** Keep writes [from, to) of `batch` for the vCPU to make when it runs again. */
-  private owe(pending: WriteBatch, batch: WriteBatch, from: number, to: number): void {
-    if (!this.faults.dropOwedWrites) pending.append(batch, from, to);
+  /** Keep writes [from, to) of `batch` for the vCPU to make when it runs again. (Not private: a seam faults.ts wraps.) */
+  owe(pending: WriteBatch, batch: WriteBatch, from: number, to: number): void {
+    pending.append(batch, from, to);
   }
 
   /** Writes [from, to) of `batch` on vCPU v; returns the index of the first write not made. */
@@ -518,15 +506,10 @@ export class Guest {
     const vcpu = this.vm.vcpus[v]!;
     const { views, words, wordStart, wordCount } = this.content;
     const { page, offset, source } = batch;
-    const sideDoor = this.faults.sideDoor;
     let i = from;
     for (; i < to; i++) {
       const gfn = page[i]!;
       const src = source[i]!;
-      if (sideDoor) {
-        this.sideDoorWrite(gfn, offset[i]!, src);
-        continue;
-      }
       const gpa = gfn * PAGE_SIZE + offset[i]!;
       let result: AccessResult;
       if (src === INCREMENT) result = vcpu.writeU32(gpa, this.incremented(gfn));
@@ -560,14 +543,6 @@ export class Guest {
     const bytes = stored.read(gfn);
     const word = bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24);
     return (word & ~0xff) | ((word + 1) & 0xff); // signed: stays a small integer
-  }
-
-  /** The fault: the same bytes, written behind the MMU's back (a backing without bytes records them in recordWrites). */
-  private sideDoorWrite(gfn: number, offset: number, src: number): void {
-    const stored = this.memory.bytes;
-    if (!stored) return;
-    if (src === INCREMENT) stored.writable(gfn)[0] = (stored.read(gfn)[0]! + 1) & 0xff;
-    else stored.write(gfn, offset, this.content.views[src]!);
   }
 }
 

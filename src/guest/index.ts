@@ -2,7 +2,8 @@
 export { guestSpecSchema, parseGuestSpec, CONTENT_KINDS } from './spec';
 export type { GuestSpec, WorkloadSpec, ContentKind } from './spec';
 export { Guest } from './guest';
-export type { GuestOptions, GuestStats, GuestFaults } from './guest';
+export type { GuestOptions, GuestStats } from './guest';
+export type { GuestFaults } from '../config/faults';
 export { DirtyMeter, DirtyWindow } from './dirty-meter';
 export type { WindowSample } from './dirty-meter';
 export { checkEdgeRule } from './edge-rule';

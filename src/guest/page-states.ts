@@ -38,12 +38,6 @@ export const SPARSE_UNIT_BYTES = 8;
 /** One past the largest state value. */
 export const STATE_COUNT = SPARSE_TEXT + MAX_SPARSE_UNITS + 1;
 
-/** Fault switches for negative tests; all off by default. */
-export interface PageStateFaults {
-  /** A non-zero write to a ZERO page leaves it ZERO (the metadata forgets zero → non-zero). */
-  forgetZeroToNonzero: boolean;
-}
-
 const WHOLE: Record<ContentKind, number> = { zero: ZERO, random: RANDOM, text: TEXT };
 
 function units(size: number): number {
@@ -54,14 +48,8 @@ export class PageStates {
   readonly states: Uint8Array;
   /** The incrementer's byte 0 of BYTE0 pages; allocated at the first increment. */
   private byte0: Uint8Array | undefined;
-  private readonly faults: PageStateFaults;
-
-  constructor(
-    readonly pages: number,
-    faults: Partial<PageStateFaults> = {},
-  ) {
+  constructor(readonly pages: number) {
     this.states = new Uint8Array(pages);
-    this.faults = { forgetZeroToNonzero: false, ...faults };
   }
 
   /** The fill wrote a whole page of `kind` (byte 0 of an incrementer page zeroed: still not zero). */
@@ -87,7 +75,6 @@ export class PageStates {
       return;
     }
     if (s === ZERO || s === BYTE0) {
-      if (s === ZERO && this.faults.forgetZeroToNonzero) return;
       states[gfn] = (kind === 'text' ? SPARSE_TEXT : SPARSE_RANDOM) + units(size);
     } else if (s === TEXT) {
       if (kind === 'random') states[gfn] = MIXED;
@@ -106,7 +93,6 @@ export class PageStates {
   increment(gfn: number): void {
     const s = this.states[gfn]!;
     if (s === ZERO) {
-      if (this.faults.forgetZeroToNonzero) return;
       (this.byte0 ??= new Uint8Array(this.pages))[gfn] = 1;
       this.states[gfn] = BYTE0;
     } else if (s === BYTE0) {

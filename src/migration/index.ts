@@ -10,8 +10,8 @@ import { Destination } from '../dest/destination';
 import { startDestinationServer } from '../dest/server';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
 import type { Backing } from '../guest/memory';
-import type { PageStateFaults } from '../guest/page-states';
-import type { FaultSwitches } from '../mmu/api';
+import type { PageStateFaults } from '../config/faults';
+import type { MmuFaults } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
 import { Migration, type EngineFaults } from './engine';
@@ -54,7 +54,7 @@ export interface RunScenarioOptions {
    */
   mode?: 'full' | 'fast';
   /** Fast mode's page-state fault switches, for negative tests. */
-  pageStateFaults?: Partial<PageStateFaults>;
+  pageStateFaults?: PageStateFaults;
   /** Set by runScenario: the plan that chose the backing (reported in the result). */
   memoryPlan?: MemoryPlan;
 }
@@ -77,8 +77,8 @@ export interface DestinationLink {
 /** Build the source: its clock (virtual or wall), its MMU and its guest, already running. */
 export function createSource(
   scenario: Scenario,
-  faults?: Partial<FaultSwitches>,
-  memory?: { backing?: Backing; faults?: Partial<PageStateFaults> },
+  faults?: MmuFaults,
+  memory?: { backing?: Backing; faults?: PageStateFaults },
 ): SourceSide {
   const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
   const guest = createSourceGuest(scenario, clock, faults, memory);

@@ -5,8 +5,8 @@
  */
 import { Guest } from '../guest';
 import type { Backing } from '../guest/memory';
-import type { PageStateFaults } from '../guest/page-states';
-import type { FaultSwitches } from '../mmu/api';
+import type { PageStateFaults } from '../config/faults';
+import type { MmuFaults } from '../mmu/api';
 import type { Clock } from '../util/clock';
 import { DIRTY_RING_ENTRIES } from './dirty-tracker';
 import type { MigratableGuest } from './engine';
@@ -20,9 +20,9 @@ export interface SourceGuest extends MigratableGuest {
 export function createSourceGuest(
   scenario: Scenario,
   clock: Clock,
-  faults?: Partial<FaultSwitches>,
+  faults?: MmuFaults,
   /** What holds the pages (guest/memory.ts); default stored. */
-  memory: { backing?: Backing; faults?: Partial<PageStateFaults> } = {},
+  memory: { backing?: Backing; faults?: PageStateFaults } = {},
 ): SourceGuest {
   const guest = Guest.create(scenario.guest, clock, {
     vm: { tracking: scenario.migration.tracking, faults },

@@ -3,6 +3,9 @@
  * The implementation lives beside this file; the guest, the round engine and the tests use only
  * what is declared here. Addresses are numbers (a 53-bit GPA is plenty); pages are 4 KiB.
  */
+import type { MmuFaults } from '../config/faults';
+
+export type { MmuFaults };
 
 /** KVM_SET_USER_MEMORY_REGION flags. */
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
@@ -52,18 +55,6 @@ export interface MemoryRegion {
   hostMappingLevel?: 1 | 2 | 3;
 }
 
-/** Fault-injection switches for negative tests; all off by default. */
-export interface FaultSwitches {
-  /** Skip the remote TLB flush that GET/CLEAR/enable/ring-reset owe before returning (§4 rule 1). */
-  skipFlushAfterReprotect: boolean;
-  /** Make write-protect / clear-D paths mark the dirty bitmap (the seed's double report, §3.8). */
-  markBitmapOnReprotect: boolean;
-  /** The fast page-fault path restores W but does not log the GFN. */
-  dropFastPathLog: boolean;
-  /** The boot mapping (mapBootMemory) installs its leaves with W clear, as no running guest's are. */
-  bootMapWithoutWrite: boolean;
-}
-
 export interface VmOptions {
   /** Dirty tracking: write protection (default) or D-bit clearing with a PML buffer. */
   tracking?: 'wrprot' | 'dbit';
@@ -71,7 +62,8 @@ export interface VmOptions {
   eagerSplit?: boolean;
   /** 4 (default) or 5-level paging. */
   rootLevel?: 4 | 5;
-  faults?: Partial<FaultSwitches>;
+  /** The fault plan's MMU part (src/config/faults.ts), for negative tests. */
+  faults?: MmuFaults;
   /** EPT A/D bits (default true). Off: aging clears RWX (access tracking); needs tracking 'wrprot'. */
   adBits?: boolean;
   /** Slot-wide walks yield (drop the simulated mmu_lock) every this many SPTE visits; 0 = never (default). */

@@ -4,9 +4,8 @@
  * uses. Every walk goes through TdpIter and may yield (see `condResched`).
  *
  * The seed's rule (§3.8) holds by construction: only `makeSpte`'s caller and the fast path mark
- * the dirty log. Paths that remove W, D or A never do (unless a fault switch says so).
+ * the dirty log. Paths that remove W, D or A never do (src/mmu/faults.ts breaks it on purpose).
  */
-import type { FaultSwitches } from './api';
 import type { Memslot } from './memslot';
 import { PageTables } from './page-tables';
 import {
@@ -71,7 +70,6 @@ export interface MmuHost {
   warn(kind: string): void;
   /** Let the vCPUs run while a walk has dropped mmu_lock. */
   onYield(): void;
-  readonly faults: FaultSwitches;
 }
 
 /** The per-vCPU state a fault touches. */
@@ -109,9 +107,8 @@ export class TdpMmu {
   /** Likewise the 1 GiB region (512 × 512 GFNs) last descended through and its level-2 table (-1: none). */
   private dirBase = -1;
   private dirTable = -1;
-  /** The current clearDirtyPtMasked call's mode: clear W (else D), and what to tell of each GFN cleared. */
-  private maskWrprot = true;
-  private maskMark: ((gfn: number) => void) | null = null;
+  /** The bit the current clearDirtyPtMasked call clears: W (write protection, or A/D disabled) or D. */
+  private maskBit = SPTE_W;
   private readonly yieldEvery: number;
   private stepsSinceYield = 0;
   private readonly faultIter: TdpIter;
@@ -199,9 +196,9 @@ export class TdpMmu {
   /**
    * fast_page_fault (§2.4): without mmu_lock, fix a write to a present SPTE that is only
    * write-protected for dirty logging (W=0, MMU-writable=1), or restore an access-tracked SPTE.
-   * Logs the GFN when it sets W.
+   * Logs the GFN when it sets W. (Not private: the seam src/mmu/faults.ts wraps.)
    */
-  private fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
+  fastPageFault(vcpu: MmuVcpu, gfn: number, slot: Memslot | null, write: boolean): number {
     const level = this.findLastSpte(gfn);
     const loTable = this.lastLoTable;
     const hiTable = this.lastHiTable;
@@ -230,7 +227,7 @@ export class TdpMmu {
     // there is no race to lose and no retry loop.
     loTable[i] = newLo >>> 0;
     hiTable[i] = newHi >>> 0;
-    if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null && !this.host.faults.dropFastPathLog)
+    if ((lo & SPTE_W) === 0 && (newLo & SPTE_W) !== 0 && slot !== null)
       this.host.markPageDirty(vcpu, slot, gfn);
     this.counters.fast++;
     return RET_PF_FIXED;
@@ -436,10 +433,9 @@ export class TdpMmu {
     this.boot.pages += installed;
   }
 
-  /** make_spte as a write fault's, or (fault switch) with W left clear. */
+  /** make_spte as a write fault's. */
   private makeBootSpte(level: number, gfn: number, slot: Memslot): void {
     this.makeSpte(level, gfn, slot);
-    if (this.host.faults.bootMapWithoutWrite) SPTE.lo = (SPTE.lo & ~SPTE_W) >>> 0;
     if (!spteWritableInvariantsHold(SPTE.lo, SPTE.hi)) this.host.warn('SPTE writable invariants');
   }
 
@@ -523,12 +519,7 @@ export class TdpMmu {
   }
 
   /** wrprot_gfn_range: clear W on present leaves at ≥ minLevel, keeping MMU-writable. */
-  wrprotRange(
-    start: number,
-    end: number,
-    minLevel: number,
-    markGfn: ((gfn: number) => void) | null,
-  ): boolean {
+  wrprotRange(start: number, end: number, minLevel: number): boolean {
     let changed = false;
     const it = this.iter();
     for (it.start(this.root, this.rootLevel, minLevel, start, end); it.inRange; it.next()) {
@@ -536,14 +527,13 @@ export class TdpMmu {
       if (!it.atPresentLeaf || it.level < minLevel) continue;
       if ((it.oldLo & SPTE_W) === 0) continue;
       it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
-      markGfn?.(it.gfn);
       changed = true;
     }
     return changed;
   }
 
   /** clear_dirty_gfn_range: clear D on present leaves (W where A/D is disabled). */
-  clearDirtyRange(start: number, end: number, markGfn: ((gfn: number) => void) | null): boolean {
+  clearDirtyRange(start: number, end: number): boolean {
     let changed = false;
     // Chosen once per operation, as KVM does: A/D bits are on or off for the whole MMU.
     const dbit = this.adEnabled ? SPTE_D : SPTE_W;
@@ -554,7 +544,6 @@ export class TdpMmu {
       if (this.adEnabled && isAdDisabledSpte(it.oldHi)) this.host.warn('A/D-disabled SPTE with A/D enabled');
       if ((it.oldLo & dbit) === 0) continue;
       it.set((it.oldLo & ~dbit) >>> 0, it.oldHi);
-      markGfn?.(it.gfn);
       changed = true;
     }
     return changed;
@@ -662,20 +651,14 @@ export class TdpMmu {
    * (Queueing scattered masks' clears to overlap their cache misses was tried and measured: with
    * lo words apart, a harvest's SPTEs are mostly in cache, and the queue only cost time.)
    */
-  clearDirtyPtMasked(
-    gfn: number,
-    lo: number,
-    hi: number,
-    wrprot: boolean,
-    markGfn: ((gfn: number) => void) | null,
-  ): void {
+  clearDirtyPtMasked(gfn: number, lo: number, hi: number, wrprot: boolean): void {
     if (this.leafGeneration !== this.structureGeneration) {
       this.leafBase = -1;
       this.dirBase = -1;
       this.leafGeneration = this.structureGeneration;
     }
-    this.maskWrprot = wrprot;
-    this.maskMark = markGfn;
+    // Chosen once per call: write protection clears W, D-bit tracking D (W where A/D is disabled).
+    this.maskBit = wrprot || !this.adEnabled ? SPTE_W : SPTE_D;
     // As int32: bitmap words arrive as uint32, and a full word must compare equal to -1.
     if (lo !== 0) this.clearDirtyPtWord(gfn, lo | 0);
     if (hi !== 0) this.clearDirtyPtWord(gfn + 32, hi | 0);
@@ -695,29 +678,22 @@ export class TdpMmu {
     if (id < 0) return;
     const chunk = this.tables.chunkIndexOf(id);
     const index = this.tables.offsetOf(id) + first;
-    if (this.maskWrprot && this.maskMark === null) {
-      // The common harvest: write-protect, nothing to mark. One test per SPTE, in address order.
-      const table = this.tables.loChunks[chunk]!;
-      const presentWritable = SPTE_MMU_PRESENT | SPTE_W;
-      if (bits === -1) {
-        for (let i = index; i < index + 32; i++) {
-          const lo = table[i]!;
-          if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
-        }
-        return;
-      }
-      while (bits !== 0) {
-        const i = index + (31 - Math.clz32(bits & -bits));
-        bits &= bits - 1;
+    // One test per SPTE, in address order: present and holding the bit.
+    const table = this.tables.loChunks[chunk]!;
+    const bit = this.maskBit;
+    const presentWithBit = SPTE_MMU_PRESENT | bit;
+    if (bits === -1) {
+      for (let i = index; i < index + 32; i++) {
         const lo = table[i]!;
-        if ((lo & presentWritable) === presentWritable) table[i] = lo & ~SPTE_W;
+        if ((lo & presentWithBit) === presentWithBit) table[i] = lo & ~bit;
       }
       return;
     }
     while (bits !== 0) {
-      const bit = 31 - Math.clz32(bits & -bits);
+      const i = index + (31 - Math.clz32(bits & -bits));
       bits &= bits - 1;
-      this.clearDirtySpte(chunk, index + bit, gfn + bit);
+      const lo = table[i]!;
+      if ((lo & presentWithBit) === presentWithBit) table[i] = lo & ~bit;
     }
   }
 
@@ -732,7 +708,7 @@ export class TdpMmu {
       const offset = g & (PT_ENTRIES - 1);
       const id = this.leafTableFor(g - offset);
       if (id < 0) continue;
-      this.clearDirtySpte(tables.chunkIndexOf(id), tables.offsetOf(id) + offset, g);
+      this.clearDirtySpte(tables.chunkIndexOf(id), tables.offsetOf(id) + offset);
     }
   }
 
@@ -745,15 +721,11 @@ export class TdpMmu {
     return this.leafTable;
   }
 
-  /** Clear W (wrprot, or an A/D-disabled SPTE) or D of the present leaf at `index` of chunk `chunk`. */
-  private clearDirtySpte(chunk: number, index: number, gfn: number): void {
+  /** Clear the call's bit (maskBit) of the present leaf at `index` of chunk `chunk`. */
+  private clearDirtySpte(chunk: number, index: number): void {
     const table = this.tables.loChunks[chunk]!;
     const spteLo = table[index]!;
-    if (!isShadowPresent(spteLo)) return;
-    const dbit = this.maskWrprot || !this.adEnabled ? SPTE_W : SPTE_D;
-    if ((spteLo & dbit) === 0) return;
-    table[index] = spteLo & ~dbit;
-    if (this.maskMark !== null) this.maskMark(gfn);
+    if (isShadowPresent(spteLo) && (spteLo & this.maskBit) !== 0) table[index] = spteLo & ~this.maskBit;
   }
 
   /**

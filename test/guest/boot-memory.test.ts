@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import type { Backing } from '../../src/guest/memory';
 import { Guest, parseGuestSpec, type GuestOptions } from '../../src/guest';
-import type { FaultSwitches } from '../../src/mmu';
+import type { MmuFaults } from '../../src/mmu';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type DirtyLogMode } from '../../src/migration/dirty-tracker';
 import { virtualClock } from '../../src/util/clock';
 
@@ -26,7 +26,7 @@ const ROUNDS = 4;
 const ROUND_MS = 40;
 
 /** What one guest showed: MMU page sizes after enable, then per round the pages to send and the MMU's counts. */
-function observe(c: Case, boot: 'mapped' | 'faulted', faults: Partial<FaultSwitches> = {}) {
+function observe(c: Case, boot: 'mapped' | 'faulted', faults: MmuFaults = {}) {
   const clock = virtualClock();
   const spec = parseGuestSpec({
     memory: '48MiB',

@@ -5,7 +5,9 @@
  */
 import fc from 'fast-check';
 import { contentPool, fillPage } from '../../src/guest/content';
-import { BYTE0, PageStates, RANDOM, ZERO, type PageStateFaults } from '../../src/guest/page-states';
+import type { PageStateFaults } from '../../src/config/faults';
+import { applyPageStateFaults } from '../../src/guest/faults';
+import { BYTE0, PageStates, RANDOM, ZERO } from '../../src/guest/page-states';
 import { SparseMemory, isZeroPage } from '../../src/guest/sparse-memory';
 import { encodedSizes } from '../../src/link/metadata-sizes';
 import { Rng } from '../../src/util/rng';
@@ -43,12 +45,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** The ops on real bytes and on page states side by side. */
-function apply(
-  ops: Op[],
-  faults: Partial<PageStateFaults> = {},
-): { memory: SparseMemory; states: PageStates } {
+function apply(ops: Op[], faults: PageStateFaults = {}): { memory: SparseMemory; states: PageStates } {
   const memory = new SparseMemory(PAGES);
-  const states = new PageStates(PAGES, faults);
+  const states = applyPageStateFaults(new PageStates(PAGES), faults);
   const r = new Rng(3);
   for (const o of ops) {
     const bytes = memory.writable(o.page);
@@ -111,7 +110,7 @@ describe('page states', () => {
   });
 
   it('negative: the same property fails when the states forget zero → non-zero', () => {
-    const zeroAgrees = (faults: Partial<PageStateFaults>) =>
+    const zeroAgrees = (faults: PageStateFaults) =>
       fc.property(fc.array(opArb, { maxLength: 40 }), (ops) => {
         const { memory, states } = apply(ops, faults);
         for (let p = 0; p < PAGES; p++)

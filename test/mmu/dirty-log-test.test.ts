@@ -6,7 +6,7 @@
  * every page: reported ⇒ value == iteration; not reported ⇒ value < iteration.
  * The same harness with each fault switch turned on must fail (negative tests a, b, c).
  */
-import type { FaultSwitches } from '../../src/mmu';
+import type { MmuFaults } from '../../src/mmu';
 import { Rng } from '../../src/util/rng';
 import type { LogMode } from './helpers';
 import { collect, LOG_MODES, PAGE, setupMode } from './helpers';
@@ -24,12 +24,7 @@ interface Result {
   reported: number;
 }
 
-function dirtyLogTest(
-  mode: LogMode,
-  seed: number,
-  iterations: number,
-  faults: Partial<FaultSwitches> = {},
-): Result {
+function dirtyLogTest(mode: LogMode, seed: number, iterations: number, faults: MmuFaults = {}): Result {
   // The slot sits at the top of the 4-level GPA space, as the selftest puts it at the top of guest memory.
   const base = (2 ** 36 - 2 * TEST_PAGES) * PAGE;
   const s = setupMode(mode, TEST_PAGES, { faults, base });

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { KVM_DIRTY_LOG_INITIALLY_SET } from '../../src/mmu';
 import { HI_HOST_WRITABLE, HI_MMU_WRITABLE, SPTE_W } from '../../src/mmu/spte';
-import type { FaultSwitches } from '../../src/mmu';
+import type { MmuFaults } from '../../src/mmu';
 import type { LogMode, Setup } from './helpers';
 import { collect, leaves, LOG_MODES, PAGE, setLogging, setup } from './helpers';
 
@@ -65,7 +65,7 @@ class Model {
   }
 }
 
-function run(mode: LogMode, eagerSplit: boolean, ops: Op[], faults: Partial<FaultSwitches> = {}): void {
+function run(mode: LogMode, eagerSplit: boolean, ops: Op[], faults: MmuFaults = {}): void {
   const s: Setup = setup(PAGES, {
     tracking: mode.tracking,
     manual: mode.manual,
@@ -148,7 +148,7 @@ describe('seeded interleavings of writes, reads, collections, flushes, splits an
 });
 
 describe('the same properties catch a broken MMU', () => {
-  const property = (mode: LogMode, faults: Partial<FaultSwitches>) =>
+  const property = (mode: LogMode, faults: MmuFaults) =>
     fc.property(fc.boolean(), fc.array(op, { minLength: 1, maxLength: 150 }), (eagerSplit, ops) =>
       run(mode, eagerSplit, ops, faults),
     );

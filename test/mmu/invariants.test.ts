@@ -100,8 +100,8 @@ describe('§7.3 no self-dirtying: wrprot, clear-D, clear-W, aging and splitting 
     for (let p = 0; p < 2048; p += 5) s.vcpu.writeU32(p * PAGE, p);
     getDirty(s);
     const end = s.pages;
-    s.vm.mmu.wrprotRange(0, end, 1, null);
-    s.vm.mmu.clearDirtyRange(0, end, null);
+    s.vm.mmu.wrprotRange(0, end, 1);
+    s.vm.mmu.clearDirtyRange(0, end);
     s.vm.mmu.splitHugePages(0, end, 1);
     s.vm.clearYoung(0, end * PAGE);
     s.vm.testYoung(0, end * PAGE);

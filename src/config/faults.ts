@@ -1,0 +1,75 @@
+/**
+ * The fault plan: every fault precopy can inject for a negative test, in one typed place, by the
+ * seam it breaks. All are off unless named. Each layer applies its part by wrapping the object
+ * at that seam when (and only when) a fault is on, so the production path carries no fault test:
+ *
+ * | part         | applied by                 | wraps                                                 |
+ * | ------------ | -------------------------- | ----------------------------------------------------- |
+ * | `mmu`        | `src/mmu/faults.ts`        | the VM's flush-before-consume, the MMU's reprotect walks, fast path and boot mapping |
+ * | `guest`      | `src/guest/faults.ts`      | the vCPUs the guest writes through, its owed-writes queue |
+ * | `pageStates` | `src/guest/faults.ts`      | the page-state table of generated and metadata backings |
+ * | `tracker`    | `src/migration/faults.ts`  | the dirty tracker's batches (manual dirty log)        |
+ * | `dest`       | `src/dest/faults.ts`       | the page sink the destination applies pages to; the barrier and the recovery table read theirs at a SYNC or QUERY |
+ * | `engine`     | the engine (`src/migration/engine.ts`) | rollback, commit, round baselines, dirty-limit |
+ *
+ * The sweep's queue and store faults stay with them (`src/sweep/queue.ts`, `store.ts`): they
+ * break an external store's bookkeeping, not a migration, and no migration object is wrapped.
+ */
+
+/** The MMU (src/mmu): KVM's dirty-logging rules broken one at a time (research §3.8, §4). */
+export interface MmuFaults {
+  /** Skip the remote TLB flush that GET/CLEAR/enable/ring-reset owe before returning (§4 rule 1). */
+  skipFlushAfterReprotect?: boolean;
+  /** Make write-protect / clear-D paths mark the dirty bitmap (the seed's double report, §3.8). */
+  markBitmapOnReprotect?: boolean;
+  /** The fast page-fault path restores W but does not log the GFN. */
+  dropFastPathLog?: boolean;
+  /** The boot mapping (mapBootMemory) installs its leaves with W clear, as no running guest's are. */
+  bootMapWithoutWrite?: boolean;
+}
+
+/** The guest (src/guest): its writes and the writes it owes. */
+export interface GuestFaults {
+  /** Workload writes go straight into memory, bypassing the vCPU and the MMU. */
+  sideDoor?: boolean;
+  /** A vCPU that is blocked (paused by the VMM, ring full) forgets the writes it owes. */
+  dropOwedWrites?: boolean;
+}
+
+/** The generated and metadata backings' page states (src/guest/page-states.ts). */
+export interface PageStateFaults {
+  /** A non-zero write to a ZERO page leaves it ZERO (the metadata forgets zero → non-zero). */
+  forgetZeroToNonzero?: boolean;
+}
+
+/** The dirty tracker (src/migration/dirty-tracker.ts). */
+export interface TrackerFaults {
+  /** manual dirty log: clear and re-protect a chunk after its pages were sent, not before (loses writes). */
+  clearAfterSend?: boolean;
+}
+
+/** The destination (src/dest). */
+export interface DestFaults {
+  /** Every page applied is then changed (verification must fail). */
+  corruptAppliedPage?: boolean;
+  /** The first page of the stop-and-copy round is counted but never written: counts and hashes match, the image does not. */
+  dropFinalPage?: boolean;
+  /** multifd channels do not wait for each other at a round's SYNC. */
+  noBarrier?: boolean;
+  /** A QUERY answers discarded but a late GO still resumes. */
+  ignoreQueryCommit?: boolean;
+}
+
+/** One plan, by seam. */
+export interface FaultPlan {
+  mmu?: MmuFaults;
+  guest?: GuestFaults;
+  pageStates?: PageStateFaults;
+  tracker?: TrackerFaults;
+  dest?: DestFaults;
+}
+
+/** Whether any fault of `part` is on (a wrapper is owed). */
+export function anyFault(part: object | undefined): boolean {
+  return part !== undefined && Object.values(part).some((on) => on === true);
+}
