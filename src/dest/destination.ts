@@ -13,6 +13,8 @@ import { CloseCode, DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
 import { encodeError, type MigrationOutcome } from '../wire/frames';
 import { OutcomeTable } from './outcomes';
+import type { DestFaults } from '../config/faults';
+import { applyOutcomeFaults } from './faults';
 import { serveQuery } from './query';
 import {
   DEFAULT_RECEIVER_DEADLINES,
@@ -35,14 +37,10 @@ export interface DestinationOptions {
   onEvent?: (event: DestinationEvent) => void;
   /** How long a source may keep it waiting (receiver.ts DEFAULT_RECEIVER_DEADLINES: 10 s for HELLO, 60 s of silence). */
   deadlines?: Partial<ReceiverDeadlines>;
-  /** Fault switches for negative tests (see ReceiverOptions). */
-  faultCorruptAppliedPage?: boolean;
-  faultDropFinalPage?: boolean;
-  faultNoBarrier?: boolean;
+  /** The fault plan's destination part (src/config/faults.ts), for negative tests. */
+  faults?: DestFaults;
   /** The recovery table: how many migrations, for how long (outcomes.ts; default 16, 10 min). */
   outcomes?: { capacity?: number; expiryMs?: number };
-  /** Fault switch for negative tests: a QUERY answers discarded but a late GO still resumes. */
-  faultIgnoreQueryCommit?: boolean;
 }
 
 export type DestinationEvent =
@@ -66,11 +64,8 @@ export class Destination implements Acceptor {
   constructor(readonly options: DestinationOptions) {
     if (!options.token) throw new RangeError('Destination: token must be a non-empty string');
     this.clock = options.clock ?? wallClock();
-    this.outcomes = new OutcomeTable({
-      clock: this.clock,
-      ...options.outcomes,
-      faultIgnoreQueryCommit: options.faultIgnoreQueryCommit,
-    });
+    const outcomes = new OutcomeTable({ clock: this.clock, ...options.outcomes });
+    this.outcomes = options.faults ? applyOutcomeFaults(outcomes, options.faults) : outcomes;
   }
 
   get busy(): boolean {
@@ -104,10 +99,8 @@ export class Destination implements Acceptor {
         maxPayload: this.options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
         maxGuestPages: this.options.maxGuestPages ?? 2 ** 24,
         edgeChecker: this.options.edgeChecker ?? guestEdgeChecker,
-        faultCorruptAppliedPage: this.options.faultCorruptAppliedPage,
-        faultDropFinalPage: this.options.faultDropFinalPage,
         deadlines: this.options.deadlines,
-        faultNoBarrier: this.options.faultNoBarrier,
+        faults: this.options.faults,
         outcomes: this.outcomes,
         onProgress:
           this.options.onEvent && ((progress) => this.options.onEvent?.({ type: 'progress', ...progress })),

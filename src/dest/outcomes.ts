@@ -19,8 +19,6 @@ export interface OutcomeTableOptions {
   capacity?: number;
   /** How long an ended migration is remembered (ms). Default 10 min, far past a source's recovery deadline. */
   expiryMs?: number;
-  /** Fault switch for negative tests: answer `discarded` for a pending migration but let it go on (a late GO resumes it). */
-  faultIgnoreQueryCommit?: boolean;
 }
 
 interface Entry {
@@ -79,7 +77,6 @@ export class OutcomeTable {
     const entry = this.entries.get(id);
     if (!entry) return 'unknown';
     if (entry.state === 'pending') {
-      if (this.options.faultIgnoreQueryCommit) return 'discarded';
       entry.state = 'discarded';
       const abandon = entry.abandon;
       entry.abandon = undefined;

@@ -56,6 +56,8 @@ import type { OutcomeTable } from './outcomes';
 import { loadGuest, resumableSpec, runResumedGuest, type LoadedGuest } from './post-run';
 import { RunClock } from './run-clock';
 import { createImage, type DestinationImage } from './image';
+import type { DestFaults } from '../config/faults';
+import { applySink } from './faults';
 import { inspectImage, judgeImage, type EdgeChecker, type ImageInspection } from './verify';
 
 export interface ReceiverOptions {
@@ -64,17 +66,10 @@ export interface ReceiverOptions {
   maxPayload: number;
   maxGuestPages: number;
   edgeChecker: EdgeChecker;
-  /** Fault switch for negative tests: flip a byte of the first page of each batch after applying it. */
-  faultCorruptAppliedPage?: boolean;
-  /**
-   * Fault switch for negative tests: the first page of the stop-and-copy round is counted but
-   * never written (a lost page): the round's counts and hash still match, the image does not.
-   */
-  faultDropFinalPage?: boolean;
   /** How long the source may keep this side waiting. Default DEFAULT_RECEIVER_DEADLINES. */
   deadlines?: Partial<ReceiverDeadlines>;
-  /** Fault switch for negative tests: multifd channels do not wait for each other at a round's sync. */
-  faultNoBarrier?: boolean;
+  /** The fault plan's destination part (src/config/faults.ts), for negative tests. */
+  faults?: DestFaults;
   /** Where HELLO's migration id and its outcome are kept for a recovery QUERY (outcomes.ts). */
   outcomes?: OutcomeTable;
   /** Told after every step of the chart (a frame handled, a deadline): the destination's dashboard. */
@@ -548,7 +543,10 @@ export class MigrationReceiver {
     this.record((t, id) => t.begin(id, (reason) => this.abandon(reason)));
     this.edge = hello.edgePages > 0 ? { firstPage: hello.edgeFirstPage, pages: hello.edgePages } : undefined;
     this.memory = createImage(hello.image, hello.pages, this.edge);
-    this.apply = { memory: this.memory, encodings: hello.encodings };
+    const memory = this.options.faults
+      ? applySink(this.memory, this.options.faults, () => this.finalRoundUnwritten())
+      : this.memory;
+    this.apply = { memory, encodings: hello.encodings };
     if (hello.channels > 0) this.openChannels(hello.channels);
     for (const t of this.earlyChannels.values()) refuseChannel(t, 'HELLO announced no multifd channels');
     this.earlyChannels.clear();
@@ -565,7 +563,7 @@ export class MigrationReceiver {
       },
       fault: (error) => this.fault(error),
       synced: () => this.onChannelSynced(),
-      faultNoBarrier: this.options.faultNoBarrier,
+      faultNoBarrier: this.options.faults?.noBarrier,
     });
     for (const [index, transport] of this.earlyChannels) this.addChannel(index, transport);
     this.earlyChannels.clear();
@@ -586,16 +584,14 @@ export class MigrationReceiver {
 
   private applyPages(pages: Extract<Frame, { type: 'PAGES' }>): void {
     const round = this.pagesPerRound.length - 1;
-    const dropping = this.options.faultDropFinalPage && this.actor.getSnapshot().context.final;
-    const restore =
-      dropping && this.pagesPerRound[round] === 0
-        ? this.memory!.keepPage(pages.body.readUInt32LE(8))
-        : undefined;
     applyPages(pages.body, pages.count, this.apply!);
-    restore?.();
     this.runningHash = chainFrame(this.runningHash, pages.checksum);
-    if (this.options.faultCorruptAppliedPage) this.memory!.corruptPage(pages.body.readUInt32LE(8));
     this.pagesPerRound[round] = this.pagesPerRound[round]! + pages.count;
+  }
+
+  /** The stop-and-copy round has begun and none of its pages was counted yet (faults.ts's dropFinalPage). */
+  private finalRoundUnwritten(): boolean {
+    return this.actor.getSnapshot().context.final && this.pagesPerRound[this.pagesPerRound.length - 1] === 0;
   }
 
   private ackRound(end: Extract<Frame, { type: 'ROUND_END' }>): void {

@@ -5,6 +5,7 @@
  * deadline on an injected VirtualClock, checked at its last millisecond and one after.
  */
 import { Destination } from '../../src/dest/destination';
+import { applyOutcomeFaults } from '../../src/dest/faults';
 import { OutcomeTable } from '../../src/dest/outcomes';
 import { inprocPair } from '../../src/link/inproc';
 import { recoverOutcome } from '../../src/link/recovery';
@@ -83,7 +84,9 @@ describe('the outcome table', () => {
   });
 
   test('NEGATIVE: the fault switch answers discarded and leaves the migration running', () => {
-    const table = new OutcomeTable({ clock: new VirtualClock(), faultIgnoreQueryCommit: true });
+    const table = applyOutcomeFaults(new OutcomeTable({ clock: new VirtualClock() }), {
+      ignoreQueryCommit: true,
+    });
     let abandoned = false;
     table.begin('a', () => (abandoned = true));
     expect(table.query('a')).toBe('discarded');

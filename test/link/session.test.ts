@@ -167,7 +167,7 @@ describe('a migration over the in-process link', () => {
 
   test('negative: a destination that corrupts what it applies (fault switch) fails verification', async () => {
     for (const fault of [false, true]) {
-      const destination = new Destination({ token: TOKEN, faultCorruptAppliedPage: fault });
+      const destination = new Destination({ token: TOKEN, faults: { corruptAppliedPage: fault } });
       const session = await connectSource({ transport: 'inproc', token: TOKEN, destination });
       const verdict = await migrate(session, makeGuest(50, 3));
       expect(verdict.passed).toBe(!fault);

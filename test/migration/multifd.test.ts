@@ -56,7 +56,7 @@ async function runWith(
 ): Promise<{ result: MigrationResult; destination: Destination }> {
   const scenario = parseScenario(input);
   const token = 'multifd-test';
-  const destination = new Destination({ token, faultNoBarrier: options.faultNoBarrier });
+  const destination = new Destination({ token, faults: { noBarrier: options.faultNoBarrier } });
   const link: DestinationLink = {
     destination,
     connect: () =>

@@ -18,6 +18,7 @@
  *   (the documented case: the source cannot know whether the guest ran there).
  */
 import fc from 'fast-check';
+import type { DestFaults } from '../../src/config/faults';
 import { Destination } from '../../src/dest/destination';
 import { connectSource, type Transport } from '../../src/link/index';
 import { inprocPair, type InprocEndpoint } from '../../src/link/inproc';
@@ -156,14 +157,14 @@ async function runWithFault(
   server: WsServer,
   attachTo: Current,
   faults?: Partial<EngineFaults>,
-  destinationFaults: { faultIgnoreQueryCommit?: boolean } = {},
+  destinationFaults: DestFaults = {},
 ): Promise<Run> {
   const source = createSource(scenario);
   const clock = source.clock as VirtualClock;
   let queried = 'no';
   const destination = new Destination({
     token: TOKEN,
-    ...destinationFaults,
+    faults: destinationFaults,
     onEvent: (e) => {
       if (e.type !== 'queried') return;
       queried = e.outcome;
@@ -412,7 +413,7 @@ describe.each(['inproc', 'ws'] as const)('GO in flight, RESUMED lost (%s)', (tra
       kind: 'half-open link',
       trigger: { on: 'frame', k: goAt(), when: 'before' },
     };
-    const run = await runWithFault(fault, server, current, undefined, { faultIgnoreQueryCommit: true });
+    const run = await runWithFault(fault, server, current, undefined, { ignoreQueryCommit: true });
     expect(run).toMatchObject({
       destination: 'resumed',
       queried: 'discarded',

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
+import type { DestFaults } from '../../src/config/faults';
 import { Destination } from '../../src/dest/destination';
 import { connectSource } from '../../src/link/index';
 import { createSource, migrate, runScenario, type DestinationLink } from '../../src/migration/index';
@@ -26,11 +27,9 @@ const incrementer = {
 };
 
 /** An in-process destination with the given fault switches. */
-function destinationLink(faults: {
-  faultDropFinalPage?: boolean;
-}): DestinationLink & { destination: Destination } {
+function destinationLink(faults: DestFaults): DestinationLink & { destination: Destination } {
   const token = 'switchover-test';
-  const destination = new Destination({ token, ...faults });
+  const destination = new Destination({ token, faults });
   return {
     destination,
     connect: () => connectSource({ transport: 'inproc', token, destination, encodings: ['zero', 'lz4'] }),
@@ -38,7 +37,7 @@ function destinationLink(faults: {
   };
 }
 
-async function run(faults: { faultDropFinalPage?: boolean }): Promise<MigrationResult> {
+async function run(faults: DestFaults): Promise<MigrationResult> {
   const scenario = parseScenario(incrementer);
   const source = createSource(scenario);
   try {
@@ -69,7 +68,7 @@ describe('the destination resumes the guest and runs it', () => {
   });
 
   it('NEGATIVE: a page dropped at the destination (fault switch) makes the post-run check fail', async () => {
-    const r = await run({ faultDropFinalPage: true });
+    const r = await run({ dropFinalPage: true });
     expect(r.status).toBe('completed'); // resumed before anyone knew
     expect(r.precopy.postRun).toMatchObject({ check: 'edge-rule', passed: false });
     expect(r.precopy.postRun!.reason).toMatch(/after the post-run: edge rule broken/);
