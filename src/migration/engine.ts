@@ -32,6 +32,7 @@ import { DEFAULT_ENCODE_RATE, addStats } from '../link/sender';
 import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
+import { applyTrackerFaults } from './faults';
 import { rampedLimit } from './downtime-ramp';
 import { Predictor } from './predictor';
 import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
@@ -412,13 +413,10 @@ export class Migration {
       this.linkConfig(),
     );
     this.checkAbort(signal);
-    this.tracker = new DirtyTracker(
-      guest.vm,
-      guest.region,
-      guest.pages,
-      this.params['dirty-log'],
-      this.options.faults?.clearAfterSend === true,
-    );
+    const tracker = new DirtyTracker(guest.vm, guest.region, guest.pages, this.params['dirty-log']);
+    this.tracker = this.options.faults
+      ? applyTrackerFaults(tracker, this.link, this.options.faults)
+      : tracker;
     const baseline = mmuSnapshot(guest, this.tracker.cost);
     this.mmu = { start: baseline, round: baseline };
     this.tracker.enable();
@@ -682,7 +680,6 @@ export class Migration {
     const threads = threadShares(sent);
     this.sender.record(threads);
     this.link.carryPages(sent.bytesWire, threads);
-    this.tracker.afterSend(this.batch, n);
     addStats(this.current.send, sent);
     addStats(this.transfer.sent, sent);
     if (final) this.transfer.downtimeBytes += sent.bytesWire;
