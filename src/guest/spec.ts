@@ -18,7 +18,8 @@
  */
 import { z } from 'zod';
 import { excerpt, quoted } from '../util/excerpt';
-import { formatBytes, PAGE_SIZE, parseDuration, parseRate, parseSize } from '../util/units';
+import { formatBytes, PAGE_SIZE, parseSize } from '../util/units';
+import { durationField, intField, numberField, rateField, sizeField } from '../config/fields';
 import { loadTrace } from './trace';
 import { ConfigError } from '../config/error';
 
@@ -40,84 +41,16 @@ export type ContentKind = (typeof CONTENT_KINDS)[number];
 
 const sizeOrNumber = z.union([z.string(), z.number()]);
 
-function show(value: string | number, format: (n: number) => string): string {
-  return typeof value === 'string' ? value.trim() : format(value);
-}
-
-const formatRate = (r: number) => `${formatBytes(r)}/s`;
-
-/** A size in bytes within [min, max], optionally a multiple of `multiple`. */
-function sizeIn(min: number, max: number, multiple = 1) {
-  const range = `allowed range [${formatBytes(min)}, ${formatBytes(max)}]`;
-  return sizeOrNumber.transform((value, ctx) => {
-    let bytes: number;
-    try {
-      bytes = parseSize(value);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; ${range}` });
-      return z.NEVER;
-    }
-    if (bytes < min || bytes > max) {
-      ctx.addIssue({ code: 'custom', message: `${show(value, formatBytes)} is outside the ${range}` });
-      return z.NEVER;
-    }
-    if (bytes % multiple !== 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${show(value, formatBytes)} is not a multiple of ${multiple} bytes`,
-      });
-      return z.NEVER;
-    }
-    return bytes;
-  });
-}
-
-const PAGES_PER_SECOND = /^\s*(\d+(?:\.\d+)?)\s*pages?\s*\/\s*s\s*$/i;
-
 /** A dirtying rate in bytes/s: `200MiB/s`, `1Gbit/s`, `5000 pages/s`, or a number of bytes/s. */
-const rateField = sizeOrNumber.transform((value, ctx) => {
-  const range = `allowed range [0, ${formatRate(MAX_RATE)}] (units: B/s, KiB/s, MiB/s, GiB/s, Mbit/s, Gbit/s, pages/s)`;
-  let rate: number;
-  try {
-    const pages = typeof value === 'string' ? PAGES_PER_SECOND.exec(value) : null;
-    rate = pages ? Number(pages[1]) * PAGE_SIZE : parseRate(value);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; ${range}` });
-    return z.NEVER;
-  }
-  if (rate > MAX_RATE) {
-    ctx.addIssue({ code: 'custom', message: `${show(value, formatRate)} is outside the ${range}` });
-    return z.NEVER;
-  }
-  return rate;
+const workloadRate = rateField({
+  min: 0,
+  max: MAX_RATE,
+  text: `[0, ${formatBytes(MAX_RATE)}/s] (units: B/s, KiB/s, MiB/s, GiB/s, Mbit/s, Gbit/s, pages/s)`,
 });
 
-const durationField = sizeOrNumber.transform((value, ctx) => {
-  try {
-    const ms = parseDuration(value);
-    if (ms > 0) return ms;
-    ctx.addIssue({
-      code: 'custom',
-      message: `${excerpt(String(value))} is not positive; allowed range (0, ∞) ms`,
-    });
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `${(e as Error).message}; allowed range (0, ∞)` });
-  }
-  return z.NEVER;
-});
+const positiveDuration = durationField({ min: 0, max: Infinity, above: true, text: '(0, ∞) ms' });
 
-/** A number that must satisfy `ok`; the message names the allowed range. */
-function numberIn(range: string, ok: (n: number) => boolean) {
-  return z.number({ error: `must be ${range}` }).superRefine((n, ctx) => {
-    if (!ok(n)) ctx.addIssue({ code: 'custom', message: `${n} is outside the allowed range: ${range}` });
-  });
-}
-
-function intIn(min: number, max: number) {
-  return numberIn(`an integer in [${min}, ${max}]`, (n) => Number.isInteger(n) && n >= min && n <= max);
-}
-
-const shareField = numberIn('a number in [0, 1]', (n) => n >= 0 && n <= 1);
+const shareField = numberField(0, 1);
 
 /** `50%` or a size: how much of memory holds data before the migration starts. */
 const populatedField = sizeOrNumber.transform((value, ctx) => {
@@ -145,7 +78,7 @@ const populatedField = sizeOrNumber.transform((value, ctx) => {
 const contentField = z.enum(CONTENT_KINDS, { error: `allowed: ${CONTENT_KINDS.join(' | ')}` });
 
 /** Power-of-two write sizes keep every write inside one page at an aligned slot. */
-const writeSizeField = sizeIn(4, PAGE_SIZE).superRefine((n, ctx) => {
+const writeSizeField = sizeField({ min: 4, max: PAGE_SIZE }).superRefine((n, ctx) => {
   if ((n & (n - 1)) !== 0)
     ctx.addIssue({ code: 'custom', message: `${n} is not a power of two in [4, 4096]` });
 });
@@ -157,43 +90,43 @@ const writes = {
   writeSize: writeSizeField.default(8),
 };
 const region = {
-  offset: sizeIn(0, MAX_MEMORY, PAGE_SIZE).default(0),
-  size: sizeIn(PAGE_SIZE, MAX_MEMORY, PAGE_SIZE).optional(),
+  offset: sizeField({ min: 0, max: MAX_MEMORY }, PAGE_SIZE).default(0),
+  size: sizeField({ min: PAGE_SIZE, max: MAX_MEMORY }, PAGE_SIZE).optional(),
 };
 
 const idleInput = z.strictObject({
   kind: z.literal('idle'),
-  rate: rateField.default(8 * PAGE_SIZE),
+  rate: workloadRate.default(8 * PAGE_SIZE),
   ...writes,
 });
 const uniformInput = z.strictObject({
   kind: z.literal('uniform'),
-  rate: rateField.default(DEFAULT_RATE),
+  rate: workloadRate.default(DEFAULT_RATE),
   ...region,
   ...writes,
 });
 const hotcoldInput = z.strictObject({
   kind: z.literal('hotcold'),
-  rate: rateField.default(DEFAULT_RATE),
-  hot: sizeIn(PAGE_SIZE, MAX_MEMORY, PAGE_SIZE).optional(),
+  rate: workloadRate.default(DEFAULT_RATE),
+  hot: sizeField({ min: PAGE_SIZE, max: MAX_MEMORY }, PAGE_SIZE).optional(),
   hotShare: shareField.default(0.9),
   layout: z
     .enum(['scattered', 'contiguous'], { error: 'allowed: scattered | contiguous' })
     .default('scattered'),
-  offset: sizeIn(0, MAX_MEMORY, PAGE_SIZE).default(0),
+  offset: sizeField({ min: 0, max: MAX_MEMORY }, PAGE_SIZE).default(0),
   ...writes,
 });
 const sequentialInput = z.strictObject({
   kind: z.literal('sequential'),
-  rate: rateField.default(DEFAULT_RATE),
+  rate: workloadRate.default(DEFAULT_RATE),
   ...region,
   ...writes,
 });
 const incrementerInput = z.strictObject({
   kind: z.literal('incrementer'),
-  rate: rateField.default(DEFAULT_RATE),
-  offset: sizeIn(0, MAX_MEMORY, PAGE_SIZE).default(INCREMENTER_OFFSET),
-  size: sizeIn(PAGE_SIZE, MAX_MEMORY, PAGE_SIZE).optional(),
+  rate: workloadRate.default(DEFAULT_RATE),
+  offset: sizeField({ min: 0, max: MAX_MEMORY }, PAGE_SIZE).default(INCREMENTER_OFFSET),
+  size: sizeField({ min: PAGE_SIZE, max: MAX_MEMORY }, PAGE_SIZE).optional(),
 });
 const replayInput = z.strictObject({
   kind: z.literal('replay'),
@@ -201,7 +134,7 @@ const replayInput = z.strictObject({
   file: z.string().min(1).optional(),
   trace: z.string().optional(),
   /** Repeat the trace every `period` of run time (must exceed the last record's time). */
-  period: durationField.optional(),
+  period: positiveDuration.optional(),
   ...writes,
 });
 
@@ -212,7 +145,7 @@ const basicInput = z.discriminatedUnion('kind', [idleInput, uniformInput, hotcol
 const phasedInput = z.strictObject({
   kind: z.literal('phased'),
   phases: z
-    .array(z.strictObject({ duration: durationField, workload: basicInput }), {
+    .array(z.strictObject({ duration: positiveDuration, workload: basicInput }), {
       error: 'must be a list of phases',
     })
     .min(1, { error: `needs 1 to ${MAX_PHASES} phases` })
@@ -405,9 +338,9 @@ function resolvePopulated(
 
 export const guestSpecSchema = z
   .strictObject({
-    memory: sizeIn(MIN_MEMORY, MAX_MEMORY, PAGE_SIZE).default(1024 ** 3),
-    vcpus: intIn(1, MAX_VCPUS).default(1),
-    seed: intIn(0, 2 ** 31 - 1).default(1),
+    memory: sizeField({ min: MIN_MEMORY, max: MAX_MEMORY }, PAGE_SIZE).default(1024 ** 3),
+    vcpus: intField(1, MAX_VCPUS).default(1),
+    seed: intField(0, 2 ** 31 - 1).default(1),
     fill: fillInput.default({ populated: { percent: 50 }, content: 'text' }),
     workload: workloadInput.default({ kind: 'idle', rate: 8 * PAGE_SIZE, content: 'random', writeSize: 8 }),
   })

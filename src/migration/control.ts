@@ -10,7 +10,7 @@
  *   control.cancel('operator');                             // status cancelled
  */
 import { z } from 'zod';
-import { durationSchema, rateSchema } from '../util/units';
+import { durationField, rateField } from '../config/fields';
 
 /** The parameters that may change while a migration runs (QEMU's names and units). */
 export interface LiveParameters {
@@ -28,10 +28,18 @@ const MAX_DOWNTIME_LIMIT_MS = 2000000; // QEMU's MAX_MIGRATE_DOWNTIME (2000 s)
 /** The request schema: strict, so `max-bandwith` is an error naming it. */
 export const parameterRequestSchema = z
   .object({
-    'max-bandwidth': rateSchema.refine((v) => v > 0, 'max-bandwidth must be > 0').optional(),
-    'downtime-limit': durationSchema
-      .refine((v) => v > 0 && v <= MAX_DOWNTIME_LIMIT_MS, 'downtime-limit must be in (0, 2000s]')
-      .optional(),
+    'max-bandwidth': rateField({
+      min: 0,
+      above: true,
+      max: Number.MAX_SAFE_INTEGER,
+      text: '(0, ∞) bytes/s',
+    }).optional(),
+    'downtime-limit': durationField({
+      min: 0,
+      above: true,
+      max: MAX_DOWNTIME_LIMIT_MS,
+      text: '(0, 2000s]',
+    }).optional(),
   })
   .strict();
 

@@ -12,54 +12,17 @@ import { guestSpecSchema, WORKLOAD_KINDS } from '../guest/spec';
 import { didYouMean } from '../util/suggest';
 import { excerpt } from '../util/excerpt';
 import { badScenario, ConfigError } from '../config/error';
-import { durationSchema, rateSchema, sizeSchema, PAGE_SIZE } from '../util/units';
+import { PAGE_SIZE } from '../util/units';
+import { booleanField, durationField, intField, numberField, rateField, sizeField } from '../config/fields';
 
 const MiB = 1024 * 1024;
 
-/** A boolean that also accepts the words people type on a command line. */
-const flagBoolean = z.preprocess(
-  (v) => {
-    if (typeof v !== 'string') return v;
-    const word = v.trim().toLowerCase();
-    if (['true', 'on', 'yes', '1'].includes(word)) return true;
-    if (['false', 'off', 'no', '0'].includes(word)) return false;
-    return v;
-  },
-  z.boolean({ error: 'must be true or false (on/off)' }),
-);
-
-/** An integer in [min, max] given as a number or as the text of one. */
-function intIn(min: number, max: number) {
-  return z.preprocess(
-    (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
-    z
-      .number({ error: `must be an integer in [${min}, ${max}]` })
-      .int({ error: `must be an integer in [${min}, ${max}]` })
-      .min(min, { error: `must be an integer in [${min}, ${max}]` })
-      .max(max, { error: `must be an integer in [${min}, ${max}]` }),
-  );
-}
-
-function within<T extends z.ZodType<number>>(schema: T, min: number, max: number, range: string) {
-  return schema.refine((v) => v >= min && v <= max, { error: `must be in ${range}` });
-}
-
-/** A rate; a bare number (file or flag) is bytes per second, as QEMU's max-bandwidth is. */
-const rate = z.preprocess(
-  (v) => (typeof v === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v),
-  rateSchema,
-);
-
-/** A number in [min, max] given as a number or as the text of one. */
-function numberIn(min: number, max: number) {
-  return z.preprocess(
-    (v) => (typeof v === 'string' && v.trim() !== '' ? Number(v) : v),
-    z
-      .number({ error: `must be a number in [${min}, ${max}]` })
-      .min(min, { error: `must be a number in [${min}, ${max}]` })
-      .max(max, { error: `must be a number in [${min}, ${max}]` }),
-  );
-}
+/** Bytes per second, more than 0 (max-bandwidth, encode-rate, the link's bandwidth). */
+const bandwidthField = rateField({ min: 1, max: Number.MAX_SAFE_INTEGER, text: '(0, ∞) bytes/s' });
+/** A downtime, up to QEMU's MAX_MIGRATE_DOWNTIME (2000 s). */
+const downtimeField = durationField({ min: 0, max: 2_000_000, text: '[0, 2000s]' });
+/** A time span of at least 1 ms (ramp interval, timeout). */
+const intervalField = durationField({ min: 1, max: 2 ** 40, text: '[1ms, ∞)' });
 
 /**
  * When the live phase ends: qemu (threshold tested every iteration), round (tested at round
@@ -102,27 +65,27 @@ function withoutZero(list: Encoding[]): Encoding[] {
 const migrationFields = z
   .object({
     // QEMU parameters and capabilities, QEMU's defaults (migration/options.c).
-    'max-bandwidth': within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').default(128 * MiB),
-    'downtime-limit': within(durationSchema, 0, 2_000_000, '[0, 2000s]').default(300),
-    'auto-converge': flagBoolean.default(false),
-    'cpu-throttle-initial': intIn(1, 99).default(20),
-    'cpu-throttle-increment': intIn(1, 100).default(10),
-    'max-cpu-throttle': intIn(1, 99).default(99),
-    'throttle-trigger-threshold': intIn(1, 100).default(50),
+    'max-bandwidth': bandwidthField.default(128 * MiB),
+    'downtime-limit': downtimeField.default(300),
+    'auto-converge': booleanField.default(false),
+    'cpu-throttle-initial': intField(1, 99).default(20),
+    'cpu-throttle-increment': intField(1, 100).default(10),
+    'max-cpu-throttle': intField(1, 99).default(99),
+    'throttle-trigger-threshold': intField(1, 100).default(50),
     /** dirty-limit: per-vCPU penalties from the dirty ring towards vcpu-dirty-limit (QEMU 8.1). */
-    'dirty-limit': flagBoolean.default(false),
+    'dirty-limit': booleanField.default(false),
     /** dirty-limit's quota per vCPU, MB/s (QEMU's default 1). */
-    'vcpu-dirty-limit': intIn(1, 1_000_000).default(1),
+    'vcpu-dirty-limit': intField(1, 1_000_000).default(1),
     /** ms between dirty-limit's reads of the rings (QEMU's range [1, 1000]). */
-    'x-vcpu-dirty-limit-period': intIn(1, 1000).default(1000),
-    xbzrle: flagBoolean.default(false),
-    'xbzrle-cache-size': within(sizeSchema, PAGE_SIZE, 2 ** 40, '[4KiB, 1TiB]')
+    'x-vcpu-dirty-limit-period': intField(1, 1000).default(1000),
+    xbzrle: booleanField.default(false),
+    'xbzrle-cache-size': sizeField({ min: PAGE_SIZE, max: 2 ** 40, text: '[4KiB, 1TiB]' })
       .refine((v) => Number.isInteger(Math.log2(v)), { error: 'must be a power of two (QEMU rounds it)' })
       .default(64 * MiB),
-    'pause-before-switchover': flagBoolean.default(false),
+    'pause-before-switchover': booleanField.default(false),
     /** multifd: pages travel on `multifd-channels` connections of their own, a sync per round (QEMU's). */
-    multifd: flagBoolean.default(false),
-    'multifd-channels': intIn(1, 255).default(2),
+    multifd: booleanField.default(false),
+    'multifd-channels': intField(1, 255).default(2),
     /** Where zero pages are found: none (sent whole), legacy (the migration thread), multifd (the channels; QEMU 9.0's default). */
     'zero-page-detection': z
       .enum(ZERO_PAGE_DETECTION, { error: `must be one of ${ZERO_PAGE_DETECTION.join(', ')}` })
@@ -130,27 +93,27 @@ const migrationFields = z
     // precopy's additions.
     'stop-rule': z.enum(STOP_RULES, { error: `must be one of ${STOP_RULES.join(', ')}` }).default('qemu'),
     /** stall: switch over when remaining ≤ best remaining × (1 + margin) (KubeVirt VEP 248). */
-    'stall-margin': numberIn(0, 10).default(0.1),
+    'stall-margin': numberField(0, 10).default(0.1),
     /** stall: the downtime the switchover may cost (best remaining ÷ bandwidth); default downtime-limit. */
-    'stall-downtime': within(durationSchema, 0, 2_000_000, '[0, 2000s]').optional(),
+    'stall-downtime': downtimeField.optional(),
     /** Raise the downtime limit over the migration: nova (in time) or linear (per round, VEP 291). */
     'downtime-limit-ramp': z.enum(RAMPS, { error: `must be one of ${RAMPS.join(', ')}` }).default('none'),
     /** Ramp: steps to reach downtime-limit (the first step is limit / steps). */
-    'downtime-ramp-steps': intIn(1, 1000).default(10),
+    'downtime-ramp-steps': intField(1, 1000).default(10),
     /** nova ramp: time between steps (nova: 75 s per GiB of guest RAM). */
-    'downtime-ramp-interval': within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(1000),
+    'downtime-ramp-interval': intervalField.default(1000),
     'dirty-log': z.enum(['get', 'manual', 'ring'], { error: 'must be get, manual or ring' }).default('get'),
     tracking: z.enum(['wrprot', 'dbit'], { error: 'must be wrprot or dbit' }).default('wrprot'),
     encodings: encodingsSchema.default(['zero', 'lz4']),
-    'max-rounds': intIn(1, 100_000).default(1000),
-    timeout: within(durationSchema, 1, 2 ** 40, '[1ms, ∞)').default(3_600_000),
+    'max-rounds': intField(1, 100_000).default(1000),
+    timeout: intervalField.default(3_600_000),
     'on-timeout': z.enum(['cancel', 'force'], { error: 'must be cancel or force' }).default('cancel'),
     /**
      * The sender CPU model (virtual time): bytes of guest pages one sender thread encodes per
      * second. Unset: each multifd channel at DEFAULT_ENCODE_RATE (this machine's measured
      * encoder), and the single migration thread without multifd unmodelled, as before.
      */
-    'encode-rate': within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').optional(),
+    'encode-rate': bandwidthField.optional(),
   })
   .strict();
 
@@ -198,13 +161,13 @@ export const runSchema = z
       .optional(),
     token: z.string().min(1, { error: 'must not be empty' }).optional(),
     /** The link: modelled in virtual time (default 10 Gbit/s); an optional cap in wall time. */
-    bandwidth: within(rate, 1, Number.MAX_SAFE_INTEGER, '(0, ∞) bytes/s').optional(),
-    latency: within(durationSchema, 0, 60_000, '[0, 60s]').default(0),
+    bandwidth: bandwidthField.optional(),
+    latency: durationField({ min: 0, max: 60_000, text: '[0, 60s]' }).default(0),
     /**
      * How long the resumed guest runs at the destination (its own clock) before the workload's
      * check on what it reads; 0 resumes it and checks at once. Off the downtime and total time.
      */
-    'post-run': within(durationSchema, 0, 3_600_000, '[0, 1h]').default(300),
+    'post-run': durationField({ min: 0, max: 3_600_000, text: '[0, 1h]' }).default(300),
     /** full: pages with contents, sent and verified; fast: metadata only (README "Modes and backings"). */
     mode: z.enum(['full', 'fast'], { error: 'must be full or fast' }).default('full'),
     /** Full mode's page backing: auto picks stored while the bytes fit comfortably, generated above. */
@@ -254,8 +217,6 @@ export const WORKLOAD_FLAGS: Record<string, string> = {
   file: 'file',
   period: 'period',
 };
-/** Flags whose fields are numbers in the guest spec: the command line gives text. */
-const NUMERIC_FLAGS = new Set(['vcpus', 'seed', 'hot-share']);
 export const MIGRATION_FLAGS = Object.keys(migrationFields.shape) as (keyof MigrationParams)[];
 export const RUN_FLAGS = Object.keys(runSchema.shape) as (keyof RunParams)[];
 
@@ -283,8 +244,7 @@ export function applyFlags(file: unknown, flags: ScenarioFlags): Json {
   const set = (part: Json, key: string, field = key) => {
     const v = flags[key];
     if (v === undefined) return;
-    part[field] =
-      NUMERIC_FLAGS.has(key) && typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+    part[field] = v;
   };
   const guest = child(root, 'guest');
   for (const key of GUEST_FLAGS) set(guest, key);

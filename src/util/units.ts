@@ -1,9 +1,8 @@
 /**
  * Sizes, rates and durations in the forms QEMU users write them: `4GiB`, `512MiB`, `4096`,
  * `200MiB/s`, `1Gbit/s`, `300ms`, `30s`. Results are bytes, bytes per second and milliseconds.
- * Each parser is also a zod schema so config validation names the field that is wrong.
+ * The configuration's fields (src/config/fields.ts) parse through these.
  */
-import { z } from 'zod';
 import { quoted } from './excerpt';
 
 const SIZE_UNITS: Record<string, number> = {
@@ -94,21 +93,6 @@ export function parseDuration(value: string | number): number {
     throw new RangeError(`not a duration: ${quoted(value)} (examples: 300ms, 30s, 2min)`);
   return ms;
 }
-
-function unitSchema(parse: (v: string | number) => number) {
-  return z.union([z.string(), z.number()]).transform((v, ctx) => {
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  });
-}
-
-export const sizeSchema = unitSchema(parseSize);
-export const rateSchema = unitSchema(parseRate);
-export const durationSchema = unitSchema(parseDuration);
 
 const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 

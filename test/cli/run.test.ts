@@ -158,7 +158,10 @@ describe('precopy run', () => {
 
   it.each([
     [['--downtime-limit', 'soon'], /--downtime-limit: not a duration/],
-    [['--max-cpu-throttle', '100'], /--max-cpu-throttle: must be an integer in \[1, 99\]/],
+    [
+      ['--max-cpu-throttle', '100'],
+      /--max-cpu-throttle: 100 is outside the allowed range: an integer in \[1, 99\]/,
+    ],
     [['--memory', '-4GiB'], /--memory: /],
     [['--vcpus', 'two'], /--vcpus: /],
     [['--workload', 'bitcoin'], /--workload: unknown workload kind/],

@@ -141,7 +141,7 @@ describe('multifd', () => {
   it('validates its fields like the others, naming them', () => {
     const bad = (migration: object) => () => parseScenario({ ...hotcold, migration });
     expect(bad({ multifd: true, 'multifd-channels': 0 })).toThrow(
-      /migration\.multifd-channels: must be an integer in \[1, 255\]/,
+      /migration\.multifd-channels: 0 is outside the allowed range: an integer in \[1, 255\]/,
     );
     expect(bad({ 'zero-page-detection': 'auto' })).toThrow(
       /migration\.zero-page-detection: must be one of none, legacy, multifd/,

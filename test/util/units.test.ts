@@ -1,4 +1,4 @@
-import { parseDuration, parseRate, parseSize, sizeSchema } from '../../src/util/units';
+import { parseDuration, parseRate, parseSize } from '../../src/util/units';
 
 describe('units', () => {
   it('parses sizes in binary and decimal units', () => {
@@ -26,10 +26,5 @@ describe('units', () => {
   it('rejects a rate with an unknown unit', () => {
     expect(() => parseRate('200MiB/h')).toThrow(/not a rate/);
     expect(() => parseRate('200furlongs/s')).toThrow(/not a rate/);
-  });
-  it('reports the failing value through the zod schema', () => {
-    const r = sizeSchema.safeParse('12 parsecs');
-    expect(r.success).toBe(false);
-    expect(r.error?.issues[0]?.message).toMatch(/not a size/);
   });
 });
