@@ -64,12 +64,11 @@ function markOnReprotect(vm: FaultableVm): void {
   };
 }
 
-/** The first GFN of each present leaf at ≥ minLevel in [start, end) whose SPTE has `bit`. */
+/** The first GFN of each present leaf (at ≥ minLevel) in [start, end) whose SPTE has `bit`. */
 function leavesWith(mmu: TdpMmu, start: number, end: number, minLevel: number, bit: number): number[] {
   const gfns: number[] = [];
-  const it = mmu.iter();
-  for (it.start(mmu.root, mmu.rootLevel, minLevel, start, end); it.inRange; it.next())
-    if (it.atPresentLeaf && it.level >= minLevel && (it.oldLo & bit) !== 0) gfns.push(it.gfn);
+  for (const it = mmu.walk(minLevel, start, end); mmu.nextLeaf(it, false); it.next())
+    if ((it.oldLo & bit) !== 0) gfns.push(it.gfn);
   return gfns;
 }
 
@@ -100,9 +99,8 @@ function bootMapWithoutWrite(mmu: TdpMmu): void {
     const end = slot.baseGfn + ranges[2 * count - 1]!;
     const before = new Set(leavesWith(mmu, start, end, PG_LEVEL_4K, ~0));
     const leaves = mapBoot(slot, ranges, count);
-    const it = mmu.iter();
-    for (it.start(mmu.root, mmu.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next())
-      if (it.atPresentLeaf && !before.has(it.gfn)) it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
+    for (const it = mmu.walk(PG_LEVEL_4K, start, end); mmu.nextLeaf(it, false); it.next())
+      if (!before.has(it.gfn)) it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
     return leaves;
   };
 }

@@ -369,11 +369,10 @@ export class TdpMmu {
     this.bootCount = count;
     this.bootCursor = 0;
     this.bootBase = slot.baseGfn;
-    const it = this.iter();
     const start = slot.baseGfn + ranges[0]!;
     const end = slot.baseGfn + ranges[2 * count - 1]!;
     const maxLevel = Math.min(slot.hostLevel, PG_LEVEL_1G);
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_2M, start, end); it.inRange; it.next()) {
+    for (const it = this.walk(PG_LEVEL_2M, start, end); it.inRange; it.next()) {
       if (this.condResched(it, false)) continue;
       if (isFrozen(it.oldLo, it.oldHi) || !this.bootRegionMapped(it.gfn, it.pages)) continue;
       if (it.atPresentLeaf) continue;
@@ -518,13 +517,28 @@ export class TdpMmu {
     return true;
   }
 
+  /**
+   * tdp_root_for_each_leaf_pte (with tdp_mmu_iter_cond_resched when `resched`): step `it` on to
+   * the next present leaf at or after its position; false when the walk is over. Loops read
+   * `for (const it = this.walk(...); this.nextLeaf(it, r); it.next())`.
+   */
+  nextLeaf(it: TdpIter, resched: boolean): boolean {
+    for (; it.inRange; it.next()) {
+      if (resched && this.condResched(it, false)) continue;
+      if (it.atPresentLeaf) return true;
+    }
+    return false;
+  }
+
+  /** A walk over [start, end) from the root down to minLevel. */
+  walk(minLevel: number, start: number, end: number): TdpIter {
+    return this.iter().start(this.root, this.rootLevel, minLevel, start, end);
+  }
+
   /** wrprot_gfn_range: clear W on present leaves at ≥ minLevel, keeping MMU-writable. */
   wrprotRange(start: number, end: number, minLevel: number): boolean {
     let changed = false;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, minLevel, start, end); it.inRange; it.next()) {
-      if (this.condResched(it, false)) continue;
-      if (!it.atPresentLeaf || it.level < minLevel) continue;
+    for (const it = this.walk(minLevel, start, end); this.nextLeaf(it, true); it.next()) {
       if ((it.oldLo & SPTE_W) === 0) continue;
       it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
       changed = true;
@@ -537,10 +551,7 @@ export class TdpMmu {
     let changed = false;
     // Chosen once per operation, as KVM does: A/D bits are on or off for the whole MMU.
     const dbit = this.adEnabled ? SPTE_D : SPTE_W;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
-      if (this.condResched(it, false)) continue;
-      if (!it.atPresentLeaf) continue;
+    for (const it = this.walk(PG_LEVEL_4K, start, end); this.nextLeaf(it, true); it.next()) {
       if (this.adEnabled && isAdDisabledSpte(it.oldHi)) this.host.warn('A/D-disabled SPTE with A/D enabled');
       if ((it.oldLo & dbit) === 0) continue;
       it.set((it.oldLo & ~dbit) >>> 0, it.oldHi);
@@ -555,9 +566,7 @@ export class TdpMmu {
    */
   writeProtectGfn(gfn: number, minLevel: number): boolean {
     let changed = false;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, minLevel, gfn, gfn + 1); it.inRange; it.next()) {
-      if (!it.atPresentLeaf || it.level < minLevel) continue;
+    for (const it = this.walk(minLevel, gfn, gfn + 1); this.nextLeaf(it, false); it.next()) {
       const lo = (it.oldLo & ~SPTE_W) >>> 0;
       const hi = (it.oldHi & ~HI_MMU_WRITABLE) >>> 0;
       if (lo === it.oldLo && hi === it.oldHi) continue;
@@ -572,12 +581,9 @@ export class TdpMmu {
    * (the walk steps into each new table, so a 1G leaf becomes 2M leaves and then 4K).
    */
   splitHugePages(start: number, end: number, targetLevel: number): void {
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, targetLevel + 1, start, end); it.inRange; it.next()) {
-      if (this.condResched(it, false)) continue;
-      if (!it.atPresentLeaf || it.level <= targetLevel) continue;
+    // The walk stops above targetLevel, so every leaf it meets is one to split.
+    for (const it = this.walk(targetLevel + 1, start, end); this.nextLeaf(it, true); it.next())
       this.splitHugeSpte(it, this.tables.alloc(it.level - 1));
-    }
   }
 
   /**
@@ -587,8 +593,7 @@ export class TdpMmu {
    */
   recoverHugePages(slot: Memslot): boolean {
     let flush = false;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_2M, slot.baseGfn, slot.endGfn); it.inRange; it.next()) {
+    for (const it = this.walk(PG_LEVEL_2M, slot.baseGfn, slot.endGfn); it.inRange; it.next()) {
       if (this.condResched(it, flush)) {
         flush = false;
         continue;
@@ -628,8 +633,7 @@ export class TdpMmu {
    */
   zapLeafs(start: number, end: number): boolean {
     let flush = false;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
+    for (const it = this.walk(PG_LEVEL_4K, start, end); it.inRange; it.next()) {
       if (this.condResched(it, flush)) {
         flush = false;
         continue;
@@ -764,9 +768,7 @@ export class TdpMmu {
   /** age_gfn_range: clear A (or access-track an A/D-disabled SPTE); returns whether any was young. */
   clearYoung(start: number, end: number): boolean {
     let young = false;
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next()) {
-      if (!it.atPresentLeaf) continue;
+    for (const it = this.walk(PG_LEVEL_4K, start, end); this.nextLeaf(it, false); it.next()) {
       if (!isAccessed(it.oldLo, it.oldHi)) continue;
       young = true;
       if (!isAdDisabledSpte(it.oldHi)) {
@@ -782,9 +784,8 @@ export class TdpMmu {
 
   /** test_age_gfn: read-only. */
   testYoung(start: number, end: number): boolean {
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, PG_LEVEL_4K, start, end); it.inRange; it.next())
-      if (it.atPresentLeaf && isAccessed(it.oldLo, it.oldHi)) return true;
+    for (const it = this.walk(PG_LEVEL_4K, start, end); this.nextLeaf(it, false); it.next())
+      if (isAccessed(it.oldLo, it.oldHi)) return true;
     return false;
   }
 
@@ -807,8 +808,7 @@ export class TdpMmu {
 
   /** Make the SPTE on gfn's path at `level` frozen (another thread owns it) or restore it. */
   freeze(gfn: number, level: number, frozen: boolean, saved: { lo: number; hi: number }): boolean {
-    const it = this.iter();
-    for (it.start(this.root, this.rootLevel, level, gfn, gfn + 1); it.inRange; it.next()) {
+    for (const it = this.walk(level, gfn, gfn + 1); it.inRange; it.next()) {
       if (it.level !== level) continue;
       this.structureGeneration++;
       if (frozen) {
