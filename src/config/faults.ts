@@ -8,9 +8,9 @@
  * | `mmu`        | `src/mmu/faults.ts`        | the VM's flush-before-consume, the MMU's reprotect walks, fast path and boot mapping |
  * | `guest`      | `src/guest/faults.ts`      | the vCPUs the guest writes through, its owed-writes queue |
  * | `pageStates` | `src/guest/faults.ts`      | the page-state table of generated and metadata backings |
- * | `tracker`    | `src/migration/faults.ts`  | the dirty tracker's batches (manual dirty log)        |
- * | `dest`       | `src/dest/faults.ts`       | the page sink the destination applies pages to; the barrier and the recovery table read theirs at a SYNC or QUERY |
- * | `engine`     | the engine (`src/migration/engine.ts`) | rollback, commit, round baselines, dirty-limit |
+ * | `tracker`    | `src/migration/faults.ts`  | the dirty tracker's chunk clears and the link its pages go out on |
+ * | `dest`       | `src/dest/faults.ts`       | the page sink the destination applies pages to, the recovery table; the multifd barrier reads its own at a SYNC |
+ * | `engine`     | `src/migration/faults.ts`  | the guest the engine drives (its resume, its penalties); two decisions of the engine read theirs once per round or link loss |
  *
  * The sweep's queue and store faults stay with them (`src/sweep/queue.ts`, `store.ts`): they
  * break an external store's bookkeeping, not a migration, and no migration object is wrapped.
@@ -60,6 +60,18 @@ export interface DestFaults {
   ignoreQueryCommit?: boolean;
 }
 
+/** The migration engine (src/migration/engine.ts). */
+export interface EngineFaults {
+  /** Rollback forgets to give the guest its vCPUs back (cancel/failure leaves it paused). */
+  noResumeOnRollback?: boolean;
+  /** dirty-limit computes its penalties but never hands them to the vCPUs. */
+  dirtyLimitUnserved?: boolean;
+  /** A link lost after GO resumes the source guest anyway (the split brain the commit protocol prevents). */
+  resumeOnOrphan?: boolean;
+  /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
+  mmuBaselineStuck?: boolean;
+}
+
 /** One plan, by seam. */
 export interface FaultPlan {
   mmu?: MmuFaults;
@@ -67,6 +79,7 @@ export interface FaultPlan {
   pageStates?: PageStateFaults;
   tracker?: TrackerFaults;
   dest?: DestFaults;
+  engine?: EngineFaults;
 }
 
 /** Whether any fault of `part` is on (a wrapper is owed). */

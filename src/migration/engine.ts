@@ -32,7 +32,8 @@ import { DEFAULT_ENCODE_RATE, addStats } from '../link/sender';
 import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
-import { applyTrackerFaults } from './faults';
+import type { FaultPlan } from '../config/faults';
+import { applyEngineFaults, applyTrackerFaults } from './faults';
 import { rampedLimit } from './downtime-ramp';
 import { Predictor } from './predictor';
 import { BUFFER_DELAY_MS, RateWindow } from './rate-window';
@@ -97,8 +98,8 @@ export interface EngineOptions {
   link: { bandwidth: number; latencyMs: number };
   onEvent?: (event: MigrationEvent) => void;
   signal?: AbortSignal;
-  /** Fault switches for negative tests; all off by default. */
-  faults?: Partial<EngineFaults>;
+  /** The fault plan (src/config/faults.ts): its tracker and engine parts apply here, for negative tests. */
+  faults?: Pick<FaultPlan, 'tracker' | 'engine'>;
   /** pause-before-switchover: resolves when the user says migrate-continue. Default: at once. */
   continueSwitchover?: () => Promise<void>;
   /**
@@ -114,19 +115,6 @@ export interface EngineOptions {
   pace?: (now: number) => Promise<void> | void;
   /** The memory plan that chose the guest's backing (reported in the result as `precopy.memory`). */
   memoryPlan?: MemoryPlan;
-}
-
-export interface EngineFaults {
-  /** manual dirty log: clear and re-protect a chunk after its pages were sent, not before (loses writes). */
-  clearAfterSend: boolean;
-  /** Rollback forgets to give the guest its vCPUs back (cancel/failure leaves it paused). */
-  noResumeOnRollback: boolean;
-  /** A link lost after GO resumes the source guest anyway (the split brain the commit protocol prevents). */
-  resumeOnOrphan: boolean;
-  /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
-  mmuBaselineStuck: boolean;
-  /** dirty-limit computes its penalties but never hands them to the vCPUs. */
-  dirtyLimitUnserved: boolean;
 }
 
 /** Pages per sendPages call: small enough to honour a window budget, big enough to batch. */
@@ -285,6 +273,8 @@ export class Migration {
   private readonly link: ModelledLink;
 
   constructor(private readonly options: EngineOptions) {
+    const engineFaults = options.faults?.engine;
+    if (engineFaults) this.options = { ...options, guest: applyEngineFaults(options.guest, engineFaults) };
     this.clock = options.clock;
     this.metadataOnly = options.guest.memory.backing === 'metadata';
     this.virtual = isVirtual(options.clock);
@@ -414,9 +404,8 @@ export class Migration {
     );
     this.checkAbort(signal);
     const tracker = new DirtyTracker(guest.vm, guest.region, guest.pages, this.params['dirty-log']);
-    this.tracker = this.options.faults
-      ? applyTrackerFaults(tracker, this.link, this.options.faults)
-      : tracker;
+    const trackerFaults = this.options.faults?.tracker;
+    this.tracker = trackerFaults ? applyTrackerFaults(tracker, this.link, trackerFaults) : tracker;
     const baseline = mmuSnapshot(guest, this.tracker.cost);
     this.mmu = { start: baseline, round: baseline };
     this.tracker.enable();
@@ -555,7 +544,7 @@ export class Migration {
     await this.inFlight;
     await this.session?.close().catch(() => undefined);
     this.liftAids();
-    if (this.options.faults?.resumeOnOrphan) this.options.guest.resumeAll();
+    if (this.options.faults?.engine?.resumeOnOrphan) this.options.guest.resumeAll();
     const recovery = (await this.session?.recover?.()) ?? {
       outcome: 'unreachable' as const,
       error: 'this link cannot reach the destination again',
@@ -614,7 +603,7 @@ export class Migration {
     await this.session?.cancel(reason).catch(() => undefined);
     await this.session?.close().catch(() => undefined);
     this.liftAids();
-    if (guest.paused && !this.options.faults?.noResumeOnRollback) guest.resumeAll();
+    if (guest.paused) guest.resumeAll();
   }
 
   // ////     rounds, windows and batches     ////
@@ -785,7 +774,6 @@ export class Migration {
   private pollDirtyLimit(): void {
     const limit = this.dirtyLimit;
     if (!limit?.poll(this.clock.now(), this.tracker.reapedByVcpu)) return;
-    if (this.options.faults?.dirtyLimitUnserved) return;
     limit.penaltyUs.forEach((us, v) => this.options.guest.setVcpuPenalty?.(v, us));
   }
 
@@ -880,7 +868,7 @@ export class Migration {
     const now = mmuSnapshot(this.options.guest, this.tracker.cost);
     const mmu = this.mmu!;
     const delta = mmuDelta(mmu.round, now);
-    if (!this.options.faults?.mmuBaselineStuck) mmu.round = now;
+    if (!this.options.faults?.engine?.mmuBaselineStuck) mmu.round = now;
     mmu.total = mmuDelta(mmu.start, now);
     return delta;
   }

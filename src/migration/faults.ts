@@ -1,8 +1,10 @@
 /**
- * The fault plan's tracker part (src/config/faults.ts), applied by wrapping the dirty tracker
- * and the modelled link its pages go out on, when a fault is on; neither has a fault switch.
+ * The fault plan's tracker and engine parts (src/config/faults.ts), applied by wrapping the
+ * dirty tracker, the modelled link its pages go out on and the guest the engine drives, when a
+ * fault is on; none of them has a fault switch. The engine itself reads two faults, each a
+ * decision of its own made once per round or per lost link (resumeOnOrphan, mmuBaselineStuck).
  */
-import type { TrackerFaults } from '../config/faults';
+import type { EngineFaults, TrackerFaults } from '../config/faults';
 import type { ModelledLink } from '../link/modelled';
 import type { DirtyTracker } from './dirty-tracker';
 
@@ -32,4 +34,25 @@ function clearAfterSend(tracker: DirtyTracker, link: ModelledLink): void {
     for (const page of read) clearChunk(page);
     read = [];
   };
+}
+
+/** What the engine asks of its guest, as far as the engine faults wrap it (engine.ts's MigratableGuest). */
+interface DrivenGuest {
+  resumeAll(): void;
+  setVcpuPenalty?(vcpu: number, usPerRingFull: number): void;
+}
+
+/**
+ * The guest as the engine sees it with the engine faults on: resumeAll does nothing
+ * (noResumeOnRollback: rollback is its one caller), penalties never reach the vCPUs
+ * (dirtyLimitUnserved). Everything else is the guest itself.
+ */
+export function applyEngineFaults<G extends DrivenGuest>(guest: G, faults: EngineFaults): G {
+  const overrides: Partial<DrivenGuest> = {};
+  if (faults.noResumeOnRollback) overrides.resumeAll = () => {};
+  if (faults.dirtyLimitUnserved && guest.setVcpuPenalty) overrides.setVcpuPenalty = () => {};
+  if (Object.keys(overrides).length === 0) return guest;
+  return new Proxy(guest, {
+    get: (target, key) => (key in overrides ? overrides[key as keyof DrivenGuest] : Reflect.get(target, key)),
+  });
 }

@@ -9,17 +9,19 @@ import { randomBytes } from 'node:crypto';
 import { Destination } from '../dest/destination';
 import { startDestinationServer } from '../dest/server';
 import { connectSource, type EncodingName, type SourceSession } from '../link/index';
-import type { Backing } from '../guest/memory';
-import type { PageStateFaults } from '../config/faults';
-import type { MmuFaults } from '../mmu/api';
 import { virtualClock, wallClock, type Clock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
-import { Migration, type EngineFaults } from './engine';
+import { Migration } from './engine';
 import type { MigrationEvent, MigrationResult } from './result';
 import { planMemory, type MemoryPlan } from './memory-plan';
 import { checkMetadataScenario, metadataSession, multifdLink } from './metadata';
 import { DEFAULT_VIRTUAL_BANDWIDTH, parseScenario, type Scenario } from './scenario';
-import { createSourceGuest, type SourceGuest } from './source-guest';
+import {
+  createSourceGuest,
+  type SourceFaults,
+  type SourceGuest,
+  type SourceGuestOptions,
+} from './source-guest';
 import type { MigrationControl } from './control';
 
 export { ScenarioError, parseScenario, type Scenario } from './scenario';
@@ -40,8 +42,11 @@ export interface RunScenarioOptions {
   onEvent?: (event: MigrationEvent) => void;
   /** Abort = QEMU's migrate_cancel. */
   signal?: AbortSignal;
-  /** Fault switches of the engine, for negative tests. */
-  faults?: Partial<EngineFaults>;
+  /**
+   * The fault plan (src/config/faults.ts), for negative tests: the source's parts (MMU, guest,
+   * page states), the tracker's and the engine's. A destination takes its part in its own options.
+   */
+  faults?: SourceFaults;
   /** pause-before-switchover: resolves on migrate-continue (default: at once, or the control's continue). */
   continueSwitchover?: () => Promise<void>;
   /** Cancel, migrate-continue and live set-parameters (src/migration/control.ts). */
@@ -53,8 +58,6 @@ export interface RunScenarioOptions {
    * states instead of bytes, sizes counted, nothing verified (src/migration/metadata.ts).
    */
   mode?: 'full' | 'fast';
-  /** Fast mode's page-state fault switches, for negative tests. */
-  pageStateFaults?: PageStateFaults;
   /** Set by runScenario: the plan that chose the backing (reported in the result). */
   memoryPlan?: MemoryPlan;
 }
@@ -75,13 +78,9 @@ export interface DestinationLink {
 }
 
 /** Build the source: its clock (virtual or wall), its MMU and its guest, already running. */
-export function createSource(
-  scenario: Scenario,
-  faults?: MmuFaults,
-  memory?: { backing?: Backing; faults?: PageStateFaults },
-): SourceSide {
+export function createSource(scenario: Scenario, options: SourceGuestOptions = {}): SourceSide {
   const clock = scenario.run.clock === 'virtual' ? virtualClock() : wallClock();
-  const guest = createSourceGuest(scenario, clock, faults, memory);
+  const guest = createSourceGuest(scenario, clock, options);
   return { clock, guest, stop: () => guest.stop() };
 }
 
@@ -176,7 +175,7 @@ export async function runScenario(
   if (mode === 'fast') checkMetadataScenario(scenario);
   const memoryPlan = planMemory(scenario, mode);
   if (mode === 'fast') return runMetadataOnly(scenario, { ...options, memoryPlan });
-  const source = createSource(scenario, undefined, { backing: memoryPlan.backing });
+  const source = createSource(scenario, { backing: memoryPlan.backing, faults: options.faults });
   let link: DestinationLink | undefined;
   try {
     link = await openDestination(scenario, source.clock);
@@ -189,7 +188,7 @@ export async function runScenario(
 
 /** Fast mode: the migration over a metadata-only guest and the counting link (no destination). */
 async function runMetadataOnly(scenario: Scenario, options: RunScenarioOptions): Promise<MigrationResult> {
-  const source = createSource(scenario, undefined, { backing: 'metadata', faults: options.pageStateFaults });
+  const source = createSource(scenario, { backing: 'metadata', faults: options.faults });
   const link: DestinationLink = {
     connect: async () => metadataSession(scenario, source.guest.guest, source.clock),
     close: async () => undefined,

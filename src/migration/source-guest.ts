@@ -5,8 +5,7 @@
  */
 import { Guest } from '../guest';
 import type { Backing } from '../guest/memory';
-import type { PageStateFaults } from '../config/faults';
-import type { MmuFaults } from '../mmu/api';
+import type { FaultPlan } from '../config/faults';
 import type { Clock } from '../util/clock';
 import { DIRTY_RING_ENTRIES } from './dirty-tracker';
 import type { MigratableGuest } from './engine';
@@ -17,18 +16,28 @@ export interface SourceGuest extends MigratableGuest {
   stop(): void;
 }
 
+/** The fault plan's parts a source applies: its own (MMU, guest, page states), the tracker's and the engine's. */
+export type SourceFaults = Omit<FaultPlan, 'dest'>;
+
+export interface SourceGuestOptions {
+  /** What holds the pages (guest/memory.ts); default stored. */
+  backing?: Backing;
+  /** The guest takes the MMU, guest and page-state parts. */
+  faults?: SourceFaults;
+}
+
 export function createSourceGuest(
   scenario: Scenario,
   clock: Clock,
-  faults?: MmuFaults,
-  /** What holds the pages (guest/memory.ts); default stored. */
-  memory: { backing?: Backing; faults?: PageStateFaults } = {},
+  options: SourceGuestOptions = {},
 ): SourceGuest {
+  const faults = options.faults;
   const guest = Guest.create(scenario.guest, clock, {
-    vm: { tracking: scenario.migration.tracking, faults },
+    vm: { tracking: scenario.migration.tracking, faults: faults?.mmu },
     dirtyRing: scenario.migration['dirty-log'] === 'ring' ? DIRTY_RING_ENTRIES : undefined,
-    backing: memory.backing,
-    pageStateFaults: memory.faults,
+    backing: options.backing,
+    pageStateFaults: faults?.pageStates,
+    faults: faults?.guest,
   });
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();

@@ -47,7 +47,9 @@ describe('dirty-limit in the engine', () => {
   });
 
   it('NEGATIVE: penalties computed but not served by the vCPUs do not converge the hog', async () => {
-    const r = await runScenario(hog({ 'dirty-limit': true }), { faults: { dirtyLimitUnserved: true } });
+    const r = await runScenario(hog({ 'dirty-limit': true }), {
+      faults: { engine: { dirtyLimitUnserved: true } },
+    });
     expect(r['dirty-limit-throttle-time-per-round']).toBeGreaterThan(0);
     expect(r.precopy.converged).toBe(false);
   });

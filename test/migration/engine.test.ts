@@ -61,7 +61,7 @@ describe('the round engine', () => {
     const scenario = parseScenario(s);
     const source = createSource(scenario);
     const link = await openDestination(scenario, source.clock);
-    const bad = await migrate(scenario, source, link, { faults: { clearAfterSend: true } });
+    const bad = await migrate(scenario, source, link, { faults: { tracker: { clearAfterSend: true } } });
     source.stop();
     // The destination resumed before it verified: the migration completed, the image is wrong.
     expect(bad.status).toBe('completed');
@@ -72,7 +72,7 @@ describe('the round engine', () => {
   it("NEGATIVE: the MMU's flush-disabled switch makes verification fail", async () => {
     const s = withMigration({}, { workload: { kind: 'hotcold', rate: '64MiB/s', hot: '1MiB' } });
     const scenario = parseScenario(s);
-    const source = createSource(scenario, { skipFlushAfterReprotect: true });
+    const source = createSource(scenario, { faults: { mmu: { skipFlushAfterReprotect: true } } });
     const link = await openDestination(scenario, source.clock);
     const r = await migrate(scenario, source, link);
     source.stop();

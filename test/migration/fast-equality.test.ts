@@ -162,7 +162,10 @@ describe('negative: metadata that forgets zero → non-zero transitions', () => 
   it('is caught by the same comparison', async () => {
     const input = EXACT[1]![1];
     const full = await runScenario(input);
-    const broken = await runScenario(input, { mode: 'fast', pageStateFaults: { forgetZeroToNonzero: true } });
+    const broken = await runScenario(input, {
+      mode: 'fast',
+      faults: { pageStates: { forgetZeroToNonzero: true } },
+    });
     expect(statistics(broken)).not.toEqual(statistics(full));
     // The symptom: written pages that were zero still go out as zero pages.
     const zeros = (r: MigrationResult) => r.precopy.rounds.reduce((n, round) => n + round.pagesZero, 0);

@@ -38,7 +38,10 @@ describe('a generated guest', () => {
 
   it("NEGATIVE: the MMU's flush-disabled switch makes verification fail", async () => {
     const scenario = parseScenario(input('generated'));
-    const source = createSource(scenario, { skipFlushAfterReprotect: true }, { backing: 'generated' });
+    const source = createSource(scenario, {
+      backing: 'generated',
+      faults: { mmu: { skipFlushAfterReprotect: true } },
+    });
     const link = await openDestination(scenario, source.clock);
     const r = await migrate(scenario, source, link);
     source.stop();
@@ -50,9 +53,9 @@ describe('a generated guest', () => {
 
   it('NEGATIVE: clearing a chunk after sending it loses writes and fails verification', async () => {
     const scenario = parseScenario(input('generated', { migration: { 'dirty-log': 'manual' } }));
-    const source = createSource(scenario, undefined, { backing: 'generated' });
+    const source = createSource(scenario, { backing: 'generated' });
     const link = await openDestination(scenario, source.clock);
-    const r = await migrate(scenario, source, link, { faults: { clearAfterSend: true } });
+    const r = await migrate(scenario, source, link, { faults: { tracker: { clearAfterSend: true } } });
     source.stop();
     expect(r.status).toBe('completed');
     expect(r.precopy.verification?.passed).toBe(false);

@@ -247,7 +247,7 @@ describe('rollback from every state', () => {
     const link = await openDestination(scenario, source.clock);
     const r = await migrate(scenario, source, link, {
       signal: controller.signal,
-      faults: { noResumeOnRollback: true },
+      faults: { engine: { noResumeOnRollback: true } },
       onEvent: (e) => {
         if (e.type === 'state' && e.machineState === 'device') controller.abort('user cancel');
       },

@@ -18,7 +18,7 @@
  *   (the documented case: the source cannot know whether the guest ran there).
  */
 import fc from 'fast-check';
-import type { DestFaults } from '../../src/config/faults';
+import type { DestFaults, EngineFaults } from '../../src/config/faults';
 import { Destination } from '../../src/dest/destination';
 import { connectSource, type Transport } from '../../src/link/index';
 import { inprocPair, type InprocEndpoint } from '../../src/link/inproc';
@@ -27,7 +27,6 @@ import type { WsTransport } from '../../src/link/ws-transport';
 import { createSource, migrate, type DestinationLink } from '../../src/migration/index';
 import { parseScenario } from '../../src/migration/scenario';
 import { Session } from '../../src/link/session';
-import type { EngineFaults } from '../../src/migration/engine';
 import { decodeFrame } from '../../src/wire/frames';
 import type { VirtualClock } from '../../src/util/clock';
 import { WireError } from '../../src/wire/errors';
@@ -156,7 +155,7 @@ async function runWithFault(
   fault: Fault,
   server: WsServer,
   attachTo: Current,
-  faults?: Partial<EngineFaults>,
+  faults?: EngineFaults,
   destinationFaults: DestFaults = {},
 ): Promise<Run> {
   const source = createSource(scenario);
@@ -231,7 +230,7 @@ async function runWithFault(
   const trigger = fault.trigger;
   const r = await migrate(scenario, source, link, {
     signal: controller.signal,
-    faults,
+    faults: { engine: faults },
     onEvent: (e) => {
       if (trigger.on === 'state' && e.type === 'state' && e.machineState === trigger.state) fire();
     },

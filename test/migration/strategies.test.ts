@@ -60,7 +60,7 @@ describe('MMU counters in the result', () => {
   );
 
   it('negative: a round baseline that never moves double-counts, and the sum test catches it', async () => {
-    const r = await runScenario(scenario({}), { faults: { mmuBaselineStuck: true } });
+    const r = await runScenario(scenario({}), { faults: { engine: { mmuBaselineStuck: true } } });
     expect(r.precopy.rounds.length).toBeGreaterThan(2);
     expect(sumRounds(r).faults.fast).toBeGreaterThan(r.precopy.mmu!.faults.fast);
   });
