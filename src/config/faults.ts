@@ -1,19 +1,23 @@
 /**
- * The fault plan: every fault precopy can inject for a negative test, in one typed place, by the
- * seam it breaks. All are off unless named. Each layer applies its part by wrapping the object
- * at that seam when (and only when) a fault is on, so the production path carries no fault test:
+ * The fault plan: every fault precopy injects for a negative test, in one typed place, by the
+ * seam it breaks; all are off unless named. A layer applies its part by wrapping the object at
+ * that seam when (and only when) a fault is on, so the production path tests no fault switch:
  *
- * | part         | applied by                 | wraps                                                 |
- * | ------------ | -------------------------- | ----------------------------------------------------- |
- * | `mmu`        | `src/mmu/faults.ts`        | the VM's flush-before-consume, the MMU's reprotect walks, fast path and boot mapping |
- * | `guest`      | `src/guest/faults.ts`      | the vCPUs the guest writes through, its owed-writes queue |
- * | `pageStates` | `src/guest/faults.ts`      | the page-state table of generated and metadata backings |
- * | `tracker`    | `src/migration/faults.ts`  | the dirty tracker's chunk clears and the link its pages go out on |
- * | `dest`       | `src/dest/faults.ts`       | the page sink the destination applies pages to, the recovery table; the multifd barrier reads its own at a SYNC |
- * | `engine`     | `src/migration/faults.ts`  | the guest the engine drives (its resume, its penalties); two decisions of the engine read theirs once per round or link loss |
+ * | part         | applied by                | wraps                                                          |
+ * | ------------ | ------------------------- | -------------------------------------------------------------- |
+ * | `mmu`        | `src/mmu/faults.ts`       | the VM's flush before consume, the reprotect walks, the fast path, the boot mapping |
+ * | `guest`      | `src/guest/faults.ts`     | the vCPUs the guest writes through, its owed-writes queue      |
+ * | `pageStates` | `src/guest/faults.ts`     | the page-state table of generated and metadata backings        |
+ * | `tracker`    | `src/migration/faults.ts` | the dirty tracker's chunk clears and the link its pages go out on |
+ * | `engine`     | `src/migration/faults.ts` | the guest the engine drives (its resume, its penalties)        |
+ * | `dest`       | `src/dest/faults.ts`      | the page sink the destination applies pages to, its recovery table |
  *
- * The sweep's queue and store faults stay with them (`src/sweep/queue.ts`, `store.ts`): they
- * break an external store's bookkeeping, not a migration, and no migration object is wrapped.
+ * Read where they are decided instead, each once per round, SYNC or lost link, not per page:
+ * the engine's resumeOnOrphan and mmuBaselineStuck, the multifd barrier's noBarrier. The model's
+ * and the predictor's faults (below) are read by those pure computations, with no object between
+ * them and their callers to wrap. Still their own: the postcopy phase's (src/migration/postcopy.ts)
+ * and the transports' (src/link); the sweep's queue and store faults (src/sweep/queue.ts,
+ * store.ts), which break an external store's bookkeeping, not a migration.
  */
 
 /** The MMU (src/mmu): KVM's dirty-logging rules broken one at a time (research §3.8, §4). */
@@ -70,6 +74,20 @@ export interface EngineFaults {
   resumeOnOrphan?: boolean;
   /** The rounds' MMU baseline never moves: each round reports the costs since logging started. */
   mmuBaselineStuck?: boolean;
+}
+
+/** The analytic model (src/model): costs it must not get wrong. Pure functions: it reads these itself. */
+export interface ModelFaults {
+  /** Zero pages cost a whole page (the textbook's assumption): predictions of half-empty guests go wrong. */
+  zeroPagesAsData?: boolean;
+  /** Generated and metadata runs' pages costed as stored ones (their sparse pages go wrong). */
+  ignoreBacking?: boolean;
+}
+
+/** The round engine's predictor (src/migration/predictor.ts), which reads it itself. */
+export interface PredictorFaults {
+  /** Report the raw ETA even when it moves the completion earlier than the last band allows. */
+  unclampedEta?: boolean;
 }
 
 /** One plan, by seam. */

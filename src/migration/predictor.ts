@@ -14,6 +14,7 @@
  *   never moves earlier than the previous prediction's band allows.
  * The result keeps every round's prediction; `predictionErrors` (result.ts) scores them against what happened.
  */
+import type { PredictorFaults } from '../config/faults';
 import {
   buildModel,
   type MeasuredState,
@@ -49,12 +50,6 @@ export interface RoundPrediction {
 /** What the engine tells the predictor when a live round has closed: the live rounds so far, this one last. */
 export type MeasuredRound = Omit<MeasuredState, 'rounds'> & { rounds: RoundStats[] };
 
-/** Fault switches for negative tests; all off by default. */
-export interface PredictorFaults {
-  /** Report the raw ETA even when it moves the completion earlier than the last band allows. */
-  unclampedEta: boolean;
-}
-
 export class Predictor {
   private snapshots: ModelMigration[] | undefined;
   private rateScale = 1;
@@ -66,7 +61,7 @@ export class Predictor {
 
   constructor(
     private readonly scenario: Scenario,
-    private readonly faults: Partial<PredictorFaults> = {},
+    private readonly faults: PredictorFaults = {},
     /** The guest's backing (the model's page costs follow it). */
     private readonly backing?: Backing,
   ) {}

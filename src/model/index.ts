@@ -14,6 +14,7 @@
  * `predictScenario` runs the model for the scenario and for two neighbours (other seeds' content
  * pools, the write rate nudged by its sampling noise): their spread is the band of each figure.
  */
+import type { ModelFaults } from '../config/faults';
 import type { Backing } from '../guest/memory';
 import { planMemory } from '../migration/memory-plan';
 import type { Scenario } from '../migration/scenario';
@@ -97,13 +98,7 @@ export function buildModel(
 const costCache = new Map<string, PageCosts>();
 const COST_CACHE_ENTRIES = 32;
 
-/** Fault switches of the model, for negative tests; all off by default. */
-export interface ModelFaults {
-  /** Zero pages cost a whole page (the textbook's assumption): predictions of half-empty guests go wrong. */
-  zeroPagesAsData: boolean;
-  /** Generated and metadata runs' pages costed as stored ones (their sparse pages go wrong). */
-  ignoreBacking: boolean;
-}
+export type { ModelFaults };
 
 /**
  * The backing a run of this scenario holds its pages in (README "Modes and backings"): fast mode
@@ -123,7 +118,7 @@ export function runBacking(s: Scenario, available?: number): Backing {
 export function scenarioCosts(
   s: Scenario,
   seed = s.guest.seed,
-  options: { faults?: Partial<ModelFaults>; backing?: Backing } = {},
+  options: { faults?: ModelFaults; backing?: Backing } = {},
 ): PageCosts {
   const { faults } = options;
   const backing = options.backing ?? runBacking(s);
@@ -315,7 +310,7 @@ function band(values: number[]): Band {
 export interface PredictOptions {
   /** Run the two neighbours for the bands (default true). */
   bands?: boolean;
-  faults?: Partial<ModelFaults>;
+  faults?: ModelFaults;
   /** The backing the run holds its pages in (default: the one it would pick, runBacking). */
   backing?: Backing;
 }

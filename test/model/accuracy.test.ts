@@ -100,7 +100,7 @@ interface Errors {
   downtime: number;
 }
 
-function compare(input: unknown, result: MigrationResult, faults?: Partial<ModelFaults>): Errors {
+function compare(input: unknown, result: MigrationResult, faults?: ModelFaults): Errors {
   const p = predictScenario(parseScenario(input), { bands: false, faults });
   const rel = (model: number, actual: number) => Math.abs(model - actual) / actual;
   return {
