@@ -537,24 +537,23 @@ export class TdpMmu {
 
   /** wrprot_gfn_range: clear W on present leaves at ≥ minLevel, keeping MMU-writable. */
   wrprotRange(start: number, end: number, minLevel: number): boolean {
-    let changed = false;
-    for (const it = this.walk(minLevel, start, end); this.nextLeaf(it, true); it.next()) {
-      if ((it.oldLo & SPTE_W) === 0) continue;
-      it.set((it.oldLo & ~SPTE_W) >>> 0, it.oldHi);
-      changed = true;
-    }
-    return changed;
+    return this.clearLeafBit(minLevel, start, end, SPTE_W);
   }
 
   /** clear_dirty_gfn_range: clear D on present leaves (W where A/D is disabled). */
   clearDirtyRange(start: number, end: number): boolean {
-    let changed = false;
     // Chosen once per operation, as KVM does: A/D bits are on or off for the whole MMU.
-    const dbit = this.adEnabled ? SPTE_D : SPTE_W;
-    for (const it = this.walk(PG_LEVEL_4K, start, end); this.nextLeaf(it, true); it.next()) {
-      if (this.adEnabled && isAdDisabledSpte(it.oldHi)) this.host.warn('A/D-disabled SPTE with A/D enabled');
-      if ((it.oldLo & dbit) === 0) continue;
-      it.set((it.oldLo & ~dbit) >>> 0, it.oldHi);
+    return this.clearLeafBit(PG_LEVEL_4K, start, end, this.adEnabled ? SPTE_D : SPTE_W);
+  }
+
+  /** Clear `bit` on every present leaf at ≥ minLevel in [start, end) that has it; whether any had. */
+  private clearLeafBit(minLevel: number, start: number, end: number, bit: number): boolean {
+    let changed = false;
+    for (const it = this.walk(minLevel, start, end); this.nextLeaf(it, true); it.next()) {
+      // Clearing D relies on A/D bits: an SPTE without them would have to be write-protected.
+      if (bit === SPTE_D && isAdDisabledSpte(it.oldHi)) this.host.warn('A/D-disabled SPTE with A/D enabled');
+      if ((it.oldLo & bit) === 0) continue;
+      it.set((it.oldLo & ~bit) >>> 0, it.oldHi);
       changed = true;
     }
     return changed;
