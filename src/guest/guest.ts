@@ -26,15 +26,19 @@ import { type BootMemory, fillMemory } from './fill';
 import { createGuestMemory } from './backings';
 import type { Backing, GuestMemory } from './memory';
 import { guestSamples, type GuestSamples, type PageStates } from './page-states';
-import { anyFault, type GuestFaults, type PageStateFaults } from '../config/faults';
+import { anyFault, type FaultPlan } from '../config/faults';
 import { applyGuestFaults } from './faults';
 import type { GuestSpec } from './spec';
 import type { SparseMemory } from './sparse-memory';
 import { decodeVcpuState, encodeVcpuState } from './vcpu-state';
 import { createWorkload, type WriteGenerator } from './workloads';
 
+/** The fault plan's parts a guest applies. */
+export type GuestSideFaults = Pick<FaultPlan, 'mmu' | 'guest' | 'pageStates'>;
+
 export interface GuestOptions {
-  vm?: VmOptions;
+  /** The VM's options; its faults come from `faults.mmu`. */
+  vm?: Omit<VmOptions, 'faults'>;
   /** KVM_CAP_DIRTY_LOG_RING with this many entries per vCPU (a power of two), set before the vCPUs exist. */
   dirtyRing?: number;
   /**
@@ -53,12 +57,10 @@ export interface GuestOptions {
   memory?: SparseMemory;
   /** What holds the pages (memory.ts): stored bytes (default), generated contents, or metadata only (fast mode). */
   backing?: Backing;
-  /** The fault plan's page-state part (generated and metadata backings), for negative tests. */
-  pageStateFaults?: PageStateFaults;
   /** Clock ms between workload batches (default 1: a 100 ms window holds 100 batches). */
   tickMs?: number;
-  /** The fault plan's guest part (src/config/faults.ts), for negative tests. */
-  faults?: GuestFaults;
+  /** The fault plan's parts a guest applies (src/config/faults.ts: its VM's, its own, its page states'), for negative tests. */
+  faults?: GuestSideFaults;
 }
 
 export interface GuestStats {
@@ -183,10 +185,10 @@ export class Guest {
       content,
       edge: edgeRegionOf(spec),
       bytes: options.memory,
-      faults: options.pageStateFaults,
+      faults: options.faults?.pageStates,
     });
     const host = memory.host;
-    const vm = createVm(options.vm);
+    const vm = createVm({ ...options.vm, faults: options.faults?.mmu });
     const hostMappingLevel = options.hostMappingLevel ?? DEFAULT_HOST_MAPPING_LEVEL;
     vm.setUserMemoryRegion({
       slot: 0,
@@ -209,7 +211,7 @@ export class Guest {
       content,
       options.dirtyRing ?? DEFAULT_RING_FULL_WRITES,
     );
-    if (anyFault(options.faults)) applyGuestFaults(guest, options.faults!);
+    if (anyFault(options.faults?.guest)) applyGuestFaults(guest, options.faults!.guest!);
     if (!options.memory)
       fillMemory(
         {

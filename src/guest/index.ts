@@ -2,8 +2,7 @@
 export { guestSpecSchema, parseGuestSpec, CONTENT_KINDS } from './spec';
 export type { GuestSpec, WorkloadSpec, ContentKind } from './spec';
 export { Guest } from './guest';
-export type { GuestOptions, GuestStats } from './guest';
-export type { GuestFaults } from '../config/faults';
+export type { GuestOptions, GuestSideFaults, GuestStats } from './guest';
 export { DirtyMeter, DirtyWindow } from './dirty-meter';
 export type { WindowSample } from './dirty-meter';
 export { checkEdgeRule } from './edge-rule';

@@ -33,11 +33,10 @@ export function createSourceGuest(
 ): SourceGuest {
   const faults = options.faults;
   const guest = Guest.create(scenario.guest, clock, {
-    vm: { tracking: scenario.migration.tracking, faults: faults?.mmu },
+    vm: { tracking: scenario.migration.tracking },
     dirtyRing: scenario.migration['dirty-log'] === 'ring' ? DIRTY_RING_ENTRIES : undefined,
     backing: options.backing,
-    pageStateFaults: faults?.pageStates,
-    faults: faults?.guest,
+    faults,
   });
   // The writable working set of each round: distinct pages written between two samples.
   const window = guest.meter.open();

@@ -56,11 +56,13 @@ describe('the fault plan wraps a seam only when one of its faults is on', () => 
 
   it('guest: no fault leaves its vCPUs and its queue alone; sideDoor wraps the writes, dropOwedWrites the queue', () => {
     const spec = parseGuestSpec({ memory: '4MiB', vcpus: 2 });
-    const plain = Guest.create(spec, virtualClock(), { faults: { sideDoor: false } });
+    const plain = Guest.create(spec, virtualClock(), { faults: { guest: { sideDoor: false } } });
     expect([own(plain), ...plain.vm.vcpus.map(own)]).toEqual([[], [], []]);
-    const side = Guest.create(spec, virtualClock(), { faults: { sideDoor: true } });
+    const side = Guest.create(spec, virtualClock(), { faults: { guest: { sideDoor: true } } });
     for (const vcpu of side.vm.vcpus) expect(own(vcpu).sort()).toEqual(['write', 'writeU32', 'writeWords']);
-    expect(own(Guest.create(spec, virtualClock(), { faults: { dropOwedWrites: true } }))).toEqual(['owe']);
+    expect(own(Guest.create(spec, virtualClock(), { faults: { guest: { dropOwedWrites: true } } }))).toEqual([
+      'owe',
+    ]);
   });
 
   it('tracker, engine, destination: the object itself when no fault is on', () => {

@@ -36,7 +36,8 @@ function observe(c: Case, boot: 'mapped' | 'faulted', faults: MmuFaults = {}) {
     workload: { kind: 'hotcold', rate: '200MiB/s', hot: '4MiB' },
   });
   const options: GuestOptions = {
-    vm: { tracking: c.tracking, faults },
+    vm: { tracking: c.tracking },
+    faults: { mmu: faults },
     dirtyRing: c.mode === 'ring' ? DIRTY_RING_ENTRIES : undefined,
     hostMappingLevel: c.hostMappingLevel,
     bootMemory: boot,

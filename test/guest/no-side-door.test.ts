@@ -109,11 +109,13 @@ describe.each([
   });
 
   it('catches a guest that writes behind the MMU (fault: sideDoor)', () => {
-    expect(unreported({ ...base, options: { faults: { sideDoor: true } } }).missed.length).toBeGreaterThan(0);
+    expect(
+      unreported({ ...base, options: { faults: { guest: { sideDoor: true } } } }).missed.length,
+    ).toBeGreaterThan(0);
   });
 
   it('catches an MMU that skips the TLB flush after re-protecting (fault: skipFlushAfterReprotect)', () => {
-    const options = { vm: { faults: { skipFlushAfterReprotect: true } } };
+    const options = { faults: { mmu: { skipFlushAfterReprotect: true } } };
     expect(unreported({ ...base, options }).missed.length).toBeGreaterThan(0);
   });
 });
@@ -143,7 +145,7 @@ describe('ring full', () => {
   it('catches a guest that forgets the writes a blocked vCPU owes (fault: dropOwedWrites)', () => {
     const { guest, clock } = makeGuest(
       { memory: '8MiB', fill: { populated: '0%' }, workload: { kind: 'uniform', rate: '256MiB/s' } },
-      { dirtyRing: 1024, faults: { dropOwedWrites: true } },
+      { dirtyRing: 1024, faults: { guest: { dropOwedWrites: true } } },
     );
     guest.setDirtyLogging(true);
     guest.start();
