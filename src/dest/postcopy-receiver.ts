@@ -318,9 +318,6 @@ export class PostcopyReceiver {
       dest.guest.start();
     }
     this.started = true;
-    // Requests made while there was no link went nowhere: ask again for what vCPUs wait on.
-    dest.forgetRequests();
-    dest.rerequest();
     this.base = tick;
     this.next = 0;
     this.sourceTick = tick;
@@ -335,6 +332,7 @@ export class PostcopyReceiver {
       this.next++;
       if (!this.runTicks(from, from + this.epoch)) return;
       this.sendRequests();
+      this.dest!.sample();
       this.say(encodeClock((from + this.epoch) * TICK_MS, this.said.frames, this.said.hash), false);
     }
   }
@@ -391,6 +389,7 @@ export class PostcopyReceiver {
   private complete(tick: number): void {
     const dest = this.dest!;
     dest.stop();
+    dest.sample(true);
     dest.outbox.length = 0;
     this.completedAt = tick * TICK_MS;
     this.say(encodeBitmap('received', this.completedAt, packBits(dest.present)));
@@ -428,6 +427,11 @@ export class PostcopyReceiver {
     const tick = Math.max(ticksOf(at), now);
     if (this.started && !this.runTicks(now, tick)) return;
     this.enter('recovering');
+    // Requests made while there was no link went nowhere: ask again, at R, for what vCPUs wait
+    // on, ahead of the bitmap (the source has them before its first epoch from R).
+    dest.forgetRequests();
+    dest.rerequest();
+    this.sendRequests();
     this.say(encodeBitmap('received', tick * TICK_MS, packBits(dest.present)));
   }
 
@@ -471,6 +475,7 @@ export class PostcopyReceiver {
         recoveries: this.recoveries,
         pagesPlaced: this.pagesPlaced,
         completedAt: this.completedAt,
+        timeline: dest.timeline,
       },
       ...(reason ? { reason: reason.slice(0, 1024) } : {}),
     };

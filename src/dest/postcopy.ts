@@ -17,6 +17,22 @@ export interface PageRequest {
   time: number;
 }
 
+/**
+ * Faults over time: at each sample, the requests made so far and each vCPU's blocktime so far
+ * (ms, its current wait included). At most TIMELINE_SAMPLES samples: when full, every other one
+ * goes and the spacing doubles, so a run of any length keeps an even outline.
+ */
+export interface PostcopyTimeline {
+  /** ms of the run's clock. */
+  t: number[];
+  requests: number[];
+  /** Per vCPU (the first TIMELINE_VCPUS), its blocktime at each sample. */
+  vcpuBlocktime: number[][];
+}
+
+export const TIMELINE_SAMPLES = 128;
+export const TIMELINE_VCPUS = 32;
+
 export interface PostcopyDestinationOptions {
   /** What pre-copy left here: valid except where `discard` is set. */
   memory: SparseMemory;
@@ -54,6 +70,9 @@ export class PostcopyDestination {
   readonly arrived: Uint32Array;
   private readonly memory: SparseMemory;
   private readonly clock: Clock;
+  readonly timeline: PostcopyTimeline;
+  private sampleEvery = 1;
+  private samplesOffered = 0;
 
   constructor(o: PostcopyDestinationOptions) {
     this.memory = o.memory;
@@ -72,6 +91,11 @@ export class PostcopyDestination {
     const vcpus = o.spec.vcpus;
     this.blockedSince = new Float64Array(vcpus);
     this.vcpuBlocktime = new Float64Array(vcpus);
+    this.timeline = {
+      t: [],
+      requests: [],
+      vcpuBlocktime: Array.from({ length: Math.min(vcpus, TIMELINE_VCPUS) }, () => []),
+    };
   }
 
   /** The MMU's userfault: a missing page blocks the vCPU and is requested. */
@@ -128,6 +152,26 @@ export class PostcopyDestination {
   rerequest(): void {
     for (const vcpu of this.guest.vm.vcpus)
       if (vcpu.faultedOn >= 0) this.request(vcpu.faultedOn, this.clock.now());
+  }
+
+  /** Offer a sample at `now` (the receiver offers one per epoch and one at the end). */
+  sample(final = false): void {
+    if (!final && this.samplesOffered++ % this.sampleEvery !== 0) return;
+    const now = this.clock.now();
+    const tl = this.timeline;
+    // 0.1 ms is the simulation's step: nothing finer is real, and the verdict stays small.
+    const r = (x: number) => Math.round(x * 10) / 10;
+    tl.t.push(r(now));
+    tl.requests.push(this.requests);
+    tl.vcpuBlocktime.forEach((series, v) =>
+      series.push(r(this.vcpuBlocktime[v]! + (this.blocked(v) ? now - this.blockedSince[v]! : 0))),
+    );
+    if (tl.t.length < TIMELINE_SAMPLES) return;
+    const keep = (a: number[]) => a.filter((_, i) => i % 2 === 0);
+    tl.t = keep(tl.t);
+    tl.requests = keep(tl.requests);
+    tl.vcpuBlocktime = tl.vcpuBlocktime.map(keep);
+    this.sampleEvery *= 2;
   }
 
   /** The received bitmap the destination sends on recovery (MIG_RP_MSG_RECV_BITMAP). */

@@ -17,6 +17,7 @@
  *
  * `Postcopy` runs both ends in one process, over an in-process link or a loopback WebSocket.
  */
+import type { PostcopyTimeline } from '../dest/postcopy';
 import { PostcopyReceiver, TICK_MS, chained, epochTicks, ticksOf } from '../dest/postcopy-receiver';
 import type { GuestSpec, SparseMemory } from '../guest/index';
 import { transferTimeMs, type LinkModel } from '../link/bandwidth';
@@ -97,6 +98,8 @@ export interface PostcopyResult {
   /** Writes each destination vCPU made since it resumed. */
   vcpuWrites: number[];
   recoveries: number;
+  /** Faults over time as the destination sampled them, `t` in ms after the switch. */
+  timeline: PostcopyTimeline;
   verification: { passed: boolean; firstBadPage?: number };
   /** The destination's verdict, when it gave one. */
   verdict?: DestinationVerdict;
@@ -140,6 +143,8 @@ export class PostcopySource {
   private linkDown = false;
   private wake: (() => void) | undefined;
   private recoverAsked = false;
+  /** After a recovery: no page goes before this tick (the received bitmap's round trip). */
+  private holdUntil = 0;
 
   constructor(private readonly o: PostcopySourceOptions) {
     this.pages = o.discard.length;
@@ -231,6 +236,11 @@ export class PostcopySource {
         'postcopy-vcpu-blocktime': stats?.vcpuBlocktime ?? [],
         vcpuWrites: stats?.vcpuWrites ?? [],
         recoveries: stats?.recoveries ?? 0,
+        timeline: {
+          t: (stats?.timeline.t ?? []).map((t) => Math.round((t - start) * 10) / 10),
+          requests: stats?.timeline.requests ?? [],
+          vcpuBlocktime: stats?.timeline.vcpuBlocktime ?? [],
+        },
       },
       ...(this.verdict ? { verdict: this.verdict } : {}),
     };
@@ -242,7 +252,8 @@ export class PostcopySource {
     const decode = { verifyChecksum: transport.deliversSealedFrames !== true };
     transport.setHandlers({
       message: (bytes) => {
-        if (transport !== this.transport || this.failure) return;
+        // A lost link's late frames (its requests) are gone with it, however late they come in.
+        if (transport !== this.transport || this.linkDown || this.failure) return;
         try {
           const frame = decodeFrame(bytes, decode);
           if (frame.type !== 'CLOCK') this.heard = chained(this.heard, bytes);
@@ -386,6 +397,7 @@ export class PostcopySource {
     const output: Array<number | Buffer> = [];
     const perTick = (link.bandwidth * TICK_MS) / 1000;
     for (let tick = from; tick < to; tick++) {
+      if (tick < this.holdUntil) continue;
       this.budget += perTick;
       const frames: Buffer[] = [];
       const send = (gfn: number, reader: PageReader = this.o.source) => {
@@ -465,10 +477,11 @@ export class PostcopySource {
     this.bytes += Math.ceil(this.pages / 8);
     this.toSend = Uint8Array.from(received, (bit) => (bit ? 0 : 1));
     this.cursor = 0;
-    const base = ticksOf(at * TICK_MS + transferTimeMs(Math.ceil(this.pages / 8), link, 2));
+    // The lockstep resumes at R; no page goes before the bitmap's round trip is over.
+    this.holdUntil = ticksOf(at * TICK_MS + transferTimeMs(Math.ceil(this.pages / 8), link, 2));
     this.enter('postcopy-active');
-    this.startLockstep(base);
-    return base;
+    this.startLockstep(at);
+    return at;
   }
 }
 

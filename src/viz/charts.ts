@@ -8,6 +8,7 @@
  * exist), so the x axes of all charts line up round for round.
  */
 import type { EChartsOption } from 'echarts';
+import type { PostcopyResult } from '../migration/postcopy';
 import type { MigrationStatus, RoundStats } from '../migration/result';
 import { fmtBytes, fmtMs, MiB, toMiB } from './format';
 import { isFinished, type RunView } from './run-view';
@@ -55,7 +56,11 @@ export const COLORS = {
   text: '#343a40',
   muted: '#868e96',
   grid: '#e9ecef',
+  requests: '#e8590c',
 } as const;
+
+/** One line colour per vCPU on the postcopy chart (cycled past eight). */
+const VCPU_COLORS = ['#1971c2', '#2f9e44', '#862e9c', '#c2255c', '#f08c00', '#0c8599', '#5c940d', '#495057'];
 
 /** Colours of the statechart's highlighted (current) state, by outcome. */
 export const STATE_HIGHLIGHT: Record<'running' | 'completed' | 'failed', string> = {
@@ -611,6 +616,56 @@ export function sendersOption(view: RunView): EChartsOption {
           t.cpuTime === null || seconds <= 0 ? null : Math.round((t.cpuTime / (seconds * 1000)) * 1000) / 10,
         ),
       },
+    ],
+  };
+}
+
+/** What the postcopy chart draws: the phase's figures and the destination's fault timeline. */
+export type PostcopyFaults = Pick<
+  PostcopyResult,
+  'timeline' | 'postcopy-requests' | 'postcopy-blocktime' | 'postcopy-vcpu-blocktime'
+>;
+
+/**
+ * Postcopy's faults over the phase (ms after the switch): page requests per sampling interval
+ * as bars, and each vCPU's blocktime so far as a line (flat while it runs, rising while it waits
+ * for a page), from the destination's timeline. A run without postcopy says so.
+ */
+export function postcopyOption(postcopy: PostcopyFaults | undefined): EChartsOption {
+  const tl = postcopy?.timeline;
+  const t = tl?.t ?? [];
+  const requests = (tl?.requests ?? []).map((n, i, all) => n - (i > 0 ? all[i - 1]! : 0));
+  const subtitle = postcopy
+    ? `${postcopy['postcopy-requests']} requests, all vCPUs blocked ${fmtMs(postcopy['postcopy-blocktime'])}`
+    : 'requests and blocktime per vCPU after migrate-start-postcopy';
+  return {
+    ...base('Postcopy faults', subtitle),
+    ...(t.length === 0
+      ? centreNote(postcopy ? 'no samples' : 'no postcopy in this run (postcopy-ram off)')
+      : {}),
+    tooltip: { trigger: 'axis', confine: true },
+    legend: { bottom: 0, type: 'scroll', textStyle: { fontSize: 10 } },
+    xAxis: { type: 'value', name: 'ms after the switch', nameLocation: 'middle', nameGap: 22, min: 0 },
+    yAxis: [valueAxis('requests'), valueAxis('blocked ms', { splitLine: { show: false }, min: 0 })],
+    series: [
+      {
+        id: 'requests',
+        name: 'page requests',
+        type: 'bar',
+        barMaxWidth: 8,
+        itemStyle: { color: COLORS.requests },
+        data: t.map((x, i) => [x, requests[i]!]),
+      },
+      ...(tl?.vcpuBlocktime ?? []).map((series, v) => ({
+        id: `vcpu${v}`,
+        name: `vCPU ${v} blocked`,
+        type: 'line' as const,
+        yAxisIndex: 1,
+        showSymbol: false,
+        lineStyle: { width: 1.5 },
+        itemStyle: { color: VCPU_COLORS[v % VCPU_COLORS.length] },
+        data: t.map((x, i) => [x, series[i]!]),
+      })),
     ],
   };
 }

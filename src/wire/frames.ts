@@ -28,8 +28,8 @@ import { configSchema, type LinkConfig } from './config';
 import { ALL_ENCODINGS_MASK, isHex256 } from './validation';
 import { verdictSchema, type DestinationVerdict } from './verdict';
 
-/** VERDICT's JSON body at most (reasons are capped at 1 KiB each; postcopy adds two figures per vCPU). */
-const MAX_VERDICT = 32 * 1024;
+/** VERDICT's JSON body at most (reasons are capped at 1 KiB each; postcopy adds its figures per vCPU and a fault timeline; it fits the smallest max payload, 64 KiB). */
+const MAX_VERDICT = 60 * 1024;
 
 /** HELLO.image: the destination keeps the pages' bytes, or only their digests (util/digest.ts). */
 export type ImageKind = 'bytes' | 'digests';

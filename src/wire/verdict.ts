@@ -64,6 +64,12 @@ export const postcopyVerdictSchema = z.strictObject({
   pagesPlaced: z.number().int().min(0),
   /** When every page was here, in the run's clock. */
   completedAt: z.number().min(0),
+  /** Faults over time (src/dest/postcopy.ts PostcopyTimeline: at most 128 samples, 32 vCPUs). */
+  timeline: z.strictObject({
+    t: z.array(z.number().min(0)).max(128),
+    requests: z.array(z.number().int().min(0)).max(128),
+    vcpuBlocktime: z.array(z.array(z.number().min(0)).max(128)).max(32),
+  }),
 });
 
 export const verdictSchema = z.strictObject({

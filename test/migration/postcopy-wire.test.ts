@@ -6,6 +6,7 @@
  * verification; a frame dropped on the way is caught by the next CLOCK's tally (close 1007); a
  * source that loses its link for good leaves the destination paused, never verified.
  */
+import fc from 'fast-check';
 import { Destination } from '../../src/dest/destination';
 import { inprocPair } from '../../src/link/inproc';
 import { Postcopy } from '../../src/migration/postcopy';
@@ -22,7 +23,7 @@ import {
 } from '../../src/wire/frames';
 import { TOKEN } from '../link/helpers';
 import { rawHello } from '../link/peers';
-import { options } from './postcopy-fixture';
+import { options, SWEEP } from './postcopy-fixture';
 
 /** What must agree across transports: everything measured (times to the ns: sums of 0.1 ms ticks carry float dust). */
 function figures(r: Awaited<ReturnType<Postcopy['run']>>) {
@@ -60,6 +61,30 @@ describe('postcopy over the wire', () => {
     // The same plan in process: the same figures.
     const inproc = await new Postcopy(options(plan)).run();
     expect(figures(r)).toEqual(figures(inproc));
+  });
+
+  it('property: for any seed, discard set and losses, ws gives the in-process figures', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1e6 }),
+        fc.integer({ min: 2, max: 5 }),
+        fc.array(
+          fc.record({ at: fc.integer({ min: 0, max: 60 }), recoverAfter: fc.integer({ min: 1, max: 40 }) }),
+          {
+            maxLength: 3,
+          },
+        ),
+        async (seed, every, linkLoss) => {
+          const spec = { ...SWEEP, seed, workload: { kind: 'uniform', rate: '16MiB/s' } };
+          const dirty = (g: number) => g % every === 0;
+          const inproc = await new Postcopy(options({ linkLoss }, spec, dirty)).run();
+          const ws = await new Postcopy(options({ linkLoss, transport: 'ws' }, spec, dirty)).run();
+          expect(inproc.verification.passed).toBe(true);
+          expect(figures(ws)).toEqual(figures(inproc));
+        },
+      ),
+      { seed: 7, numRuns: 6 },
+    );
   });
 
   it('negative: a request answered with the wrong page fails verification (the page as it arrived is checked)', async () => {
