@@ -2,7 +2,7 @@
  * The destination's end of postcopy over a Transport (in-process or WebSocket): the guest runs
  * here on what pre-copy left (PostcopyDestination), its faults go to the source as REQ_PAGES on
  * the return path, and the source's PAGES are placed as they arrive. The stream, from the source:
- * VCPU_STATE, BITMAP(discard), CLOCK(B) (the guest runs from B), then per epoch CLOCK-stamped
+ * BITMAP(discard), VCPU_STATE, CLOCK(B) (the guest runs from B), then per epoch CLOCK-stamped
  * PAGES and a CLOCK closing the epoch; this side answers each epoch with its REQ_PAGES and a
  * CLOCK. When every page is here it sends BITMAP(received), all set; the source's VERIFY brings
  * its stopped image's hash, compared with the image as it arrived (each page's digest taken
@@ -55,8 +55,8 @@ export function epochTicks(latencyMs: number): number {
 }
 
 export type PostcopyReceiverState =
-  | 'awaiting-state'
   | 'awaiting-discard'
+  | 'awaiting-state'
   | 'starting'
   | 'active'
   | 'paused'
@@ -96,11 +96,11 @@ interface Arrival {
 }
 
 export class PostcopyReceiver {
-  private state: PostcopyReceiverState = 'awaiting-state';
+  private state: PostcopyReceiverState = 'awaiting-discard';
   /** This side's own run clock: the guest's. Virtual time only. */
   readonly clock: VirtualClock = virtualClock();
   private dest: PostcopyDestination | undefined;
-  private vcpuState: Uint8Array | undefined;
+  private discard: Uint8Array | undefined;
   private transport: Transport;
   private readonly latencyTicks: number;
   private readonly epoch: number;
@@ -192,24 +192,33 @@ export class PostcopyReceiver {
 
   ////     frames     ////
 
+  /**
+   * A frame of the main link, as its handler hands it over: the pre-copy receiver passes on the
+   * BITMAP(discard) that switched the migration to postcopy this way, then the link itself.
+   */
+  receive(bytes: Uint8Array): void {
+    this.onBytes(this.transport, bytes);
+  }
+
   private listen(transport: Transport): void {
-    const decode = { verifyChecksum: transport.deliversSealedFrames !== true };
     transport.setHandlers({
-      message: (bytes) => {
-        if (transport !== this.transport || this.state === 'ended') return;
-        try {
-          const frame = decodeFrame(bytes, decode);
-          // The tally chains each frame's header checksum, CLOCKs (which carry it) aside.
-          if (frame.type !== 'CLOCK') this.heard = chained(this.heard, bytes);
-          this.onFrame(frame);
-        } catch (e) {
-          this.fail(asWireError(e));
-        }
-      },
+      message: (bytes) => this.onBytes(transport, bytes),
       close: () => {
         if (transport === this.transport) this.lost();
       },
     });
+  }
+
+  private onBytes(transport: Transport, bytes: Uint8Array): void {
+    if (transport !== this.transport || this.state === 'ended') return;
+    try {
+      const frame = decodeFrame(bytes, { verifyChecksum: transport.deliversSealedFrames !== true });
+      // The tally chains each frame's header checksum, CLOCKs (which carry it) aside.
+      if (frame.type !== 'CLOCK') this.heard = chained(this.heard, bytes);
+      this.onFrame(frame);
+    } catch (e) {
+      this.fail(asWireError(e));
+    }
   }
 
   private unexpected(frame: Frame): never {
@@ -229,26 +238,24 @@ export class PostcopyReceiver {
         ),
       });
     switch (this.state) {
+      case 'awaiting-discard':
+        if (frame.type !== 'BITMAP' || frame.kind !== 'discard') this.unexpected(frame);
+        this.discard = unpackBits(frame, this.options.memory.pages);
+        for (const gfn of this.options.faultDiscardOmits ?? []) this.discard[gfn] = 0;
+        this.startMs = frame.at;
+        return this.enter('awaiting-state');
       case 'awaiting-state':
         if (frame.type !== 'VCPU_STATE') this.unexpected(frame);
-        this.vcpuState = Buffer.from(frame.blob);
-        return this.enter('awaiting-discard');
-      case 'awaiting-discard': {
-        if (frame.type !== 'BITMAP' || frame.kind !== 'discard') this.unexpected(frame);
-        const discard = unpackBits(frame, this.options.memory.pages);
-        for (const gfn of this.options.faultDiscardOmits ?? []) discard[gfn] = 0;
         this.dest = new PostcopyDestination({
           memory: this.options.memory,
-          discard,
+          discard: this.discard!,
           spec: this.options.spec,
-          vcpuState: this.vcpuState!,
+          vcpuState: frame.blob,
           clock: this.clock,
           tickMs: TICK_MS,
         });
-        this.vcpuState = undefined;
-        this.startMs = frame.at;
+        this.discard = undefined;
         return this.enter('starting');
-      }
       case 'starting':
       case 'recovering':
         if (frame.type !== 'CLOCK') this.unexpected(frame);

@@ -175,8 +175,8 @@ export class PostcopySource {
     this.enter('postcopy-active');
     this.listen(this.transport);
     const bitmap = packBits(this.o.discard);
-    this.say(encodeVcpuState(this.o.vcpuState));
     this.say(encodeBitmap('discard', start, bitmap));
+    this.say(encodeVcpuState(this.o.vcpuState));
     // The switch's downtime: device state and the discard bitmap, then the destination runs.
     this.bytes += this.o.vcpuState.length + bitmap.length;
     const downtime = transferTimeMs(this.o.vcpuState.length + bitmap.length, link, 1);
