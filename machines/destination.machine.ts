@@ -6,6 +6,7 @@
  *
  *   migrating: handshake → configuring → receiving (rounds) → awaitingState → stateReceived
  *              → preparing → ready ──GO──▶ resumed (guest runs here) → verdict
+ *   receiving.betweenRounds ──POSTCOPY──▶ postcopy (guest runs here, pages on demand) → postcopied
  *
  * The switchover is a commit protocol (src/wire/README.md): PREPARE loads the state and answers
  * READY; only GO, the source's commit point, resumes the guest here. Before GO a CANCEL, an
@@ -20,7 +21,7 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { WireErrorCode } from '../src/wire/errors';
-import type { DestinationBreakdown, PostRun } from '../src/wire/verdict';
+import type { DestinationBreakdown, DestinationVerdict, PostRun } from '../src/wire/verdict';
 
 /** What went wrong, as the ERROR frame the receiver sends before closing. */
 export interface Failure {
@@ -40,6 +41,8 @@ export type DestinationEvent = { time: number } & (
   | { type: 'PREPARE' }
   | { type: 'GO' }
   | { type: 'VERIFY'; sourceHash: string }
+  /** BITMAP(discard) between rounds: migrate-start-postcopy; the guest runs here from now on. */
+  | { type: 'POSTCOPY' }
   | { type: 'CANCEL'; reason: string }
   /** The source sent an ERROR frame. */
   | { type: 'PEER_ERROR'; reason: string }
@@ -77,6 +80,8 @@ export interface DestinationContext {
   failure: Failure | null;
   /** Why the migration ended without a verdict (abandoned, or resumed and then cut off). */
   reason: string | null;
+  /** Postcopy's verdict (src/dest/postcopy-receiver.ts), when the source stayed for it. */
+  postcopyVerdict: DestinationVerdict | null;
 }
 
 /** Destination downtime: the last live page → the guest running here, part by part. */
@@ -134,6 +139,7 @@ const FRAME_EVENTS = [
   'PREPARE',
   'GO',
   'VERIFY',
+  'POSTCOPY',
 ] as const;
 
 /** The same transition for every frame event (not a wildcard: the chart's own events stay out). */
@@ -170,6 +176,10 @@ export const destinationMachine = setup({
     runResumed: fromPromise<PostRun | null>(async () => {
       throw notProvided('runResumed');
     }),
+    /** Postcopy's phase on the link the receiver handed over; resolves with its verdict (null: none). */
+    runPostcopy: fromPromise<DestinationVerdict | null>(async () => {
+      throw notProvided('runPostcopy');
+    }),
   },
   guards: {
     nextRound: ({ context, event }) => event.type === 'ROUND_START' && event.round === context.round + 1,
@@ -190,6 +200,7 @@ export const destinationMachine = setup({
     sendReady: () => undefined,
     resume: () => undefined,
     sendVerdict: () => undefined,
+    startPostcopy: () => undefined,
     reject: () => undefined,
     discard: () => undefined,
     release: () => undefined,
@@ -259,6 +270,7 @@ export const destinationMachine = setup({
     postRun: null,
     failure: null,
     reason: null,
+    postcopyVerdict: null,
   },
   initial: 'migrating',
   states: {
@@ -287,6 +299,15 @@ export const destinationMachine = setup({
             betweenRounds: {
               entry: { type: 'enter', params: { phase: 'migrating.receiving.betweenRounds' } },
               on: {
+                // migrate-start-postcopy: the guest runs here on what the rounds brought.
+                POSTCOPY: {
+                  target: '#destination.postcopy',
+                  actions: [
+                    { type: 'stamp', params: { at: 'go' } },
+                    { type: 'stamp', params: { at: 'resumed' } },
+                    'startPostcopy',
+                  ],
+                },
                 ROUND_START: [
                   {
                     guard: 'nextRound',
@@ -445,6 +466,30 @@ export const destinationMachine = setup({
       },
       onDone: 'verified',
     },
+    // Postcopy: the guest runs here while its pages arrive; the postcopy receiver owns the link.
+    // Nothing undoes it (there is no whole guest anywhere else).
+    postcopy: {
+      entry: { type: 'enter', params: { phase: 'postcopy' } },
+      invoke: {
+        id: 'runPostcopy',
+        src: 'runPostcopy',
+        onDone: {
+          target: 'postcopied',
+          actions: assign(({ event }) => ({
+            postcopyVerdict: event.output,
+            reason: event.output ? null : 'postcopy ended without a verdict',
+          })),
+        },
+        onError: {
+          target: 'postcopied',
+          actions: assign(({ event }) => ({
+            reason: `postcopy failed: ${(event.error as Error)?.message ?? event.error}`,
+          })),
+        },
+      },
+    },
+    /** Postcopy's phase ended (verified, failed, or the source gone): the guest keeps running here. */
+    postcopied: { type: 'final', entry: 'release' },
     /** Verification and post-run done, the verdict sent: the guest keeps running here. */
     verified: { type: 'final', entry: ['sendVerdict', 'release'] },
     /** The guest runs here, but the source went away before the verdict. */

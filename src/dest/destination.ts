@@ -139,6 +139,15 @@ export class Destination implements Acceptor {
     });
   }
 
+  /** Postcopy's migrate-recover connection: it belongs to the migration being served (paused in postcopy). */
+  attachRecovery(transport: Transport): void {
+    if (this.current) return this.current.attachRecovery(transport);
+    const error = new WireError('PRECOPY_ERR_USAGE', 'a recovery connection without a migration in postcopy');
+    transport.setHandlers({ message: () => undefined, close: () => undefined });
+    transport.send(encodeError(error)).catch(() => undefined);
+    transport.close(CloseCode.POLICY, 'no migration');
+  }
+
   /** Resolves when no migration is running. */
   whenIdle(): Promise<void> {
     if (!this.current) return Promise.resolve();

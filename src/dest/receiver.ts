@@ -52,6 +52,7 @@ import { tokensEqual } from '../wire/validation';
 import type { DestinationVerdict, PostRun } from '../wire/verdict';
 import { combineHashes } from '../link/session';
 import { ChannelSet } from './channels';
+import { PostcopyReceiver } from './postcopy-receiver';
 import type { OutcomeTable } from './outcomes';
 import { loadGuest, resumableSpec, runResumedGuest, type LoadedGuest } from './post-run';
 import { RunClock } from './run-clock';
@@ -93,6 +94,9 @@ export interface ReceiverDeadlines {
 }
 
 export const DEFAULT_RECEIVER_DEADLINES: ReceiverDeadlines = { helloMs: 10_000, silenceMs: 60_000 };
+
+/** Postcopy must have every page within this long of the switch, in the run's (virtual) clock. */
+export const POSTCOPY_DEADLINE_MS = 600_000;
 
 /** How a migration ended; `pagesPerRound` is what the destination applied in each round. */
 export type ReceiverOutcome = (
@@ -167,6 +171,11 @@ export class MigrationReceiver {
   private channelHashes: number[] = [];
   /** HELLO's migration id (NO_MIGRATION_ID until then, or when the source gave none). */
   private migrationId = NO_MIGRATION_ID;
+  /** The frame's bytes whose event is being handled (postcopy hands BITMAP(discard) on as it came). */
+  private currentBytes: Uint8Array | undefined;
+  /** Postcopy: the receiver the link went to, and its end. */
+  private postcopy: PostcopyReceiver | undefined;
+  private postcopyDone: Promise<DestinationVerdict | null> | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -246,8 +255,10 @@ export class MigrationReceiver {
       return;
     }
     this.current = frame;
+    this.currentBytes = bytes;
     this.send(this.eventOf(frame, time));
     this.current = undefined;
+    this.currentBytes = undefined;
     if (!this.ended) this.armWatchdog();
     if (frame.type === 'ROUND_END') this.channels?.release(frame.round);
   }
@@ -331,6 +342,7 @@ export class MigrationReceiver {
       case 'REQ_PAGES':
       case 'CLOCK':
       case 'RECOVER':
+        if (frame.type === 'BITMAP' && frame.kind === 'discard') return { type: 'POSTCOPY', time };
         return {
           type: 'FAULT',
           failure: failureOf(
@@ -393,6 +405,8 @@ export class MigrationReceiver {
         what: 'no HELLO within {ms} ms of connecting (the hello deadline)',
       };
     if (snapshot.matches({ migrating: 'preparing' })) return undefined;
+    // Postcopy keeps its own time (its deadline is in the run's clock).
+    if (snapshot.matches('postcopy')) return undefined;
     if (snapshot.matches('resumed'))
       return snapshot.matches({ resumed: { source: 'awaitingHash' } })
         ? {
@@ -516,6 +530,7 @@ export class MigrationReceiver {
           this.reply(encodeHandshake('RESUMED', context.timeline.resumed!));
         },
         sendVerdict: ({ context }) => this.sendVerdict(context),
+        startPostcopy: this.act(() => this.startPostcopy()),
         reject: ({ context }) => this.reject(context.failure),
         discard: () => this.dropImage(),
         release: () => this.dropImage(),
@@ -523,6 +538,7 @@ export class MigrationReceiver {
       actors: {
         prepareGuest: fromPromise<number>(async () => this.prepare()),
         runResumed: fromPromise<PostRun | null>(({ signal }) => this.runResumed(signal)),
+        runPostcopy: fromPromise<DestinationVerdict | null>(() => this.postcopyDone!),
       },
     });
   }
@@ -645,6 +661,41 @@ export class MigrationReceiver {
     });
   }
 
+  /**
+   * BITMAP(discard): the link goes to a PostcopyReceiver, which runs the guest here on the image
+   * the rounds built and takes the frames from this one on. Postcopy runs in virtual time, on an
+   * image with bytes and a guest to run (else the frame is refused).
+   */
+  private startPostcopy(): void {
+    const bytes = this.memory?.bytes;
+    if (!bytes || !this.spec || this.config?.clock !== 'virtual')
+      throw new WireError(
+        'PRECOPY_ERR_UNEXPECTED_FRAME',
+        `BITMAP(discard): postcopy needs a virtual-time run with a guest in CONFIG and an image of bytes (this one: ${this.config?.clock} clock, ${this.spec ? 'a guest' : 'no guest'}, ${this.memory?.kind ?? 'no'} image)`,
+      );
+    // Recorded before the guest runs: a QUERY from here on is answered resumed.
+    this.record((t, id) => t.resumed(id));
+    this.postcopyDone = new Promise((resolve) => {
+      this.postcopy = new PostcopyReceiver(this.transport, {
+        memory: bytes,
+        spec: this.spec!,
+        latencyMs: this.config!.latencyMs,
+        deadlineMs: POSTCOPY_DEADLINE_MS,
+        migrationId: this.migrationId,
+        token: this.options.token,
+        encodings: this.apply!.encodings,
+        onEnd: (outcome) => resolve(outcome.verdict ?? null),
+      });
+    });
+    this.postcopy!.receive(this.currentBytes!);
+  }
+
+  /** Postcopy's migrate-recover connection (refused unless this migration is in postcopy). */
+  attachRecovery(transport: Transport): void {
+    if (this.postcopy) return this.postcopy.attachRecovery(transport);
+    refuseChannel(transport, 'a recovery connection for a migration not in postcopy');
+  }
+
   private sendVerdict(context: DestinationContext): void {
     const verdict = this.verdict(context);
     this.reply(encodeVerdict(verdict));
@@ -714,6 +765,17 @@ export class MigrationReceiver {
       this.channels?.close(code, reason);
       for (const t of this.earlyChannels.values()) t.close(code, reason);
     };
+    if (snapshot.value === 'postcopied') {
+      this.record((t, id) => t.end(id, 'resumed'));
+      this.onEnd({
+        kind: 'resumed',
+        verdict: context.postcopyVerdict ?? undefined,
+        ...(context.reason ? { reason: context.reason } : {}),
+        vcpuStateBytes: this.vcpuStateBytes,
+        pagesPerRound,
+      });
+      return;
+    }
     if (snapshot.value === 'verified' || snapshot.value === 'cutOff') {
       this.record((t, id) => t.end(id, 'resumed'));
       this.transport.close(CloseCode.NORMAL, 'done');

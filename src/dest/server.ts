@@ -59,7 +59,9 @@ export async function startDestinationServer(options: DestinationServerOptions):
         ? destination.attach(transport)
         : route === 'query'
           ? destination.attachQuery(transport)
-          : destination.attachChannel(transport, route),
+          : route === 'recover'
+            ? destination.attachRecovery(transport)
+            : destination.attachChannel(transport, route),
   );
   return { url: server.url, destination, close: () => server.close() };
 }

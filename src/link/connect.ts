@@ -74,7 +74,12 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
       destination.attachChannel(channelEnd, i);
       return wrap(i, channel);
     });
-    return new Session(source, { ...sessionOptions, channels, reopen });
+    const reopenRecovery = async () => {
+      const [recovery, recoveryEnd] = inprocPair();
+      destination.attachRecovery(recoveryEnd);
+      return recovery;
+    };
+    return new Session(source, { ...sessionOptions, channels, reopen, reopenRecovery });
   }
   if (!o.url)
     throw new WireError('PRECOPY_ERR_USAGE', 'connectSource: transport ws needs `url` (ws://127.0.0.1:PORT)');
@@ -99,7 +104,8 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
   }
   // No keepalive on the query connection: it lives for one QUERY and its OUTCOME.
   const reopen = () => connectWs({ url: routeUrl(o.url!, '/query'), token: o.token, clock, keepaliveMs: 0 });
-  return new Session(transport, { ...sessionOptions, channels, reopen });
+  const reopenRecovery = () => ws(routeUrl(o.url!, '/recover'));
+  return new Session(transport, { ...sessionOptions, channels, reopen, reopenRecovery });
 }
 
 /** A multifd channel's URL: the destination's, path `/channel/<i>`. */

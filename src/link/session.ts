@@ -63,6 +63,7 @@ import type {
   RoundAck,
   SendStats,
   SourceSession,
+  PostcopyLink,
   Transport,
 } from './types';
 import type { DestinationVerdict } from '../wire/verdict';
@@ -77,6 +78,7 @@ type Phase =
   | 'committed'
   | 'resumed'
   | 'completed'
+  | 'postcopy'
   | 'closed';
 
 export interface SessionOptions {
@@ -104,6 +106,8 @@ export interface SessionOptions {
   migrationId?: string;
   /** A fresh connection to the same destination, for the recovery query; absent: recover() says unreachable. */
   reopen?: () => Promise<Transport>;
+  /** A fresh connection for postcopy's migrate-recover (ws `/recover`); absent: no postcopy on this link. */
+  reopenRecovery?: () => Promise<Transport>;
 }
 
 /** One multifd channel: its own connection and its own encoder (running hash, frame pool). */
@@ -491,7 +495,19 @@ export class Session implements SourceSession {
     this.closeAll(CloseCode.CANCELLED, 'cancelled');
   }
 
+  handOffPostcopy(): PostcopyLink {
+    this.expectPhase('handOffPostcopy', 'ready');
+    const reopen = this.options.reopenRecovery;
+    if (!reopen || this.channels.length > 0)
+      throw new WireError('PRECOPY_ERR_USAGE', 'handOffPostcopy: this link has no recovery connection (or has multifd channels)');
+    // The destination runs the guest once BITMAP(discard) is there: committed, like GO.
+    this.phase = 'postcopy';
+    this.goSent = true;
+    return { transport: this.transport, migrationId: this.migrationId, token: this.options.token, reopen };
+  }
+
   async close(): Promise<void> {
+    if (this.phase === 'postcopy') return; // the postcopy protocol owns the link now
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.closeAll(CloseCode.NORMAL, 'done');

@@ -52,6 +52,17 @@ export interface Acceptor {
   attachChannel(transport: Transport, index: number): boolean;
   /** A recovery-query connection (QUERY → OUTCOME), answered busy or not. */
   attachQuery(transport: Transport): void;
+  /** Postcopy's migrate-recover: a fresh connection for the paused migration (RECOVER first). */
+  attachRecovery(transport: Transport): void;
+}
+
+/** The link as postcopy takes it over from the session (src/migration/postcopy.ts). */
+export interface PostcopyLink {
+  transport: Transport;
+  migrationId: string;
+  token: string;
+  /** A fresh connection for migrate-recover (ws: path `/recover`). */
+  reopen: () => Promise<Transport>;
 }
 
 /** The recovery query's result (recovery.ts). */
@@ -168,6 +179,12 @@ export interface SourceSession {
    * (recovery.ts). Absent: the link cannot be reopened (the source stays paused, `unknown`).
    */
   recover?(): Promise<Recovery>;
+  /**
+   * migrate-start-postcopy, between rounds: the link leaves the session for the postcopy
+   * protocol, which sends BITMAP(discard) on it (the destination's switch). The session is
+   * committed from here (cancel() sends nothing). Absent: this link cannot do postcopy.
+   */
+  handOffPostcopy?(): PostcopyLink;
   /** After RESUMED: send the paused source image's hash, wait for the verdict (image, post-run). */
   verify(sourceHash: string): Promise<DestinationVerdict>;
   /** Before GO: tell the destination to discard everything, then close. After GO: nothing. */

@@ -4,7 +4,8 @@
  * 401 and the socket is destroyed; plain HTTP gets 426; garbage that is not HTTP gets Node's
  * 400 and a closed socket. Accepted sockets become WsTransports with `maxPayload` enforced by ws
  * (an oversized message closes with 1009). Binds 127.0.0.1 unless told otherwise. A multifd
- * channel connects to `/channel/<i>` with the same token, a recovery query to `/query`; any other
+ * channel connects to `/channel/<i>` with the same token, a recovery query to `/query`, postcopy's
+ * migrate-recover to `/recover`; any other
  * path is a migration's main link.
  */
 import { createServer, type IncomingMessage } from 'node:http';
@@ -45,12 +46,13 @@ function reject(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
-/** What a connection is for: a migration's main link, multifd channel i, or a recovery query. */
-export type Route = undefined | number | 'query';
+/** What a connection is for: a migration's main link, multifd channel i, a recovery query, or postcopy's migrate-recover. */
+export type Route = undefined | number | 'query' | 'recover';
 
-/** The route a connection's path names: `/channel/<i>`, `/query`, anything else the main link. */
+/** The route a connection's path names: `/channel/<i>`, `/query`, `/recover`, anything else the main link. */
 export function routeOf(request: IncomingMessage): Route {
   if (request.url === '/query') return 'query';
+  if (request.url === '/recover') return 'recover';
   const match = /^\/channel\/(\d{1,3})$/.exec(request.url ?? '');
   return match ? Number(match[1]) : undefined;
 }

@@ -88,6 +88,7 @@ function faultyLink(clock: VirtualClock) {
       return accepted;
     },
     attachChannel: (t, index) => destination.attachChannel(t, index),
+    attachRecovery: (t) => destination.attachRecovery(t),
     // The recovery query: a crashed destination is not there to answer it.
     attachQuery: (t) => {
       if (crashed) t.close(1001, 'gone');
