@@ -470,6 +470,8 @@ export const destinationMachine = setup({
     // Nothing undoes it (there is no whole guest anywhere else).
     postcopy: {
       entry: { type: 'enter', params: { phase: 'postcopy' } },
+      // Only the switch itself can be refused (no guest to run, wall time): nothing ran here yet.
+      on: { FAULT: { target: 'failed', actions: 'recordFault' } },
       invoke: {
         id: 'runPostcopy',
         src: 'runPostcopy',

@@ -538,7 +538,7 @@ export class MigrationReceiver {
       actors: {
         prepareGuest: fromPromise<number>(async () => this.prepare()),
         runResumed: fromPromise<PostRun | null>(({ signal }) => this.runResumed(signal)),
-        runPostcopy: fromPromise<DestinationVerdict | null>(() => this.postcopyDone!),
+        runPostcopy: fromPromise<DestinationVerdict | null>(() => this.postcopyDone ?? Promise.resolve(null)),
       },
     });
   }
