@@ -1,6 +1,5 @@
 /**
- * QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no postcopy, colo,
- * wait-unplug): the states the source statechart reports. They belong to the chart; the result
+ * QEMU's MigrationStatus names (qapi/migration.json) used by precopy (no colo, wait-unplug): the states the source statechart reports. They belong to the chart; the result
  * (src/migration/result.ts) and the viewers take them from here.
  */
 export const MIGRATION_STATUSES = [
@@ -9,6 +8,9 @@ export const MIGRATION_STATUSES = [
   'active',
   'pre-switchover',
   'device',
+  'postcopy-active',
+  'postcopy-paused',
+  'postcopy-recover',
   'completed',
   'cancelling',
   'cancelled',

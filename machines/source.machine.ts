@@ -6,6 +6,7 @@
  *   idle → setup → active (round, decide, round, ...) → [preSwitchover] → switchover (vCPUs
  *   paused, last dirty set sent) → device (vCPU state) → prepare (PREPARE → READY)
  *   → commit (GO → RESUMED) → verifying (VERIFY → VERDICT) → completed
+ *   active.decide ──postcopy guards──▶ postcopy (the guest runs at the destination) → completed
  *
  * The switchover is a commit protocol (src/wire/README.md). Up to `prepare` a cancel goes
  * through `cancelling` and any actor error or lost link through `failing`; both run `rollback`
@@ -36,6 +37,7 @@
 import { assign, fromPromise, setup } from 'xstate';
 import {
   fitsThreshold,
+  noProgress,
   stalled,
   xenFewPages,
   xenMaxFactor,
@@ -76,6 +78,8 @@ export interface RoundMeasure extends RoundClose {
   downtimeLimit: number;
   /** Time since the migration began (ms). */
   elapsed: number;
+  /** The in-run predictor's view after this round: will pre-copy converge? (null or absent: no prediction.) */
+  predictedConverges?: boolean | null;
 }
 
 export interface DestinationVerdict {
@@ -103,6 +107,16 @@ export interface SourceInput {
   stallMargin: number;
   /** stall: the downtime budget (ms); null: the downtime limit in force. */
   stallDowntime: number | null;
+  /** QEMU's postcopy-ram capability, and precopy's triggers for migrate-start-postcopy (all off when absent). */
+  postcopyRam?: boolean;
+  postcopyAfterRounds?: number | null;
+  postcopyOnStall?: boolean;
+  postcopyOnPrediction?: boolean;
+}
+
+/** How the postcopy phase ended (src/migration/postcopy.ts): failed means no verdict could be had. */
+export interface PostcopyOutcome extends DestinationVerdict {
+  failed: boolean;
 }
 
 export interface SourceContext extends SourceInput {
@@ -118,12 +132,16 @@ export interface SourceContext extends SourceInput {
   refusedCancel: string | null;
   /** Why the verification after the resume did not finish. */
   verificationError: string | null;
+  /** migrate-start-postcopy was asked for (it acts at the next round's decision). */
+  postcopyRequested: boolean;
 }
 
 export type SourceEvent =
   | { type: 'START' }
   | { type: 'CANCEL'; reason?: string }
   | { type: 'CONTINUE' }
+  /** migrate-start-postcopy (needs postcopy-ram; ignored otherwise, as the API refuses it). */
+  | { type: 'START_POSTCOPY' }
   /** The link failed while no actor was waiting on it (e.g. during the pre-switchover hold). */
   | { type: 'LINK_LOST'; reason: string };
 
@@ -197,6 +215,13 @@ export const sourceMachine = setup({
     settleOrphaned: fromPromise<RecoveredOutcome, { reason: string }>(async () => {
       throw notProvided('settleOrphaned');
     }),
+    /**
+     * Postcopy: pause the vCPUs, sync, hand the link over with the discard set and the device
+     * state, serve the destination's faults and push the rest; resolves with its verdict.
+     */
+    runPostcopy: fromPromise<PostcopyOutcome>(async () => {
+      throw notProvided('runPostcopy');
+    }),
   },
   guards: {
     // The stop rules, tried in this order by active.decide (stop-rule.ts has the predicates).
@@ -217,6 +242,27 @@ export const sourceMachine = setup({
     timeoutForce: ({ context }) => pastTimeout(context) && context.onTimeout === 'force',
     maxRounds: ({ context }) => (context.lastRound?.rounds ?? 0) >= context.maxRounds,
     holdBeforeSwitchover: ({ context }) => context.pauseBeforeSwitchover,
+    // migrate-start-postcopy and its triggers, tried after the threshold (a set that fits goes
+    // the pre-copy way, as QEMU's migration_iteration_run checks it first).
+    postcopyAsked: ({ context }) => context.postcopyRam === true && context.postcopyRequested,
+    postcopyAfterRounds: ({ context }) =>
+      context.postcopyRam === true &&
+      context.postcopyAfterRounds != null &&
+      (context.lastRound?.rounds ?? 0) >= context.postcopyAfterRounds,
+    postcopyOnStall: ({ context }) => {
+      const m = judged(context);
+      return (
+        context.postcopyRam === true &&
+        context.postcopyOnStall === true &&
+        m !== null &&
+        noProgress(m, context.bestRemaining)
+      );
+    },
+    postcopyOnPrediction: ({ context }) =>
+      context.postcopyRam === true &&
+      context.postcopyOnPrediction === true &&
+      judged(context)?.predictedConverges === false,
+    postcopyFailed: ({ event }) => (event as { output?: PostcopyOutcome }).output?.failed === true,
   },
   actions: {
     recordCancel: assign({
@@ -238,6 +284,10 @@ export const sourceMachine = setup({
 }).createMachine({
   id: 'source',
   context: ({ input }) => ({
+    postcopyRam: false,
+    postcopyAfterRounds: null,
+    postcopyOnStall: false,
+    postcopyOnPrediction: false,
     ...input,
     lastRound: null,
     bestRemaining: Infinity,
@@ -246,6 +296,7 @@ export const sourceMachine = setup({
     reason: null,
     refusedCancel: null,
     verificationError: null,
+    postcopyRequested: false,
   }),
   initial: 'idle',
   states: {
@@ -267,6 +318,10 @@ export const sourceMachine = setup({
       initial: 'round',
       on: {
         ...ABORTS,
+        START_POSTCOPY: {
+          guard: ({ context }) => context.postcopyRam === true,
+          actions: assign({ postcopyRequested: true }),
+        },
       },
       states: {
         round: {
@@ -285,6 +340,26 @@ export const sourceMachine = setup({
         decide: {
           always: [
             { guard: 'threshold', target: 'ready', actions: assign({ stopReason: 'threshold' }) },
+            {
+              guard: 'postcopyAsked',
+              target: '#source.postcopy',
+              actions: assign({ stopReason: 'postcopy' }),
+            },
+            {
+              guard: 'postcopyAfterRounds',
+              target: '#source.postcopy',
+              actions: assign({ stopReason: 'postcopy' }),
+            },
+            {
+              guard: 'postcopyOnStall',
+              target: '#source.postcopy',
+              actions: assign({ stopReason: 'postcopy' }),
+            },
+            {
+              guard: 'postcopyOnPrediction',
+              target: '#source.postcopy',
+              actions: assign({ stopReason: 'postcopy' }),
+            },
             { guard: 'xenPages', target: 'ready', actions: assign({ stopReason: 'xen-pages' }) },
             { guard: 'xenIterations', target: 'ready', actions: assign({ stopReason: 'xen-iterations' }) },
             { guard: 'xenFactor', target: 'ready', actions: assign({ stopReason: 'xen-factor' }) },
@@ -386,6 +461,28 @@ export const sourceMachine = setup({
         CANCEL: { actions: 'refuseCancel' },
       },
     },
+    // Postcopy: committed on entry (the destination runs the guest once the discard set is
+    // there); a lost link pauses and recovers inside the phase, a cancel is refused.
+    postcopy: {
+      invoke: {
+        id: 'runPostcopy',
+        src: 'runPostcopy',
+        onDone: [
+          {
+            guard: 'postcopyFailed',
+            target: 'postcopyFailed',
+            actions: assign({ reason: ({ event }) => event.output.reason ?? 'postcopy failed' }),
+          },
+          { target: 'completed', actions: assign({ verdict: ({ event }) => event.output }) },
+        ],
+        onError: { target: 'postcopyFailed', actions: 'recordError' },
+      },
+      on: {
+        CANCEL: { actions: 'refuseCancel' },
+      },
+    },
+    /** Postcopy failed: the guest runs on the destination without all its memory (QEMU status failed). */
+    postcopyFailed: { type: 'final' },
     completed: { type: 'final' },
     cancelling: {
       invoke: {
@@ -455,7 +552,7 @@ export const sourceMachine = setup({
 /** Which side runs the guest once the machine has ended in `state`. */
 export function guestSide(state: unknown): GuestSide {
   const name = typeof state === 'string' ? state : Object.keys(state as object)[0]!;
-  if (name === 'completed') return 'destination';
+  if (name === 'completed' || name === 'postcopyFailed') return 'destination';
   if (name === 'cancelled' || name === 'failed') return 'source';
   return 'unknown'; // orphaned
 }
@@ -500,6 +597,8 @@ export function migrationStatus(value: unknown, pauseBeforeSwitchover: boolean):
     case 'commit':
       return pauseBeforeSwitchover ? 'device' : 'active';
     // RESUMED: the guest runs on the destination (QEMU's downtime ends); verification follows.
+    case 'postcopy':
+      return 'postcopy-active';
     case 'verifying':
     case 'completed':
       return 'completed';
@@ -511,6 +610,7 @@ export function migrationStatus(value: unknown, pauseBeforeSwitchover: boolean):
     case 'failed':
     case 'orphaning':
     case 'orphaned':
+    case 'postcopyFailed':
       return 'failed';
     default:
       throw new Error(`migrationStatus: unknown source state ${name}`);

@@ -1,7 +1,7 @@
 /**
  * Steering a running migration, as QEMU's monitor does: `migrate_cancel`, `migrate-continue`
- * (after `pause-before-switchover`) and live `migrate-set-parameters` for `max-bandwidth` and
- * `downtime-limit`. One MigrationControl per migration; the CLI's signals and keys, the
+ * (after `pause-before-switchover`), `migrate-start-postcopy` (with postcopy-ram) and live
+ * `migrate-set-parameters` for `max-bandwidth` and `downtime-limit`. One MigrationControl per migration; the CLI's signals and keys, the
  * dashboard's buttons and library callers all drive the same object, and the engine reads it.
  *
  *   const control = new MigrationControl();
@@ -72,6 +72,7 @@ export class MigrationControl {
   private wakeContinue: (() => void) | undefined;
   private waiting = false;
   private finished = false;
+  private postcopy: (() => void) | undefined;
   private readonly listeners = new Set<(state: ControlState) => void>();
 
   /** Aborts on cancel: hand it to runScenario as `signal` (the control does that itself). */
@@ -112,6 +113,17 @@ export class MigrationControl {
     return parsed;
   }
 
+  /**
+   * QEMU's migrate-start-postcopy: switch to postcopy at the next round's decision (a dirty set
+   * that fits the threshold still completes the pre-copy way). Throws ControlError when the
+   * migration has no postcopy-ram capability or is not running.
+   */
+  startPostcopy(): void {
+    if (this.finished) throw new ControlError('migrate-start-postcopy: the migration has ended');
+    if (!this.postcopy) throw new ControlError('migrate-start-postcopy: the postcopy-ram capability is off');
+    this.postcopy();
+  }
+
   /** Called when the control's state changes (the dashboard shows its buttons by it). */
   onStateChange(listener: (state: ControlState) => void): () => void {
     this.listeners.add(listener);
@@ -137,6 +149,11 @@ export class MigrationControl {
         resolve();
       };
     });
+  }
+
+  /** @internal The engine says whether postcopy is on, and how to ask its chart for it. */
+  allowPostcopy(on: boolean, start: () => void): void {
+    this.postcopy = on ? start : undefined;
   }
 
   /** @internal The migration reached a final state. */

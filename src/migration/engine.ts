@@ -16,6 +16,7 @@ import {
   sourceMachine,
   stateName,
   type DestinationVerdict as MachineVerdict,
+  type PostcopyOutcome,
   type RecoveredOutcome,
   type RoundMeasure,
   type RoundPlan,
@@ -47,6 +48,7 @@ import {
   type MigrationResult,
   type MigrationStatus,
   type MmuCounters,
+  type PostcopyReport,
   type RoundStats,
   type RunRecord,
   type Transfer,
@@ -55,6 +57,7 @@ import {
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
 import type { LiveParameters, MigrationControl, ParameterChange } from './control';
+import { PostcopySource } from './postcopy';
 
 /** What the engine needs of the source guest (src/guest provides it). */
 export interface MigratableGuest {
@@ -271,6 +274,9 @@ export class Migration {
   private readonly sender: SenderStats;
   /** Virtual time: sending over it advances the clock by the transfer time. */
   private readonly link: ModelledLink;
+  /** Postcopy's phase, once it ran; and the status events it reports (paused, recover). */
+  private postcopy: PostcopyReport | undefined;
+  private postcopyState: (status: MigrationStatus) => void = () => undefined;
 
   constructor(private readonly options: EngineOptions) {
     const engineFaults = options.faults?.engine;
@@ -309,6 +315,7 @@ export class Migration {
           verifyDestination: fromPromise<MachineVerdict>(() => this.step(() => this.verifyDestination())),
           rollback: fromPromise<void, { reason: string }>(({ input }) => this.rollback(input.reason)),
           settleOrphaned: fromPromise<RecoveredOutcome, { reason: string }>(() => this.settleOrphaned()),
+          runPostcopy: fromPromise<PostcopyOutcome>(() => this.step(() => this.runPostcopy())),
         },
       }),
       {
@@ -320,6 +327,10 @@ export class Migration {
           stopRule: p['stop-rule'],
           stallMargin: p['stall-margin'],
           stallDowntime: p['stall-downtime'] ?? null,
+          postcopyRam: p['postcopy-ram'],
+          postcopyAfterRounds: p['postcopy-after-rounds'] ?? null,
+          postcopyOnStall: p['postcopy-on-stall'],
+          postcopyOnPrediction: p['postcopy-on-prediction'],
         },
       },
     );
@@ -340,7 +351,13 @@ export class Migration {
       });
       if (name === 'preSwitchover') void this.continued().then(() => actor.send({ type: 'CONTINUE' }));
     });
+    // Postcopy's own states (QEMU's postcopy-paused / -recover), inside the chart's postcopy.
+    this.postcopyState = (status) => {
+      if (this.states[this.states.length - 1] !== status) this.states.push(status);
+      this.emit({ type: 'state', time: this.elapsed(), status, machineState: 'postcopy' });
+    };
     this.notifyLinkLoss = (reason) => actor.send({ type: 'LINK_LOST', reason });
+    this.options.control?.allowPostcopy(p['postcopy-ram'], () => actor.send({ type: 'START_POSTCOPY' }));
     const signals = [this.options.signal, this.options.control?.signal].filter((s) => s !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     const onAbort = () => actor.send({ type: 'CANCEL', reason: String(signal?.reason ?? 'cancelled') });
@@ -552,6 +569,63 @@ export class Migration {
     return { outcome: recovery.outcome, detail: recovery.error };
   }
 
+  /**
+   * migrate-start-postcopy (src/migration/postcopy.ts): pause the vCPUs, sync; the dirty set is
+   * the discard set. The link goes to the postcopy protocol with it and the device state, and
+   * the destination runs the guest from there: the downtime ends when it does. Virtual time only.
+   */
+  private async runPostcopy(): Promise<PostcopyOutcome> {
+    const { guest } = this.options;
+    const imageHash = guest.memory.imageHash();
+    const handOff = this.session!.handOffPostcopy;
+    if (!this.virtual || imageHash === undefined || !handOff)
+      throw new Error(
+        'postcopy runs in virtual time on a full-mode guest over a link that can hand over (not wall time, fast mode or multifd)',
+      );
+    if (this.guestRate.ms === 0) this.sampleGuestRate(true);
+    guest.pauseAll();
+    this.downtime.since = this.clock.now();
+    this.downtime.lastMark = this.downtime.since;
+    this.syncBitmap();
+    this.mark('finalHarvest');
+    const discard = new Uint8Array(guest.pages);
+    for (let n; (n = this.tracker.nextBatch(this.batch, MAX_BATCH_PAGES)) > 0;)
+      for (let i = 0; i < n; i++) discard[this.batch[i]!] = 1;
+    this.tracker.disable();
+    const link = handOff.call(this.session);
+    const encodings = this.session!.encodings;
+    const phase = new PostcopySource({
+      transport: link.transport,
+      clock: this.clock as VirtualClock,
+      source: { pages: guest.pages, peek: (g) => guest.memory.peek(g), imageHash: () => imageHash },
+      discard,
+      vcpuState: guest.vcpuState(),
+      link: this.options.link,
+      reopen: link.reopen,
+      migrationId: link.migrationId,
+      token: link.token,
+      encodings: { zero: encodings.includes('zero'), lz4: encodings.includes('lz4') },
+      onState: (status) => {
+        if (status === 'postcopy-active' || status === 'postcopy-paused' || status === 'postcopy-recover')
+          this.postcopyState(status);
+      },
+    });
+    const { result, verdict } = await phase.run();
+    this.postcopy = result;
+    this.downtime.total = result.downtime;
+    this.downtime.resumedAt = this.downtime.since + result.downtime;
+    this.downtime.parts.destinationResume = result.downtime;
+    this.transfer.downtimeBytes += guest.vcpuState().length + Math.ceil(guest.pages / 8);
+    this.downtime.completedAt = this.elapsed();
+    this.verification.sourceHash = imageHash;
+    if (verdict) this.verification.verdict = verdict;
+    return {
+      passed: verdict?.passed === true,
+      ...(result['error-desc'] ? { reason: result['error-desc'] } : {}),
+      failed: verdict === undefined,
+    };
+  }
+
   /** Stop throttling, dirty-limit penalties and dirty logging (the migration is over here). */
   private liftAids(): void {
     this.options.guest.setThrottle(0);
@@ -738,6 +812,7 @@ export class Migration {
       threshold: this.window.threshold,
       downtimeLimit: this.window.limit,
       elapsed: this.elapsed(),
+      predictedConverges: last?.predictedOutcome ? last.predictedOutcome === 'converged' : null,
     };
   }
 
@@ -949,6 +1024,7 @@ export class Migration {
         ? { sender: this.sender.report(p['zero-page-detection']) }
         : {}),
       ...(p.multifd ? { multifdBytes: this.sender.multifdBytes } : {}),
+      ...(this.postcopy ? { postcopy: this.postcopy } : {}),
       ...(started
         ? { tracker: { dirtyPages: this.tracker.dirtyPages, regionPages: this.tracker.regionPages } }
         : {}),

@@ -11,6 +11,7 @@ import type { SendStats } from '../link/types';
 import { PAGE_SIZE } from '../util/units';
 import type { DestinationBreakdown, DestinationVerdict, PostRun } from '../wire/verdict';
 import type { ParameterChange } from './control';
+import type { PostcopyResult } from './postcopy';
 import type { MemoryPlan } from './memory-plan';
 import type { Scenario } from './scenario';
 import { CONVERGED_REASONS, type StopReason } from './stop-rule';
@@ -272,6 +273,8 @@ export interface MigrationResult {
     states: MigrationStatus[];
     /** The sender threads: multifd channels, zero-page detection, CPU model. */
     sender?: SenderReport;
+    /** Postcopy's phase (src/migration/postcopy.ts), when the migration switched to it. */
+    postcopy?: PostcopyReport;
     /** The MMU's costs over the whole migration (the sum of the rounds' `mmu`). */
     mmu?: MmuCounters;
     /**
@@ -430,6 +433,8 @@ export interface RunRecord {
   dirtyLimit?: { throttleTimePerRound: number; ringFullTime: number };
   /** XBZRLE's rates, when the capability is on. */
   xbzrle?: { cacheSize: number; cacheMissRate: number; encodingRate: number };
+  /** Postcopy's phase, when the migration switched to it. */
+  postcopy?: PostcopyReport;
 }
 
 /** How the source machine ended: its status and the figures its context holds. */
@@ -545,6 +550,7 @@ export function assembleResult(run: RunRecord, end: MachineEnd): MigrationResult
       scenario: withoutSecrets(run.scenario),
       states: run.states,
       ...(run.sender ? { sender: run.sender } : {}),
+      ...(run.postcopy ? { postcopy: run.postcopy } : {}),
       ...(run.mmu ? { mmu: run.mmu } : {}),
       ...(stopReason ? { stopReason } : {}),
       ...(run.memoryPlan ? { memory: memoryOf(run.memoryPlan) } : {}),
@@ -615,6 +621,9 @@ export function predictionErrors(
 function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['memory']> {
   return { mode: plan.mode, backing: plan.backing, estimate: plan.estimate, notMeasured: plan.notMeasured };
 }
+
+/** Postcopy's figures in the result: QEMU's names, states, the fault timeline. */
+export type PostcopyReport = Omit<PostcopyResult, 'verdict' | 'verification'>;
 
 /** The scenario as results keep it: the destination's token stays out (results are shared). */
 function withoutSecrets(scenario: Scenario): Scenario {

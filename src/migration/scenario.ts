@@ -90,6 +90,14 @@ const migrationFields = z
     'zero-page-detection': z
       .enum(ZERO_PAGE_DETECTION, { error: `must be one of ${ZERO_PAGE_DETECTION.join(', ')}` })
       .default('multifd'),
+    /** QEMU postcopy-ram: the migration may switch to postcopy (migrate-start-postcopy, or a trigger below). */
+    'postcopy-ram': flagBoolean.default(false),
+    /** postcopy: switch after this many live rounds (precopy's; QEMU leaves it to the management layer). */
+    'postcopy-after-rounds': intIn(1, 100_000).optional(),
+    /** postcopy: switch when a round's sync leaves no fewer bytes than the best before it (no progress). */
+    'postcopy-on-stall': flagBoolean.default(false),
+    /** postcopy: switch when the in-run predictor says pre-copy will not converge. */
+    'postcopy-on-prediction': flagBoolean.default(false),
     // precopy's additions.
     'stop-rule': z.enum(STOP_RULES, { error: `must be one of ${STOP_RULES.join(', ')}` }).default('qemu'),
     /** stall: switch over when remaining ≤ best remaining × (1 + margin) (KubeVirt VEP 248). */
@@ -133,6 +141,19 @@ export const migrationSchema = migrationFields
   .refine((m) => !(m.multifd && m.xbzrle), {
     error: 'multifd and xbzrle exclude each other (QEMU sends multifd pages without XBZRLE)',
     path: ['multifd'],
+  })
+  .refine(
+    (m) =>
+      m['postcopy-ram'] ||
+      (m['postcopy-after-rounds'] === undefined && !m['postcopy-on-stall'] && !m['postcopy-on-prediction']),
+    {
+      error: 'postcopy-after-rounds, postcopy-on-stall and postcopy-on-prediction need postcopy-ram (--postcopy-ram on)',
+      path: ['postcopy-ram'],
+    },
+  )
+  .refine((m) => !(m['postcopy-ram'] && m.multifd), {
+    error: 'postcopy-ram with multifd is not modelled (postcopy runs on the main link)',
+    path: ['postcopy-ram'],
   })
   .refine((m) => !m.encodings.includes('xbzrle') || m.xbzrle, {
     error: 'the xbzrle encoding needs the xbzrle capability (--xbzrle on)',

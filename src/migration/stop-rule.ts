@@ -44,9 +44,10 @@ type XenForced = 'xen-iterations' | 'xen-factor' | 'xen-rate';
 export type XenReason = 'xen-pages' | XenForced;
 /**
  * Why the live phase ended: the guard of the source machine that fired. `timeout` is also the
- * reason of a migration the timeout cancelled (on-timeout cancel).
+ * reason of a migration the timeout cancelled (on-timeout cancel); `postcopy`: the switch to
+ * postcopy (migrate-start-postcopy or one of its triggers).
  */
-export type StopReason = ConvergedReason | ForcedReason;
+export type StopReason = ConvergedReason | ForcedReason | 'postcopy';
 
 /** Reasons that mean the dirty set got small enough, as opposed to a forced last round. */
 export const CONVERGED_REASONS: ReadonlySet<string> = new Set<ConvergedReason>([
@@ -92,6 +93,11 @@ export function stalled(r: RoundClose, best: number, margin: number, budget: num
   const noNewMinimum = r.remainingBytes >= best && r.remainingBytes <= best * (1 + margin);
   const fits = r.bandwidth > 0 && best / r.bandwidth <= budget;
   return noNewMinimum && fits;
+}
+
+/** postcopy-on-stall: this round's sync left no fewer bytes than the best before it (Infinity: the first round). */
+export function noProgress(r: RoundClose, best: number): boolean {
+  return r.remainingBytes > 0 && r.remainingBytes >= best;
 }
 
 /** The stall rule with its memory of the best, for a caller that steps rounds itself (the model). */
