@@ -20,6 +20,9 @@ export const BOOLEAN_FLAGS = new Set([
   'xbzrle',
   'pause-before-switchover',
   'multifd',
+  'postcopy-ram',
+  'postcopy-on-stall',
+  'postcopy-on-prediction',
 ]);
 
 /** What each flag sets; the default, where the field has one, is added from DEFAULTS. */
@@ -56,6 +59,11 @@ const HELP: Record<string, string> = {
   multifd: 'QEMU multifd: pages over multifd-channels connections, a sync per round',
   'multifd-channels': 'multifd: channels (1..255)',
   'zero-page-detection': 'none | legacy (migration thread) | multifd (the channels)',
+  'postcopy-ram':
+    'QEMU postcopy-ram: the migration may switch to postcopy (the guest runs at the destination, pages on demand)',
+  'postcopy-after-rounds': 'postcopy: switch after this many live rounds',
+  'postcopy-on-stall': "postcopy: switch when a round's sync leaves no fewer bytes than the best before it",
+  'postcopy-on-prediction': 'postcopy: switch when the in-run predictor says pre-copy will not converge',
   'stop-rule':
     "qemu (test every iteration) | round (test at round ends) | xen (Xen'05 last-round rules) | stall (KubeVirt VEP 248)",
   'stall-margin': 'stall rule: act when remaining ≤ best × (1 + margin)',
@@ -108,6 +116,9 @@ export const DEFAULTS: Record<string, string> = {
   multifd: 'off',
   'multifd-channels': '2',
   'zero-page-detection': 'multifd',
+  'postcopy-ram': 'off',
+  'postcopy-on-stall': 'off',
+  'postcopy-on-prediction': 'off',
   'stop-rule': 'qemu',
   'stall-margin': '0.1',
   'downtime-limit-ramp': 'none',

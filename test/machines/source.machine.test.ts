@@ -82,6 +82,12 @@ const ACTOR_EVENTS: AnyEventObject[] = [
   done('settleOrphaned', { outcome: 'unknown' }),
   done('settleOrphaned', { outcome: 'discarded' }),
   done('settleOrphaned', { outcome: 'resumed' }),
+  done('runPostcopy', { passed: true, failed: false }),
+  done('runPostcopy', {
+    passed: false,
+    reason: 'postcopy did not complete within its deadline',
+    failed: true,
+  }),
   ...[
     'setupMigration',
     'runRound',
@@ -90,6 +96,7 @@ const ACTOR_EVENTS: AnyEventObject[] = [
     'prepareDestination',
     'commitSwitchover',
     'verifyDestination',
+    'runPostcopy',
   ].map(error),
 ];
 
@@ -128,12 +135,16 @@ describe('source machine', () => {
   const reached = paths();
   const reachedNames = new Set(reached.map((p) => stateName(p.state.value)));
 
-  it('reaches every state it defines except the transient decision points', () => {
+  it('reaches every state it defines except the transient decision points (postcopy ones with postcopy-ram)', () => {
     const transient = new Set(['active.decide', 'active.ready']);
+    const withPostcopy = paths({ ...input, postcopyRam: true, postcopyAfterRounds: 1 });
+    const all = new Set([...reachedNames, ...withPostcopy.map((p) => stateName(p.state.value))]);
     for (const name of definedStates()) {
       if (transient.has(name)) continue;
-      expect([name, reachedNames.has(name)]).toEqual([name, true]);
+      expect([name, all.has(name)]).toEqual([name, true]);
     }
+    // Without the capability no path leads there.
+    expect([...reachedNames].filter((n) => n.startsWith('postcopy'))).toEqual([]);
   });
 
   it('turns CANCEL in every running state before GO into cancelling → cancelled through rollback', () => {
@@ -287,6 +298,88 @@ describe('source machine', () => {
   }
   const afterRound = (outcome: RoundMeasure, machineInput: SourceInput = input) =>
     afterRounds([outcome], machineInput);
+
+  it('postcopy: each trigger is a named guard tried after the threshold; without postcopy-ram none fires', () => {
+    const pc: SourceInput = { ...input, postcopyRam: true };
+    const two = [round({ rounds: 1 }), round({ rounds: 2 })];
+    const at = (s: ReturnType<typeof afterRounds>) => [stateName(s.value), s.context.stopReason];
+    expect(at(afterRounds(two, { ...pc, postcopyAfterRounds: 2 }))).toEqual(['postcopy', 'postcopy']);
+    expect(at(afterRounds(two.slice(0, 1), { ...pc, postcopyAfterRounds: 2 }))).toEqual([
+      'active.round',
+      null,
+    ]);
+    // A dirty set that fits goes the pre-copy way first, as in QEMU.
+    expect(at(afterRound(ROUNDS.fits, { ...pc, postcopyAfterRounds: 1 }))).toEqual([
+      'preSwitchover',
+      'threshold',
+    ]);
+    // On a stall: the second sync left no fewer bytes than the first; a shrinking set goes on.
+    expect(at(afterRounds(two, { ...pc, postcopyOnStall: true }))).toEqual(['postcopy', 'postcopy']);
+    const shrinking = [
+      round({ rounds: 1 }),
+      round({ rounds: 2, remainingPages: 900, remainingBytes: 900 * PAGE }),
+    ];
+    expect(at(afterRounds(shrinking, { ...pc, postcopyOnStall: true }))).toEqual(['active.round', null]);
+    // When the predictor says pre-copy will not converge.
+    const prediction = { ...pc, postcopyOnPrediction: true };
+    expect(at(afterRound(round({ predictedConverges: false }), prediction))).toEqual([
+      'postcopy',
+      'postcopy',
+    ]);
+    expect(at(afterRound(round({ predictedConverges: true }), prediction))).toEqual(['active.round', null]);
+    // A deadline round is never judged for it.
+    expect(at(afterRound(round({ predictedConverges: false, atDeadline: true }), prediction))[1]).not.toBe(
+      'postcopy',
+    );
+    // migrate-start-postcopy acts at the next decision.
+    const asked = (machineInput: SourceInput) => {
+      let [s] = initialTransition(sourceMachine, machineInput);
+      [s] = transition(sourceMachine, s, { type: 'START' });
+      [s] = transition(sourceMachine, s, done('setupMigration') as never);
+      [s] = transition(sourceMachine, s, { type: 'START_POSTCOPY' });
+      [s] = transition(sourceMachine, s, done('runRound', round({})) as never);
+      return at(s);
+    };
+    expect(asked(pc)).toEqual(['postcopy', 'postcopy']);
+    // Negative: the capability off, no trigger and no request leads to postcopy.
+    const off: SourceInput = {
+      ...input,
+      postcopyAfterRounds: 1,
+      postcopyOnStall: true,
+      postcopyOnPrediction: true,
+    };
+    expect(asked(off)).toEqual(['active.round', null]);
+    expect(
+      at(
+        afterRounds(
+          two.map((r) => ({ ...r, predictedConverges: false })),
+          off,
+        ),
+      ),
+    ).toEqual(['active.round', null]);
+  });
+
+  it('postcopy is committed: a cancel is refused; it ends completed with the verdict, or postcopyFailed (guest at the destination)', () => {
+    const s = afterRound(round({}), { ...input, postcopyRam: true, postcopyAfterRounds: 1 });
+    expect(Object.keys(s.children)).toEqual(['runPostcopy']);
+    expect(migrationStatus(s.value, true)).toBe('postcopy-active');
+    const [cancelled] = transition(sourceMachine, s, { type: 'CANCEL', reason: 'no' });
+    expect([cancelled.value, cancelled.context.refusedCancel]).toEqual(['postcopy', 'no']);
+    const [ok] = transition(sourceMachine, s, done('runPostcopy', { passed: true, failed: false }) as never);
+    expect([ok.value, ok.context.verdict?.passed, guestSide(ok.value)]).toEqual([
+      'completed',
+      true,
+      'destination',
+    ]);
+    const failed = { passed: false, reason: 'deadline passed', failed: true };
+    const [bad] = transition(sourceMachine, s, done('runPostcopy', failed) as never);
+    expect([bad.value, bad.context.reason, migrationStatus(bad.value, true), guestSide(bad.value)]).toEqual([
+      'postcopyFailed',
+      'deadline passed',
+      'failed',
+      'destination',
+    ]);
+  });
 
   it('decides after each round: converge, timeout by policy, round cap, or another round', () => {
     expect(stateName(afterRound(round({})).value)).toBe('active.round');

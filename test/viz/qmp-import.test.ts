@@ -159,7 +159,7 @@ describe('QMP import', () => {
         'a status precopy does not model',
         withLine(
           8,
-          '{"return": {"status": "postcopy-active"}, "timestamp": {"seconds": 1764072000, "microseconds": 600000}}',
+          '{"return": {"status": "colo"}, "timestamp": {"seconds": 1764072000, "microseconds": 600000}}',
         ),
         8,
         /return\.status: status must be one of/,
