@@ -24,6 +24,7 @@ export const CHART_IDS = [
   'heatmap',
   'prediction',
   'senders',
+  'postcopy',
 ] as const;
 export type ChartId = (typeof CHART_IDS)[number];
 
@@ -87,6 +88,7 @@ export function buildCharts(view: RunView, options: { width?: number } = {}): Ch
     { id: 'heatmap', option: heatmapOption(view) },
     { id: 'prediction', option: predictionOption(view) },
     { id: 'senders', option: sendersOption(view) },
+    { id: 'postcopy', option: postcopyOption(view.result?.precopy.postcopy) },
   ];
   const width = options.width ?? DEFAULT_CHART_WIDTH;
   return charts.map((c) => ({ ...c, option: fitTitle(c.option, width) }));
@@ -938,6 +940,9 @@ export const STATECHART_NODES: StateNode[] = [
   { name: 'setup', x: 1, y: 0 },
   { name: 'active', x: 2, y: 0 },
   { name: 'pre-switchover', x: 3, y: -0.8 },
+  { name: 'postcopy-active', x: 3.4, y: -1.7 },
+  { name: 'postcopy-paused', x: 4.4, y: -2.4 },
+  { name: 'postcopy-recover', x: 5, y: -1.5 },
   { name: 'device', x: 4, y: 0 },
   { name: 'completed', x: 5, y: 0 },
   { name: 'cancelling', x: 2.5, y: 1 },
@@ -950,6 +955,12 @@ export const STATECHART_EDGES: [MigrationStatus, MigrationStatus][] = [
   ['setup', 'active'],
   ['active', 'device'],
   ['active', 'pre-switchover'],
+  ['active', 'postcopy-active'],
+  ['postcopy-active', 'postcopy-paused'],
+  ['postcopy-paused', 'postcopy-recover'],
+  ['postcopy-recover', 'postcopy-active'],
+  ['postcopy-active', 'completed'],
+  ['postcopy-active', 'failed'],
   ['pre-switchover', 'device'],
   ['device', 'completed'],
   ['active', 'completed'],

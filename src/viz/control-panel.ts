@@ -1,7 +1,8 @@
 /**
  * The dashboard's control bar (runs in the browser; served transpiled like dashboard-page.ts):
  * Cancel (QEMU's migrate_cancel), Continue (migrate-continue, while the run waits in
- * pre-switchover) and a set-parameters form for max-bandwidth and downtime-limit. It talks to
+ * pre-switchover), Start postcopy (migrate-start-postcopy, while active) and a set-parameters
+ * form for max-bandwidth and downtime-limit. It talks to
  * the server's /control endpoints with the page's token in a header, never a cookie, so another
  * site cannot drive them. A saved result has no control (/control says available: false) and
  * the bar stays hidden. The buttons follow the run's status as the page draws it (data-status on the panel).
@@ -54,6 +55,7 @@ async function mount(bar: HTMLElement): Promise<void> {
   if (!hello.available) return;
   const cancel = button('control-cancel', 'Cancel');
   const resume = button('control-continue', 'Continue');
+  const postcopy = button('control-postcopy', 'Start postcopy');
   const form = document.createElement('form');
   form.id = 'control-parameters';
   const bandwidth = field('max-bandwidth', '1GiB/s');
@@ -64,7 +66,7 @@ async function mount(bar: HTMLElement): Promise<void> {
   const message = document.createElement('span');
   message.id = 'control-message';
   message.setAttribute('role', 'status');
-  bar.append(cancel, resume, form, message);
+  bar.append(cancel, resume, postcopy, form, message);
   bar.hidden = false;
 
   const say = (reply: ControlReply, done: string) => {
@@ -76,10 +78,12 @@ async function mount(bar: HTMLElement): Promise<void> {
     const s = status();
     cancel.disabled = FINISHED.has(s) || s === 'cancelling';
     resume.disabled = s !== 'pre-switchover';
+    postcopy.disabled = s !== 'active';
     apply.disabled = FINISHED.has(s);
   };
   cancel.onclick = async () => say(await call('/cancel', {}), 'cancel requested');
   resume.onclick = async () => say(await call('/continue', {}), 'continuing');
+  postcopy.onclick = async () => say(await call('/postcopy', {}), 'postcopy at the next round decision');
   form.onsubmit = async (e) => {
     e.preventDefault();
     const request: Record<string, string> = {};

@@ -4,6 +4,7 @@
  *   GET  /control             {ok, available, state}: available false for saved results
  *   POST /control/cancel      QEMU's migrate_cancel
  *   POST /control/continue    migrate-continue (only while waiting in pre-switchover, as QEMU)
+ *   POST /control/postcopy    migrate-start-postcopy (needs the postcopy-ram capability)
  *   POST /control/parameters  {"max-bandwidth": "1GiB/s", "downtime-limit": "300ms"}
  *
  * Each needs the dashboard's token in the `X-Precopy-Token` header: not the cookie a browser
@@ -19,6 +20,8 @@ export interface DashboardControl {
   readonly state: string;
   cancel(reason?: string): void;
   continue(): void;
+  /** migrate-start-postcopy; throws (ControlError) when the capability is off. */
+  startPostcopy(): void;
   setParameters(request: ParameterRequest): Partial<LiveParameters>;
 }
 
@@ -101,6 +104,13 @@ export async function handleControl(
         return json(res, 409, { ok: false, error: 'not paused before switchover' });
       control.continue();
       return json(res, 200, { ok: true, state: control.state });
+    case '/control/postcopy':
+      try {
+        control.startPostcopy();
+        return json(res, 200, { ok: true, state: control.state });
+      } catch (e) {
+        return json(res, 409, { ok: false, error: (e as Error).message });
+      }
     case '/control/parameters':
       try {
         const applied = control.setParameters(body as ParameterRequest);

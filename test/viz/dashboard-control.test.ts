@@ -57,6 +57,19 @@ it('continue only while waiting in pre-switchover (409 otherwise), then releases
   expect(released).toBe(true);
 });
 
+it('postcopy: migrate-start-postcopy with the capability (200), refused naming it without (409)', async () => {
+  const refused = await post('/control/postcopy', {});
+  expect(refused.status).toBe(409);
+  expect(await refused.json()).toEqual({
+    ok: false,
+    error: 'migrate-start-postcopy: the postcopy-ram capability is off',
+  });
+  let asked = 0;
+  control.allowPostcopy(true, () => asked++);
+  expect((await post('/control/postcopy', {})).status).toBe(200);
+  expect(asked).toBe(1);
+});
+
 it('set-parameters: applied values back; a mistyped field or bad value is 400 naming it, nothing applied', async () => {
   const ok = await post('/control/parameters', { 'max-bandwidth': '1GiB/s', 'downtime-limit': '250ms' });
   expect(await ok.json()).toEqual({

@@ -7,7 +7,10 @@
 import { PostcopyDestination, TIMELINE_SAMPLES } from '../../src/dest/postcopy';
 import { Postcopy } from '../../src/migration/postcopy';
 import { virtualClock } from '../../src/util/clock';
-import { postcopyOption } from '../../src/viz/charts';
+import { runScenario } from '../../src/migration/index';
+import { buildCharts, postcopyOption } from '../../src/viz/charts';
+import { reportSvg } from '../../src/viz/report';
+import { runViewFromResult } from '../../src/viz/run-view';
 import { renderChartSvg } from '../../src/viz/svg';
 import { options } from '../migration/postcopy-fixture';
 
@@ -59,5 +62,35 @@ describe('postcopy faults chart', () => {
     expect(t.length).toBeGreaterThan(TIMELINE_SAMPLES / 4);
     const gaps = new Set(t.slice(1).map((x, i) => x - t[i]!));
     expect(gaps.size).toBe(1);
+  });
+});
+
+describe('postcopy in the charts of a real run', () => {
+  it('the postcopy chart and the statechart path active → postcopy-active → completed, from the result', async () => {
+    const result = await runScenario({
+      guest: {
+        memory: '4MiB',
+        seed: 7,
+        fill: { populated: '100%', content: 'random' },
+        workload: { kind: 'hotcold', rate: '24MiB/s', hot: '2MiB' },
+      },
+      migration: {
+        'max-bandwidth': '16MiB/s',
+        'downtime-limit': '20ms',
+        'postcopy-ram': true,
+        'postcopy-after-rounds': 2,
+      },
+      run: { latency: '1ms', 'post-run': '0ms', bandwidth: '16MiB/s' },
+    });
+    const view = runViewFromResult('postcopy', result);
+    const chart = buildCharts(view).find((c) => c.id === 'postcopy')!;
+    const series = chart.option.series as Series[];
+    expect(series[0]!.data.reduce((n, [, y]) => n + y, 0)).toBe(
+      result.precopy.postcopy!['postcopy-requests'],
+    );
+    expect(view.statesSeen).toEqual(expect.arrayContaining(['active', 'postcopy-active', 'completed']));
+    const svg = reportSvg([{ title: 'postcopy', result }]);
+    expect(svg).toContain('Postcopy faults');
+    expect(svg).toContain(`${result.precopy.postcopy!['postcopy-requests']} requests`);
   });
 });
