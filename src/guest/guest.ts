@@ -336,6 +336,15 @@ export class Guest {
   }
 
   /** Writes vCPU `vcpu` has emitted so far (its own dirtying, for per-vCPU rates). */
+  /**
+   * Run time vCPU `vcpu` has had (ms; what its workload's writes follow): less while paused,
+   * throttled, sleeping off a dirty-limit penalty, stalled on a full ring or blocked on a
+   * missing page.
+   */
+  vcpuRunMs(vcpu: number): number {
+    return this.cpuMs[vcpu]!;
+  }
+
   vcpuWrites(vcpu: number): number {
     return this.emitted[vcpu]!;
   }

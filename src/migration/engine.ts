@@ -89,6 +89,8 @@ export interface MigratableGuest {
   readonly edgeRegion?: { firstPage: number; pages: number };
   /** vCPU run time lost in dirty-ring-full exits so far (ms, all vCPUs); absent: not measured. */
   readonly ringStallMs?: number;
+  /** vCPU `vcpu`'s run time so far (Guest.vcpuRunMs); absent: the slowdown is not reported. */
+  vcpuRunMs?(vcpu: number): number;
 }
 
 export interface EngineOptions {
@@ -277,6 +279,8 @@ export class Migration {
   /** Postcopy's phase, once it ran; and the status events it reports (paused, recover). */
   private postcopy: PostcopyReport | undefined;
   private postcopyState: (status: MigrationStatus) => void = () => undefined;
+  /** The guest's run time at the live phase's start, and the live phase as it stood at the pause. */
+  private readonly guestRun: { start?: number[]; live?: { ms: number; lostMs: number[] } } = {};
 
   constructor(private readonly options: EngineOptions) {
     const engineFaults = options.faults?.engine;
@@ -458,6 +462,7 @@ export class Migration {
     this.dirtyBytesLastSync = this.tracker.dirtyPages * PAGE_SIZE;
     this.timeline.setupTime = now - this.timeline.start;
     this.timeline.liveStart = now;
+    this.guestRun.start = this.vcpuRuns();
   }
 
   /**
@@ -489,6 +494,7 @@ export class Migration {
     const { guest } = this.options;
     // A migration shorter than one sampling period still reports the guest's rate.
     if (this.guestRate.ms === 0) this.sampleGuestRate(true);
+    this.notePause();
     guest.pauseAll();
     this.downtime.since = this.clock.now();
     this.downtime.lastMark = this.downtime.since;
@@ -583,6 +589,7 @@ export class Migration {
         'postcopy runs in virtual time on a full-mode guest over a link that can hand over (not wall time, fast mode or multifd)',
       );
     if (this.guestRate.ms === 0) this.sampleGuestRate(true);
+    this.notePause();
     guest.pauseAll();
     this.downtime.since = this.clock.now();
     this.downtime.lastMark = this.downtime.since;
@@ -624,6 +631,22 @@ export class Migration {
       ...(result['error-desc'] ? { reason: result['error-desc'] } : {}),
       failed: verdict === undefined,
     };
+  }
+
+  /** Each vCPU's run time now, or undefined when the guest does not say. */
+  private vcpuRuns(): number[] | undefined {
+    const { guest } = this.options;
+    if (!guest.vcpuRunMs) return undefined;
+    return guest.vm.vcpus.map((_, v) => guest.vcpuRunMs!(v));
+  }
+
+  /** The live phase when the source's vCPUs stopped: its length, and the run time each vCPU lost in it. */
+  private notePause(): void {
+    const start = this.guestRun.start;
+    const now = this.vcpuRuns();
+    if (!start || !now) return;
+    const ms = this.clock.now() - this.timeline.liveStart;
+    this.guestRun.live = { ms, lostMs: now.map((run, v) => Math.max(0, ms - (run - start[v]!))) };
   }
 
   /** Stop throttling, dirty-limit penalties and dirty logging (the migration is over here). */
@@ -1025,6 +1048,7 @@ export class Migration {
         : {}),
       ...(p.multifd ? { multifdBytes: this.sender.multifdBytes } : {}),
       ...(this.postcopy ? { postcopy: this.postcopy } : {}),
+      ...(this.guestRun.live ? { guestLive: this.guestRun.live } : {}),
       ...(started
         ? { tracker: { dirtyPages: this.tracker.dirtyPages, regionPages: this.tracker.regionPages } }
         : {}),

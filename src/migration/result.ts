@@ -275,6 +275,13 @@ export interface MigrationResult {
     sender?: SenderReport;
     /** Postcopy's phase (src/migration/postcopy.ts), when the migration switched to it. */
     postcopy?: PostcopyReport;
+    /**
+     * What the migration cost the guest, for a completed one: vCPU run time lost from the live
+     * phase's start to total-time's end (ms, the mean over vCPUs): in the live phase (throttling,
+     * dirty-limit penalties, ring-full stalls), the downtime, and postcopy's blocktime; `share`
+     * is their sum over that time.
+     */
+    guestSlowdown?: { share: number; liveMs: number; downtimeMs: number; blocktimeMs: number };
     /** The MMU's costs over the whole migration (the sum of the rounds' `mmu`). */
     mmu?: MmuCounters;
     /**
@@ -435,6 +442,8 @@ export interface RunRecord {
   xbzrle?: { cacheSize: number; cacheMissRate: number; encodingRate: number };
   /** Postcopy's phase, when the migration switched to it. */
   postcopy?: PostcopyReport;
+  /** The live phase at the pause: its length, and the run time each vCPU lost in it (ms). */
+  guestLive?: { ms: number; lostMs: number[] };
 }
 
 /** How the source machine ended: its status and the figures its context holds. */
@@ -551,6 +560,9 @@ export function assembleResult(run: RunRecord, end: MachineEnd): MigrationResult
       states: run.states,
       ...(run.sender ? { sender: run.sender } : {}),
       ...(run.postcopy ? { postcopy: run.postcopy } : {}),
+      ...(completed && run.guestLive
+        ? { guestSlowdown: slowdownOf(run, run.guestLive, totalTime, completed ? downtime.total : 0) }
+        : {}),
       ...(run.mmu ? { mmu: run.mmu } : {}),
       ...(stopReason ? { stopReason } : {}),
       ...(run.memoryPlan ? { memory: memoryOf(run.memoryPlan) } : {}),
@@ -624,6 +636,19 @@ function memoryOf(plan: MemoryPlan): NonNullable<MigrationResult['precopy']['mem
 
 /** Postcopy's figures in the result: QEMU's names, states, the fault timeline. */
 export type PostcopyReport = Omit<PostcopyResult, 'verdict' | 'verification'>;
+
+function slowdownOf(
+  run: RunRecord,
+  live: NonNullable<RunRecord['guestLive']>,
+  totalTime: number,
+  downtimeMs: number,
+): NonNullable<MigrationResult['precopy']['guestSlowdown']> {
+  const mean = (xs: number[]) => (xs.length > 0 ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const liveMs = mean(live.lostMs);
+  const blocktimeMs = mean(run.postcopy?.['postcopy-vcpu-blocktime'] ?? []);
+  const window = Math.max(1, totalTime - run.setupTime);
+  return { share: (liveMs + downtimeMs + blocktimeMs) / window, liveMs, downtimeMs, blocktimeMs };
+}
 
 /** The scenario as results keep it: the destination's token stays out (results are shared). */
 function withoutSecrets(scenario: Scenario): Scenario {

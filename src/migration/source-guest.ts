@@ -64,6 +64,7 @@ export function createSourceGuest(
     setThrottle: (percent) => guest.setThrottle(percent),
     setVcpuPenalty: (vcpu, us) => guest.setVcpuPenalty(vcpu, us),
     vcpuState: () => guest.vcpuState(),
+    vcpuRunMs: (vcpu) => guest.vcpuRunMs(vcpu),
     catchUp: () => guest.catchUp(),
     takeDistinctWrites: () => window.reset().distinct,
     takeRateSample: () => rateWindow.reset().distinct,

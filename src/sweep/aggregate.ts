@@ -38,6 +38,12 @@ export const METRICS = {
   ringStalls: (r: MigrationResult) => r.precopy.mmu?.ringStalls ?? 0,
   /** vCPU run time lost in ring-full exits (ms). */
   ringStallMs: (r: MigrationResult) => r.precopy.mmu?.ringStallMs ?? 0,
+  /** Share of the guest's run time the migration cost it, percent (precopy.guestSlowdown; 0 without). */
+  slowdown: (r: MigrationResult) => (r.precopy.guestSlowdown?.share ?? 0) * 100,
+  /** Postcopy: mean postcopy-vcpu-blocktime over the vCPUs (ms; 0 without postcopy). */
+  blocktime: (r: MigrationResult) => r.precopy.guestSlowdown?.blocktimeMs ?? 0,
+  /** Postcopy: page requests (postcopy-requests; 0 without postcopy). */
+  postcopyRequests: (r: MigrationResult) => r.precopy.postcopy?.['postcopy-requests'] ?? 0,
 } as const;
 
 export type MetricName = keyof typeof METRICS;

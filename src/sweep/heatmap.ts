@@ -45,6 +45,9 @@ const METRIC_LABEL: Record<MetricName, string> = {
   clearCalls: 'harvest: CLEAR_DIRTY_LOG calls',
   ringStalls: 'vCPUs found blocked on a full dirty ring',
   ringStallMs: 'vCPU time lost in ring-full exits (ms)',
+  slowdown: 'guest slowdown (% of its run time)',
+  blocktime: 'postcopy blocktime, mean over vCPUs (ms)',
+  postcopyRequests: 'postcopy page requests',
 };
 
 /** Shown in cells in the metric's unit: MiB for bytes, otherwise as is. */

@@ -25,6 +25,8 @@ describe('postcopy from the engine', () => {
   it('pre-copy does not converge; postcopy-after-rounds 2 completes it, verified, inproc and ws', async () => {
     const pre = await runScenario({ guest: GUEST, migration: MIGRATION, run: RUN });
     expect(pre.precopy.converged).toBe(false);
+    // Pre-copy alone costs the guest its downtime only (no throttle, no blocktime).
+    expect(pre.precopy.guestSlowdown).toMatchObject({ liveMs: 0, blocktimeMs: 0, downtimeMs: pre.downtime });
     for (const transport of ['inproc', 'ws'] as const) {
       const r = await runScenario({
         guest: GUEST,
@@ -40,6 +42,15 @@ describe('postcopy from the engine', () => {
       expect(pc.status).toBe('completed');
       expect(pc['postcopy-requests']).toBeGreaterThan(0);
       expect(r.downtime).toBeLessThan(pre.downtime);
+      // The guest's slowdown: its vCPUs' blocktime (mean) and the downtime, over the migration.
+      const slow = r.precopy.guestSlowdown!;
+      const blocked = pc['postcopy-vcpu-blocktime'];
+      expect(slow.blocktimeMs).toBeCloseTo(blocked.reduce((a, b) => a + b, 0) / blocked.length, 9);
+      expect(slow.downtimeMs).toBe(r.downtime);
+      expect(slow.share).toBeCloseTo(
+        (slow.liveMs + slow.downtimeMs + slow.blocktimeMs) / (r['total-time'] - r['setup-time']),
+        9,
+      );
       process.stdout.write(
         `${transport}: total ${r['total-time'].toFixed(1)} ms downtime ${r.downtime.toFixed(2)} ms requests ${pc['postcopy-requests']} blocktime ${pc['postcopy-vcpu-blocktime'].map((b) => b.toFixed(1))}; pre-copy downtime ${pre.downtime.toFixed(1)}\n`,
       );
