@@ -91,13 +91,13 @@ const migrationFields = z
       .enum(ZERO_PAGE_DETECTION, { error: `must be one of ${ZERO_PAGE_DETECTION.join(', ')}` })
       .default('multifd'),
     /** QEMU postcopy-ram: the migration may switch to postcopy (migrate-start-postcopy, or a trigger below). */
-    'postcopy-ram': flagBoolean.default(false),
+    'postcopy-ram': booleanField.default(false),
     /** postcopy: switch after this many live rounds (precopy's; QEMU leaves it to the management layer). */
-    'postcopy-after-rounds': intIn(1, 100_000).optional(),
+    'postcopy-after-rounds': intField(1, 100_000).optional(),
     /** postcopy: switch when a round's sync leaves no fewer bytes than the best before it (no progress). */
-    'postcopy-on-stall': flagBoolean.default(false),
+    'postcopy-on-stall': booleanField.default(false),
     /** postcopy: switch when the in-run predictor says pre-copy will not converge. */
-    'postcopy-on-prediction': flagBoolean.default(false),
+    'postcopy-on-prediction': booleanField.default(false),
     // precopy's additions.
     'stop-rule': z.enum(STOP_RULES, { error: `must be one of ${STOP_RULES.join(', ')}` }).default('qemu'),
     /** stall: switch over when remaining ≤ best remaining × (1 + margin) (KubeVirt VEP 248). */
