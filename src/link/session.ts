@@ -499,7 +499,10 @@ export class Session implements SourceSession {
     this.expectPhase('handOffPostcopy', 'ready');
     const reopen = this.options.reopenRecovery;
     if (!reopen || this.channels.length > 0)
-      throw new WireError('PRECOPY_ERR_USAGE', 'handOffPostcopy: this link has no recovery connection (or has multifd channels)');
+      throw new WireError(
+        'PRECOPY_ERR_USAGE',
+        'handOffPostcopy: this link has no recovery connection (or has multifd channels)',
+      );
     // The destination runs the guest once BITMAP(discard) is there: committed, like GO.
     this.phase = 'postcopy';
     this.goSent = true;

@@ -147,7 +147,8 @@ export const migrationSchema = migrationFields
       m['postcopy-ram'] ||
       (m['postcopy-after-rounds'] === undefined && !m['postcopy-on-stall'] && !m['postcopy-on-prediction']),
     {
-      error: 'postcopy-after-rounds, postcopy-on-stall and postcopy-on-prediction need postcopy-ram (--postcopy-ram on)',
+      error:
+        'postcopy-after-rounds, postcopy-on-stall and postcopy-on-prediction need postcopy-ram (--postcopy-ram on)',
       path: ['postcopy-ram'],
     },
   )
