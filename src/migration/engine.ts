@@ -126,6 +126,8 @@ export interface EngineOptions {
 const MAX_BATCH_PAGES = 256;
 /** QEMU's MAX_WAIT: an iteration returns to the convergence test at least this often (ms). */
 const MAX_WAIT_MS = 50;
+/** Postcopy: a lost link is recovered (migrate-recover) this long after it went, in the migration's clock (ms). */
+const POSTCOPY_RECOVER_MS = 1000;
 /** Progress events at most this often, in the migration's clock (ms). */
 const PROGRESS_EVERY_MS = 100;
 
@@ -609,6 +611,8 @@ export class Migration {
       vcpuState: guest.vcpuState(),
       link: this.options.link,
       reopen: link.reopen,
+      // A link that goes in postcopy: both sides pause; the engine recovers after a second.
+      autoRecoverMs: POSTCOPY_RECOVER_MS,
       migrationId: link.migrationId,
       token: link.token,
       encodings: { zero: encodings.includes('zero'), lz4: encodings.includes('lz4') },

@@ -74,6 +74,11 @@ export interface PostcopySourceOptions {
   linkLoss?: { at: number; recoverAfter?: number }[];
   /** A fresh connection to the destination for migrate-recover. */
   reopen: () => Promise<Transport>;
+  /**
+   * A loss no plan foresaw (the connection went): migrate-recover this long after it (ms of the
+   * run's clock), as a management layer retrying would. Absent: wait for recover().
+   */
+  autoRecoverMs?: number;
   migrationId: string;
   token: string;
   /** zero and lz4 by default (XBZRLE has no base copy to delta against in postcopy). */
@@ -196,7 +201,7 @@ export class PostcopySource {
         if (planned) losses.shift();
         const lostAt = planned ? boundary : ticksOf(clock.now()) + this.epoch;
         this.loseLink();
-        const recovered = await this.recoverLink(lostAt, planned ? loss.recoverAfter : undefined);
+        const recovered = await this.recoverLink(lostAt, planned ? loss.recoverAfter : this.o.autoRecoverMs);
         if (recovered === undefined) break;
         base = recovered;
         k = 0;
@@ -472,7 +477,7 @@ export class PostcopySource {
     this.send(encodeRecover(this.o.migrationId, at * TICK_MS, this.o.token));
     await this.until('recovered', () => this.received !== undefined);
     if (this.failure || this.completedAt !== undefined) return undefined;
-    if (this.linkDown) return this.recoverLink(ticksOf(clock.now()), undefined);
+    if (this.linkDown) return this.recoverLink(ticksOf(clock.now()), this.o.autoRecoverMs);
     const received = this.received!;
     this.bytes += Math.ceil(this.pages / 8);
     this.toSend = Uint8Array.from(received, (bit) => (bit ? 0 : 1));
@@ -505,7 +510,14 @@ export interface PostcopyOptions {
   deadline: number;
   /** inproc (default) or a loopback WebSocket. */
   transport?: 'inproc' | 'ws';
-  faults?: Partial<PostcopyFaults> & { discardOmits?: number[] };
+  /** PostcopySourceOptions.autoRecoverMs. */
+  autoRecoverMs?: number;
+  /**
+   * discardOmits: see PostcopyReceiverOptions.faultDiscardOmits. destDropsLinkAfter: the
+   * destination's end closes the first link after that many frames arrived (a loss the source
+   * did not plan: it finds the link gone).
+   */
+  faults?: Partial<PostcopyFaults> & { discardOmits?: number[]; destDropsLinkAfter?: number };
   onState?: (status: PostcopyStatus, time: number) => void;
 }
 
@@ -540,8 +552,9 @@ export class Postcopy {
 
   async run(): Promise<PostcopyResult> {
     const o = this.o;
+    const drops = o.faults?.destDropsLinkAfter;
     const receiver = (transport: Transport) =>
-      new PostcopyReceiver(transport, {
+      new PostcopyReceiver(drops === undefined ? transport : droppingAfter(transport, drops), {
         memory: o.destination,
         spec: o.guest,
         latencyMs: o.link.latencyMs,
@@ -580,6 +593,7 @@ export class Postcopy {
         link: o.link,
         linkLoss: o.linkLoss,
         reopen: connect,
+        autoRecoverMs: o.autoRecoverMs,
         migrationId: MIGRATION_ID,
         token: TOKEN,
         faults: o.faults,
@@ -597,4 +611,25 @@ export class Postcopy {
       await close();
     }
   }
+}
+
+/** A transport that closes itself (1011) once `frames` frames have arrived: the negative tests' lost link. */
+function droppingAfter(transport: Transport, frames: number): Transport {
+  let seen = 0;
+  return {
+    send: (frame, done) => transport.send(frame, done),
+    close: (code, reason) => transport.close(code, reason),
+    get bufferedAmount() {
+      return transport.bufferedAmount;
+    },
+    deliversSealedFrames: transport.deliversSealedFrames,
+    setHandlers: (handlers) =>
+      transport.setHandlers({
+        message: (frame) => {
+          if (seen++ === frames) return transport.close(CloseCode.INTERNAL, 'dropped (fault)');
+          if (seen <= frames) handlers.message(frame);
+        },
+        close: (error) => handlers.close(error),
+      }),
+  };
 }

@@ -8,7 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlError, MigrationControl } from '../../src/migration/control';
-import { runScenario, type MigrationResult } from '../../src/migration/index';
+import { Destination } from '../../src/dest/destination';
+import { connectSource, type Acceptor, type Transport } from '../../src/link/index';
+import { createSource, migrate, runScenario, type MigrationResult } from '../../src/migration/index';
+import { FrameType } from '../../src/wire/constants';
 import { parseScenario } from '../../src/migration/scenario';
 import { precopy } from '../cli/in-process';
 
@@ -177,6 +180,74 @@ describe('postcopy from the engine', () => {
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a link lost in postcopy: both sides pause, the engine recovers it a second later, verified', async () => {
+    const scenario = parseScenario({
+      guest: GUEST,
+      migration: { ...MIGRATION, 'postcopy-ram': true, 'postcopy-after-rounds': 2 },
+      run: RUN,
+    });
+    const token = 'postcopy-loss';
+    const destination = new Destination({ token });
+    // The destination's end of the main link closes 30 frames into postcopy (after BITMAP(discard)).
+    const dropping = (t: Transport): Transport => {
+      let inPostcopy = -1;
+      return {
+        send: (f, done) => t.send(f, done),
+        close: (code, reason) => t.close(code, reason),
+        bufferedAmount: 0,
+        deliversSealedFrames: t.deliversSealedFrames,
+        setHandlers: (h) =>
+          t.setHandlers({
+            message: (f) => {
+              if (inPostcopy < 0 && f[5] === FrameType.BITMAP) inPostcopy = 0;
+              if (inPostcopy >= 0 && ++inPostcopy === 30) return t.close(1011, 'dropped (test)');
+              h.message(f);
+            },
+            close: h.close,
+          }),
+      };
+    };
+    const acceptor: Acceptor = {
+      attach: (t) => destination.attach(dropping(t)),
+      attachChannel: (t, i) => destination.attachChannel(t, i),
+      attachQuery: (t) => destination.attachQuery(t),
+      attachRecovery: (t) => destination.attachRecovery(t),
+    };
+    const source = createSource(scenario, { backing: 'stored' });
+    try {
+      const r = await migrate(scenario, source, {
+        connect: () =>
+          connectSource({
+            transport: 'inproc',
+            token,
+            destination: acceptor,
+            clock: source.clock,
+            keepaliveMs: 0,
+          }),
+        close: async () => undefined,
+      });
+      expect([r.status, r.precopy.stopReason, r.precopy.verification?.passed]).toEqual([
+        'completed',
+        'postcopy',
+        true,
+      ]);
+      const pc = r.precopy.postcopy!;
+      expect(pc.recoveries).toBe(1);
+      expect(pc.states).toEqual([
+        'postcopy-active',
+        'postcopy-paused',
+        'postcopy-recover',
+        'postcopy-active',
+        'completed',
+      ]);
+      expect(r.precopy.states).toEqual(expect.arrayContaining(['postcopy-paused', 'postcopy-recover']));
+      // Paused for the engine's second at least: the blocked vCPU waited through it.
+      expect(Math.max(...pc['postcopy-vcpu-blocktime'])).toBeGreaterThan(1000);
+    } finally {
+      source.stop();
     }
   });
 });

@@ -146,3 +146,42 @@ describe('postcopy frames on a pre-copy link', () => {
     }
   });
 });
+
+describe('a loss no plan foresaw', () => {
+  it('the destination drops the link: both pause, the source recovers by itself after autoRecoverMs, verified', async () => {
+    for (const transport of ['inproc', 'ws'] as const) {
+      const seen: string[] = [];
+      const r = await new Postcopy(
+        options({
+          transport,
+          autoRecoverMs: 30,
+          faults: { destDropsLinkAfter: 40 },
+          onState: (s) => seen.push(s),
+        }),
+      ).run();
+      expect([transport, r.status, r.verification.passed]).toEqual([transport, 'completed', true]);
+      expect(r.recoveries).toBe(1);
+      expect(seen).toEqual([
+        'postcopy-active',
+        'postcopy-paused',
+        'postcopy-recover',
+        'postcopy-active',
+        'completed',
+      ]);
+    }
+  });
+
+  it('negative: without autoRecoverMs or recover() it stays paused (QEMU waits for migrate-recover)', async () => {
+    let paused: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => (paused = resolve));
+    const pc = new Postcopy(
+      options({ faults: { destDropsLinkAfter: 40 }, onState: (s) => s === 'postcopy-paused' && paused() }),
+    );
+    const run = pc.run();
+    await reached;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pc.state).toBe('postcopy-paused');
+    pc.recover();
+    expect((await run).verification.passed).toBe(true);
+  });
+});
