@@ -120,6 +120,8 @@ export class PostcopyReceiver {
   private pagesPlaced = 0;
   private completedAt = 0;
   private started = false;
+  /** When the guest started here (the run's clock). */
+  private resumedAt = 0;
   /** Each vCPU's write count in the loaded state (the source's), so the figures are this side's. */
   private writesBefore: number[] = [];
 
@@ -321,6 +323,7 @@ export class PostcopyReceiver {
     tick = Math.max(tick, ticksOf(this.clock.now()));
     this.clock.advanceTo(tick * TICK_MS);
     if (!this.started) {
+      this.resumedAt = tick * TICK_MS;
       this.writesBefore = Array.from({ length: this.options.spec.vcpus }, (_, v) => dest.guest.vcpuWrites(v));
       dest.guest.start();
     }
@@ -464,9 +467,17 @@ export class PostcopyReceiver {
     return {
       passed,
       destinationHash: dest.imageHash(),
-      destinationDowntimeMs: 0,
-      downtimeBreakdown: { stop: 0, finalRound: 0, vcpuState: 0, prepare: 0, commit: 0, resume: 0 },
-      resumedAt: this.startMs,
+      // The switch → the guest running here: the discard bitmap and the device state arriving.
+      destinationDowntimeMs: this.resumedAt - this.startMs,
+      downtimeBreakdown: {
+        stop: 0,
+        finalRound: 0,
+        vcpuState: this.resumedAt - this.startMs,
+        prepare: 0,
+        commit: 0,
+        resume: 0,
+      },
+      resumedAt: this.resumedAt,
       verifyMs: 0,
       rounds: 0,
       pagesReceived: this.pagesPlaced,

@@ -140,4 +140,46 @@ describe('dashboard control bar', () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it('Start postcopy switches a run that cannot converge: the status goes postcopy-active, verified, its chart drawn', async () => {
+    // Paced at 1x: the page keeps up with the rounds, so the click lands while the run is live.
+    const { page, run, errors } = await watch(
+      scenario({ 'postcopy-ram': true, timeout: '120s' }, '40MiB/s'),
+      1,
+    );
+    await page.waitForFunction(() => (window.precopy.views[0]?.rounds.length ?? 0) >= 2, undefined, {
+      timeout: 30_000,
+    });
+    expect(await page.isEnabled('#control-postcopy')).toBe(true);
+    await page.click('#control-postcopy');
+    await page.waitForFunction(() => document.getElementById('control-message')?.dataset.tone !== undefined);
+    expect(await page.textContent('#control-message')).toBe('postcopy at the next round decision');
+    const result = await run;
+    expect(result.precopy.rounds.filter((r) => !r.final).length).toBeLessThan(20);
+    expect([result.status, result.precopy.stopReason, result.precopy.verification?.passed]).toEqual([
+      'completed',
+      'postcopy',
+      true,
+    ]);
+    await statusIs(page, 'completed');
+    expect(await page.evaluate(() => window.precopy.views[0]!.statesSeen)).toContain('postcopy-active');
+    expect(await page.isDisabled('#control-postcopy')).toBe(true);
+    // The postcopy chart as the page drew it (ECharts' own option): the requests and each vCPU's blocktime.
+    const drawn = () =>
+      page.evaluate(() => {
+        const ec = (window as unknown as { echarts: typeof import('echarts') }).echarts;
+        const el = document.querySelector<HTMLElement>('.chart[data-chart="postcopy"]');
+        const option =
+          el && (ec.getInstanceByDom(el)?.getOption() as { series: { id: string; data: unknown[] }[] });
+        return option ? option.series.map((x) => [x.id, x.data.length > 0]) : [];
+      });
+    await page.waitForFunction(() => window.precopy.panels[0]?.drawnSeq === window.precopy.views[0]?.seq);
+    expect(await drawn()).toEqual([
+      ['requests', true],
+      ['vcpu0', true],
+    ]);
+    await page.screenshot({ path: join(OUTPUT_DIR, 'dashboard-postcopy.png') });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 90_000);
 });
