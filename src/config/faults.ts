@@ -11,14 +11,16 @@
  * | `tracker`    | `src/migration/faults.ts` | the dirty tracker's chunk clears and the link its pages go out on |
  * | `engine`     | `src/migration/faults.ts` | the guest the engine drives (its resume, its penalties)        |
  * | `dest`       | `src/dest/faults.ts`      | the page sink the destination applies pages to, its recovery table |
+ * | `link`       | `src/link/faults.ts`      | the transports a session sends on, its xbzrle cache, a ws transport's bound and close |
  *
  * Read where they are decided instead, each once per round, SYNC or lost link, not per page:
  * the engine's resumeOnOrphan and mmuBaselineStuck, the multifd barrier's noBarrier. The model's
  * and the predictor's faults (below) are read by those pure computations, with no object between
- * them and their callers to wrap. Still their own: the postcopy phase's (src/migration/postcopy.ts)
- * and the transports' (src/link); the sweep's queue and store faults (src/sweep/queue.ts,
+ * them and their callers to wrap. Still their own: the postcopy phase's (src/migration/postcopy.ts);
+ * the sweep's queue and store faults (src/sweep/queue.ts,
  * store.ts), which break an external store's bookkeeping, not a migration.
  */
+import type { Transport } from '../link/transport';
 
 /** The MMU (src/mmu): KVM's dirty-logging rules broken one at a time (research §3.8, §4). */
 export interface MmuFaults {
@@ -76,6 +78,20 @@ export interface EngineFaults {
   mmuBaselineStuck?: boolean;
 }
 
+/** The link (src/link, src/wire): what a session and its transports must not get wrong. */
+export interface LinkFaults {
+  /** The encoder keeps a page's cached copy when the page goes out as zero: xbzrle's next delta has the wrong base. */
+  keepStaleCache?: boolean;
+  /** A frame's buffer is reused as soon as it is queued, not once it is written. */
+  releaseWhenQueued?: boolean;
+  /** The ws transport never waits for its send buffer to drain. */
+  ignoreBackpressure?: boolean;
+  /** The ws transport hands any close code and reason to ws unchecked. */
+  rawClose?: boolean;
+  /** Wrap multifd channel `index`'s source-side transport (delay it, ...). */
+  channel?: (index: number, transport: Transport) => Transport;
+}
+
 /** The analytic model (src/model): costs it must not get wrong. Pure functions: it reads these itself. */
 export interface ModelFaults {
   /** Zero pages cost a whole page (the textbook's assumption): predictions of half-empty guests go wrong. */
@@ -98,6 +114,7 @@ export interface FaultPlan {
   tracker?: TrackerFaults;
   dest?: DestFaults;
   engine?: EngineFaults;
+  link?: LinkFaults;
 }
 
 /** Whether any fault of `part` is on (a wrapper is owed). */

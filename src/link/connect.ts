@@ -55,8 +55,9 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
     clock,
     deadlines: { ...o.deadlines, ...(options.deadlineClock ? { clock: options.deadlineClock } : {}) },
     zeroOnMain: o.zeroOnMain,
+    faults: options.faults,
   };
-  const wrap = (i: number, t: Transport) => options.faultChannel?.(i, t) ?? t;
+  const wrap = (i: number, t: Transport) => options.faults?.channel?.(i, t) ?? t;
   if (o.transport === 'inproc') {
     const destination = options.destination;
     if (!destination)
@@ -92,6 +93,7 @@ export async function connectSource(options: ConnectOptions): Promise<SourceSess
       keepaliveMs: o.keepaliveMs,
       maxBufferedBytes: o.maxBufferedBytes,
       stallMs: o.stallMs,
+      faults: options.faults,
     });
   const transport = await ws(o.url);
   const channels: Transport[] = [];

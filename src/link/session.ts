@@ -51,6 +51,8 @@ import {
 } from '../wire/frames';
 import { BARE_CONFIG, type LinkConfig } from '../wire/config';
 import { encodingBit } from '../wire/validation';
+import type { LinkFaults } from '../config/faults';
+import { encoderCache, sessionTransport } from './faults';
 import { XbzrleCache } from '../wire/xbzrle';
 import { isZeroPage } from '../util/digest';
 import { RateMeter, TokenBucket } from './bandwidth';
@@ -89,10 +91,8 @@ export interface SessionOptions {
   maxBatchPages: number;
   maxBandwidth: number;
   clock: Clock;
-  /** Fault switch for negative tests (see PageEncoderOptions). */
-  faultKeepStaleCache?: boolean;
-  /** Fault switch for negative tests: reuse a frame's buffer as soon as it is queued, not once written. */
-  faultReleaseWhenQueued?: boolean;
+  /** The link's part of the fault plan, for negative tests (src/link/faults.ts applies it). */
+  faults?: LinkFaults;
   /** How long each reply may take, on which clock. Default DEFAULT_DEADLINES on the wall clock. */
   deadlines?: Partial<SessionDeadlines>;
   /** multifd: one transport per channel, pages go there (absent or empty: pages go on this link). */
@@ -221,10 +221,13 @@ export class Session implements SourceSession {
   /** Scratch for a send's pages sorted by thread (multifd). */
   private scratch = new Uint32Array(0);
 
+  private readonly transport: Transport;
+
   constructor(
-    private readonly transport: Transport,
+    transport: Transport,
     private readonly options: SessionOptions,
   ) {
+    this.transport = sessionTransport(transport, options.faults);
     this.encodings = [...options.encodings];
     this.migrationId = options.migrationId ?? randomBytes(8).toString('hex');
     this.deadlines = { clock: wallClock(), ...DEFAULT_DEADLINES, ...options.deadlines };
@@ -232,13 +235,15 @@ export class Session implements SourceSession {
     this.encoder = new PageEncoder({
       zero: options.encodings.includes('zero'),
       lz4: options.encodings.includes('lz4'),
-      xbzrle: options.encodings.includes('xbzrle') ? new XbzrleCache(options.xbzrleCacheSize) : undefined,
-      faultKeepStaleCache: options.faultKeepStaleCache,
+      xbzrle: encoderCache(
+        options.encodings.includes('xbzrle') ? new XbzrleCache(options.xbzrleCacheSize) : undefined,
+        options.faults,
+      ),
     });
     this.bucket = new TokenBucket(options.maxBandwidth, options.clock);
     this.meter = new RateMeter(options.clock);
     this.channels = (options.channels ?? []).map((channel) => ({
-      transport: channel,
+      transport: sessionTransport(channel, options.faults),
       encoder: new PageEncoder({
         zero: options.encodings.includes('zero') && !options.zeroOnMain,
         lz4: options.encodings.includes('lz4'),
@@ -383,10 +388,7 @@ export class Session implements SourceSession {
         stats,
       );
       if (!frame) continue;
-      if (this.options.faultReleaseWhenQueued) {
-        this.send(frame, undefined, transport).catch(() => undefined);
-        encoder.release(frame);
-      } else await this.send(frame, () => encoder.release(frame), transport);
+      await this.send(frame, () => encoder.release(frame), transport);
     }
   }
 

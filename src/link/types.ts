@@ -1,4 +1,6 @@
 /** The link's contract: the types the engine, the sessions and the destination share (see index.ts). */
+import type { LinkFaults } from '../config/faults';
+import type { Transport } from './transport';
 import type { PageReader } from '../wire/pages';
 import type { ImageKind, MigrationOutcome } from '../wire/frames';
 import type { Clock } from '../util/clock';
@@ -15,31 +17,7 @@ export type EncodingName = 'zero' | 'raw' | 'lz4' | 'xbzrle';
  * A message-oriented, ordered, reliable duplex: one frame per message. Both the in-process
  * link and the WebSocket link implement it; the session and the destination see only this.
  */
-export interface Transport {
-  /**
-   * Queue one frame. Resolves when the transport can take more (backpressure: the bytes not
-   * yet handed to the OS stay under the transport's bound). Rejects with a WireError if the
-   * link is gone. The caller must not change `frame` until `onWritten` runs (after which the
-   * transport holds no reference to it); without `onWritten`, never.
-   */
-  send(frame: Uint8Array, onWritten?: () => void): Promise<void>;
-  /** Install the receiving side. `close` is called exactly once, with the reason if abnormal. */
-  setHandlers(handlers: TransportHandlers): void;
-  /** Close with a WebSocket close code (1000 normal). Idempotent. */
-  close(code: number, reason: string): void;
-  /** Bytes queued but not yet written (0 for in-process). */
-  readonly bufferedAmount: number;
-  /**
-   * True when a received frame is the very buffer the peer sealed (in-process): no transit can
-   * have corrupted it, so the receiver skips recomputing its checksum (a pass over every byte).
-   */
-  readonly deliversSealedFrames?: boolean;
-}
-
-export interface TransportHandlers {
-  message(frame: Uint8Array): void;
-  close(error: WireError | undefined): void;
-}
+export type { Transport, TransportHandlers } from './transport';
 
 /**
  * What an in-process source attaches to: the destination's side of `precopy dest`. Defined here,
@@ -112,8 +90,8 @@ export interface ConnectOptions {
   channels?: number;
   /** multifd, zero-page-detection legacy: zero pages are found by the migration thread and go on the main link. */
   zeroOnMain?: boolean;
-  /** Fault switch for negative tests: wrap channel `index`'s source-side transport (delay it, ...). */
-  faultChannel?: (index: number, transport: Transport) => Transport;
+  /** The link's part of the fault plan, for negative tests (src/link/faults.ts applies it). */
+  faults?: LinkFaults;
 }
 
 /** The guest as the destination must rebuild it. */

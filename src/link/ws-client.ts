@@ -8,6 +8,8 @@ import WebSocket from 'ws';
 import type { Clock } from '../util/clock';
 import { DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { WireError } from '../wire/errors';
+import type { LinkFaults } from '../config/faults';
+import { wsTransport } from './faults';
 import { WsTransport } from './ws-transport';
 
 export interface WsConnectOptions {
@@ -22,9 +24,8 @@ export interface WsConnectOptions {
   handshakeTimeoutMs?: number;
   /** See WsTransportOptions.stallMs. */
   stallMs?: number;
-  /** Fault switches for negative tests (see WsTransportOptions). */
-  faultIgnoreBackpressure?: boolean;
-  faultRawClose?: boolean;
+  /** The link's part of the fault plan (ignoreBackpressure, rawClose), for negative tests. */
+  faults?: LinkFaults;
 }
 
 const zeroMask = (mask: Buffer): void => {
@@ -81,14 +82,16 @@ export function connectWs(options: WsConnectOptions): Promise<WsTransport> {
       ws.off('error', onError);
       ws.removeAllListeners('unexpected-response');
       resolve(
-        new WsTransport(ws, {
-          clock: options.clock,
-          keepaliveMs: options.keepaliveMs,
-          maxBufferedBytes: options.maxBufferedBytes,
-          faultIgnoreBackpressure: options.faultIgnoreBackpressure,
-          faultRawClose: options.faultRawClose,
-          stallMs: options.stallMs,
-        }),
+        wsTransport(
+          new WsTransport(ws, {
+            clock: options.clock,
+            keepaliveMs: options.keepaliveMs,
+            // The fault: a bound that never holds a send back.
+            maxBufferedBytes: options.faults?.ignoreBackpressure ? Infinity : options.maxBufferedBytes,
+            stallMs: options.stallMs,
+          }),
+          options.faults,
+        ),
       );
     });
   });

@@ -31,10 +31,6 @@ export interface WsTransportOptions {
   closeTimeoutMs?: number;
   /** Over the buffered bound with no write completing for this long: the peer stopped reading. Default 10000; 0 = off. */
   stallMs?: number;
-  /** Fault switch for negative tests: never wait for drain. */
-  faultIgnoreBackpressure?: boolean;
-  /** Fault switch for negative tests: hand close codes and reasons to ws unchecked, no grace timer (as before issue 16). */
-  faultRawClose?: boolean;
 }
 
 export const DEFAULT_MAX_BUFFERED = 4 << 20;
@@ -136,7 +132,7 @@ export class WsTransport implements Transport {
       onWritten?.();
       this.wake();
     });
-    if (this.inflight <= this.maxBuffered || this.options.faultIgnoreBackpressure) return Promise.resolve();
+    if (this.inflight <= this.maxBuffered) return Promise.resolve();
     this.watchForStall();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
@@ -150,7 +146,6 @@ export class WsTransport implements Transport {
   close(code: number, reason: string): void {
     if (this.closedLocally || this.closedWith) return;
     this.closedLocally = true;
-    if (this.options.faultRawClose) return void this.ws.close(code, reason.slice(0, 120));
     const sendable = sendableCloseCode(code);
     if (sendable !== CloseCode.NORMAL && !this.localError) this.localError = closeError(sendable, reason);
     // ws waits 30 s for the peer's close frame; a stalled peer should not hold us that long.

@@ -89,8 +89,6 @@ export interface PageEncoderOptions {
   lz4: boolean;
   /** Present when XBZRLE is on. */
   xbzrle?: XbzrleCache;
-  /** Fault switch for negative tests: keep a cached copy when the page goes out as zero. */
-  faultKeepStaleCache?: boolean;
 }
 
 const ENTRY_MAX = PAGE_ENTRY_HEADER + PAGE_SIZE;
@@ -182,7 +180,7 @@ export class PageEncoder {
     const cache = this.options.xbzrle;
     if (this.options.zero && (stored === undefined || isZeroPage(page))) {
       // The destination now holds zeros; a cached older copy would make the next delta wrong.
-      if (!this.options.faultKeepStaleCache) cache?.invalidate(gfn);
+      cache?.invalidate(gfn);
       stats.zeroPages++;
       return writeEntry(out, at, gfn, Encoding.ZERO, 0);
     }

@@ -118,7 +118,7 @@ describe('closing with what ws refuses', () => {
           token: TOKEN,
           clock: wallClock(),
           keepaliveMs: 0,
-          faultRawClose: fault,
+          faults: { rawClose: fault },
         });
         if (fault) {
           expect(() => transport.close(2500, MULTIBYTE)).toThrow(TypeError);

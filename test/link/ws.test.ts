@@ -75,7 +75,7 @@ describe('WebSocket link', () => {
         clock: wallClock(),
         maxBufferedBytes: 64 << 10,
       });
-      const session = rawSession(transport, { faultReleaseWhenQueued: fault });
+      const session = rawSession(transport, { faults: { releaseWhenQueued: fault } });
       const memory = makeGuest(4096, 12);
       const outcome = migrate(session, memory, 1);
       if (fault)
@@ -235,7 +235,7 @@ describe('WebSocket link against a misbehaving destination', () => {
           clock: wallClock(),
           keepaliveMs: 300,
           maxBufferedBytes,
-          faultIgnoreBackpressure: fault,
+          faults: { ignoreBackpressure: fault },
         });
         const session = rawSession(transport);
         const memory = makeGuest(16384, 4);

@@ -65,7 +65,7 @@ async function runWith(
         token,
         destination,
         channels: scenario.migration['multifd-channels'],
-        faultChannel: (i, t) => (i === options.slowChannel ? lagging(t) : t),
+        faults: { channel: (i, t) => (i === options.slowChannel ? lagging(t) : t) },
       }),
     close: async () => undefined,
   };

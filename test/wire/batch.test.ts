@@ -1,3 +1,4 @@
+import { encoderCache } from '../../src/link/faults';
 import fc from 'fast-check';
 import * as lz4 from 'lz4';
 import { SparseMemory } from '../../src/guest/sparse-memory';
@@ -132,8 +133,7 @@ describe('page batches', () => {
       const encoder = new PageEncoder({
         zero: true,
         lz4: false,
-        xbzrle: new XbzrleCache(4096),
-        faultKeepStaleCache: fault,
+        xbzrle: encoderCache(new XbzrleCache(4096), { keepStaleCache: fault }),
       });
       const ctx: Receiving = { memory: new SparseMemory(1), encodings: 0b1011, runningHash: 0 };
       const step = (round: number, change: () => void) => {
