@@ -1,20 +1,14 @@
 /** `precopy dest`'s engine: a Destination behind a token-checked WebSocket server. */
-import { listenWs } from '../link/ws-server';
-import { wallClock, type Clock } from '../util/clock';
+import { listenWs, type WsServerOptions } from '../link/ws-server';
+import { wallClock } from '../util/clock';
 import { DEFAULT_MAX_PAYLOAD } from '../wire/constants';
 import { Destination, type DestinationEvent, type DestinationOptions } from './destination';
 
-export interface DestinationServerOptions {
-  /** Default 127.0.0.1. */
-  host?: string;
-  /** Default 0 (any free port). */
-  port?: number;
-  token: string;
-  /** Largest WebSocket message accepted. Default 1 MiB. */
-  maxPayload?: number;
-  clock?: Clock;
-  /** Ping interval and dead-peer timeout, ms. Default 5000; 0 = off. */
-  keepaliveMs?: number;
+/** The ws server's own options (host 127.0.0.1, any port, 1 MiB messages, 5 s keepalive by default), then the destination's. */
+export interface DestinationServerOptions extends Pick<
+  WsServerOptions,
+  'host' | 'port' | 'token' | 'maxPayload' | 'clock' | 'keepaliveMs' | 'stallMs'
+> {
   /** Destination events (for a dashboard or a log). */
   onEvent?: (event: DestinationEvent) => void;
   edgeChecker?: DestinationOptions['edgeChecker'];
@@ -22,8 +16,6 @@ export interface DestinationServerOptions {
   maxGuestPages?: number;
   /** DestinationOptions.deadlines. */
   deadlines?: DestinationOptions['deadlines'];
-  /** A source that stops reading is cut after this long (WsTransportOptions.stallMs). */
-  stallMs?: number;
 }
 
 export interface DestinationServer {

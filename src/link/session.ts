@@ -446,14 +446,9 @@ export class Session implements SourceSession {
 
   async prepare(): Promise<{ readyAt: number }> {
     this.expectPhase('prepare', 'state-sent');
-    const reply = await this.request(encodeHandshake('PREPARE', this.now()), 'READY', {
-      name: 'reply',
-      ms: this.deadlines.replyMs,
-      after: 'PREPARE',
-    });
-    if (reply.type !== 'READY') throw this.failed!;
+    const readyAt = await this.handshake('PREPARE', 'READY');
     this.phase = 'prepared';
-    return { readyAt: reply.at };
+    return { readyAt };
   }
 
   async go(): Promise<{ resumedAt: number }> {
@@ -461,14 +456,20 @@ export class Session implements SourceSession {
     // Committed before the first byte leaves: a cancel racing this call sends nothing.
     this.goSent = true;
     this.phase = 'committed';
-    const reply = await this.request(encodeHandshake('GO', this.now()), 'RESUMED', {
+    const resumedAt = await this.handshake('GO', 'RESUMED');
+    this.phase = 'resumed';
+    return { resumedAt };
+  }
+
+  /** One switchover step: send `step`, wait for its `reply` within the reply deadline; the reply's time. */
+  private async handshake(step: 'PREPARE' | 'GO', reply: 'READY' | 'RESUMED'): Promise<number> {
+    const frame = await this.request(encodeHandshake(step, this.now()), reply, {
       name: 'reply',
       ms: this.deadlines.replyMs,
-      after: 'GO',
+      after: step,
     });
-    if (reply.type !== 'RESUMED') throw this.failed!;
-    this.phase = 'resumed';
-    return { resumedAt: reply.at };
+    if (frame.type !== reply) throw this.failed!;
+    return frame.at;
   }
 
   async verify(sourceHash: string): Promise<DestinationVerdict> {

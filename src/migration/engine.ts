@@ -29,7 +29,7 @@ import type { GuestMemory } from '../guest/memory';
 import { isVirtual, sleep, type Clock, type VirtualClock } from '../util/clock';
 import { PAGE_SIZE } from '../util/units';
 import { emptyStats as emptyBatchStats, type BatchStats } from '../wire/batch';
-import { DEFAULT_ENCODE_RATE, addStats } from '../link/sender';
+import { addStats, encodeRateOf } from '../link/sender';
 import { DirtyLimit } from './dirty-limit';
 import { DirtyPeriod } from './dirty-period';
 import { DIRTY_RING_ENTRIES, DirtyTracker, type HarvestCost } from './dirty-tracker';
@@ -298,7 +298,7 @@ export class Migration {
     this.predictor = new Predictor(options.scenario, {}, options.guest.memory.backing);
     const p = this.params;
     const channels = p.multifd ? p['multifd-channels'] : 0;
-    const rate = p['encode-rate'] ?? (p.multifd ? DEFAULT_ENCODE_RATE : 0);
+    const rate = encodeRateOf(p['encode-rate'], p.multifd);
     const source = p['encode-rate'] !== undefined ? 'scenario' : p.multifd ? 'default' : 'not modelled';
     this.sender = new SenderStats(channels, rate, source, this.virtual);
     this.link = new ModelledLink(options.clock, options.link, this.sender.encodeRate);
@@ -492,17 +492,23 @@ export class Migration {
     }
   }
 
-  private async switchover(signal: AbortSignal): Promise<void> {
-    const { guest } = this.options;
+  /**
+   * The downtime starts: the vCPUs stop and the final sync (ram_save_complete) harvests what the
+   * guest wrote since the deciding one. Stop-and-copy and the postcopy switch both begin here.
+   */
+  private stopAndSync(): void {
     // A migration shorter than one sampling period still reports the guest's rate.
     if (this.guestRate.ms === 0) this.sampleGuestRate(true);
     this.notePause();
-    guest.pauseAll();
+    this.options.guest.pauseAll();
     this.downtime.since = this.clock.now();
     this.downtime.lastMark = this.downtime.since;
-    // The final sync (ram_save_complete): what the guest wrote since the deciding sync.
     this.syncBitmap();
     this.mark('finalHarvest');
+  }
+
+  private async switchover(signal: AbortSignal): Promise<void> {
+    this.stopAndSync();
     this.window.lift();
     await this.openRound(true);
     while (this.tracker.dirtyPages > 0) {
@@ -590,13 +596,7 @@ export class Migration {
       throw new Error(
         'postcopy runs in virtual time on a full-mode guest over a link that can hand over (not wall time, fast mode or multifd)',
       );
-    if (this.guestRate.ms === 0) this.sampleGuestRate(true);
-    this.notePause();
-    guest.pauseAll();
-    this.downtime.since = this.clock.now();
-    this.downtime.lastMark = this.downtime.since;
-    this.syncBitmap();
-    this.mark('finalHarvest');
+    this.stopAndSync();
     const discard = new Uint8Array(guest.pages);
     for (let n; (n = this.tracker.nextBatch(this.batch, MAX_BATCH_PAGES)) > 0;)
       for (let i = 0; i < n; i++) discard[this.batch[i]!] = 1;
