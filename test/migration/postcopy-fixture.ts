@@ -2,6 +2,7 @@
 import { Guest, parseGuestSpec, SparseMemory, type GuestSpec } from '../../src/guest/index';
 import type { PostcopyOptions } from '../../src/migration/postcopy';
 import { virtualClock } from '../../src/util/clock';
+import fc from 'fast-check';
 
 export const MiB = 1024 * 1024;
 
@@ -54,3 +55,16 @@ export function options(
     ...over,
   };
 }
+
+/**
+ * The properties' inputs: a guest seed, which pages the discard set holds (every `every`-th),
+ * and up to three link losses (when, and how long until recovery), for a uniform 16 MiB/s writer.
+ */
+export const lossCase = fc.record({
+  seed: fc.integer({ min: 1, max: 1e6 }),
+  every: fc.integer({ min: 2, max: 5 }),
+  linkLoss: fc.array(
+    fc.record({ at: fc.integer({ min: 0, max: 60 }), recoverAfter: fc.integer({ min: 1, max: 40 }) }),
+    { maxLength: 3 },
+  ),
+});
