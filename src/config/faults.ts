@@ -16,8 +16,8 @@
  * Read where they are decided instead, each once per round, SYNC or lost link, not per page:
  * the engine's resumeOnOrphan and mmuBaselineStuck, the multifd barrier's noBarrier. The model's
  * and the predictor's faults (below) are read by those pure computations, with no object between
- * them and their callers to wrap. Still their own: the postcopy phase's (src/migration/postcopy.ts);
- * the sweep's queue and store faults (src/sweep/queue.ts,
+ * them and their callers to wrap; so are postcopy's, each read where the phase decides it. Still
+ * their own: the sweep's queue and store faults (src/sweep/queue.ts,
  * store.ts), which break an external store's bookkeeping, not a migration.
  */
 import type { Transport } from '../link/transport';
@@ -92,6 +92,24 @@ export interface LinkFaults {
   channel?: (index: number, transport: Transport) => Transport;
 }
 
+/**
+ * Postcopy's phase (src/migration/postcopy.ts), read where each is decided: per request, per
+ * PAGES frame, once for the discard set. Not wrapped: the request queue, the frame counter and
+ * the discard set are the phase's own state, with no object between them and the link.
+ */
+export interface PostcopyFaults {
+  /** The source drops every page request and marks the page sent (the vCPU never unblocks). */
+  skipRequests?: boolean;
+  /** The source answers the first request for a page with the next page's bytes. */
+  wrongAnswer?: boolean;
+  /** The source never sends its n-th PAGES frame (counted, 1-based) but counts it in its tally. */
+  dropFrame?: number;
+  /** The destination leaves these pages out of the discard set (verification must catch them). */
+  discardOmits?: number[];
+  /** The destination's end closes the first link after this many frames arrived (a loss the source did not plan). */
+  destDropsLinkAfter?: number;
+}
+
 /** The analytic model (src/model): costs it must not get wrong. Pure functions: it reads these itself. */
 export interface ModelFaults {
   /** Zero pages cost a whole page (the textbook's assumption): predictions of half-empty guests go wrong. */
@@ -115,6 +133,7 @@ export interface FaultPlan {
   dest?: DestFaults;
   engine?: EngineFaults;
   link?: LinkFaults;
+  postcopy?: PostcopyFaults;
 }
 
 /** Whether any fault of `part` is on (a wrapper is owed). */

@@ -17,6 +17,7 @@
  *
  * `Postcopy` runs both ends in one process, over an in-process link or a loopback WebSocket.
  */
+import type { PostcopyFaults } from '../config/faults';
 import type { PostcopyTimeline } from '../dest/postcopy';
 import { PostcopyReceiver, TICK_MS, chained, epochTicks, ticksOf } from '../dest/postcopy-receiver';
 import type { GuestSpec, SparseMemory } from '../guest/index';
@@ -50,14 +51,6 @@ export { TICK_MS };
 export type PostcopyStatus =
   'postcopy-active' | 'postcopy-paused' | 'postcopy-recover' | 'completed' | 'failed';
 
-export interface PostcopyFaults {
-  /** The source drops every page request and marks the page sent (the vCPU never unblocks). */
-  skipRequests: boolean;
-  /** The source answers the first request for a page with the next page's bytes. */
-  wrongAnswer: boolean;
-  /** The source never sends its n-th PAGES frame (counted, 1-based) but counts it in its tally. */
-  dropFrame: number;
-}
 
 export interface PostcopySourceOptions {
   transport: Transport;
@@ -83,7 +76,7 @@ export interface PostcopySourceOptions {
   token: string;
   /** zero and lz4 by default (XBZRLE has no base copy to delta against in postcopy). */
   encodings?: { zero: boolean; lz4: boolean };
-  faults?: Partial<PostcopyFaults>;
+  faults?: PostcopyFaults;
   onState?: (status: PostcopyStatus, time: number) => void;
 }
 
@@ -512,12 +505,8 @@ export interface PostcopyOptions {
   transport?: 'inproc' | 'ws';
   /** PostcopySourceOptions.autoRecoverMs. */
   autoRecoverMs?: number;
-  /**
-   * discardOmits: see PostcopyReceiverOptions.faultDiscardOmits. destDropsLinkAfter: the
-   * destination's end closes the first link after that many frames arrived (a loss the source
-   * did not plan: it finds the link gone).
-   */
-  faults?: Partial<PostcopyFaults> & { discardOmits?: number[]; destDropsLinkAfter?: number };
+  /** The plan's postcopy part (src/config/faults.ts): the source's faults and the runner's. */
+  faults?: PostcopyFaults;
   onState?: (status: PostcopyStatus, time: number) => void;
 }
 
