@@ -51,7 +51,6 @@ export { TICK_MS };
 export type PostcopyStatus =
   'postcopy-active' | 'postcopy-paused' | 'postcopy-recover' | 'completed' | 'failed';
 
-
 export interface PostcopySourceOptions {
   transport: Transport;
   /** The run's clock; the source's vCPUs are stopped. */
