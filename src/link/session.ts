@@ -613,27 +613,34 @@ export class Session implements SourceSession {
     return reply;
   }
 
-  /** The outstanding request, taken off (its deadline cancelled). */
-  /** The oldest request has its reply: stop its deadline. */
+  /** The oldest request has its reply: take it off and stop its deadline. */
   private settle(): Pending | undefined {
     const pending = this.pending.shift();
     pending?.timer?.unsubscribe();
     return pending;
   }
 
-  private onFrame(bytes: Uint8Array): void {
-    if (this.failed || this.phase === 'closed') return;
+  /**
+   * A frame from the destination, decoded; undefined when there is none to handle: the session
+   * is over, the bytes did not decode, or the destination sent an ERROR (each fails it).
+   */
+  private received(bytes: Uint8Array): Frame | undefined {
+    if (this.failed || this.phase === 'closed') return undefined;
     let frame: Frame;
     try {
       frame = decodeFrame(bytes);
     } catch (e) {
       this.fail(asWireError(e), true);
-      return;
+      return undefined;
     }
-    if (frame.type === 'ERROR') {
-      this.fail(peerError(frame), false);
-      return;
-    }
+    if (frame.type !== 'ERROR') return frame;
+    this.fail(peerError(frame), false);
+    return undefined;
+  }
+
+  private onFrame(bytes: Uint8Array): void {
+    const frame = this.received(bytes);
+    if (!frame) return;
     const pending = this.pending[0];
     if (!pending || pending.expect !== frame.type) {
       this.fail(
@@ -654,16 +661,8 @@ export class Session implements SourceSession {
 
   /** A destination sends nothing on a channel but an ERROR before it closes it. */
   private onChannelFrame(channel: number, bytes: Uint8Array): void {
-    if (this.failed || this.phase === 'closed') return;
-    let frame: Frame;
-    try {
-      frame = decodeFrame(bytes);
-    } catch (e) {
-      this.fail(asWireError(e), true);
-      return;
-    }
-    if (frame.type === 'ERROR') this.fail(peerError(frame), false);
-    else
+    const frame = this.received(bytes);
+    if (frame)
       this.fail(
         new WireError(
           'PRECOPY_ERR_UNEXPECTED_FRAME',
