@@ -184,6 +184,7 @@ export function destCommand(): Command {
         maxGuestPages: Math.floor(options.maxMemory / 4096),
         keepaliveMs: options.keepalive,
         deadlines: { helloMs: options.helloTimeout, silenceMs: options.silenceTimeout },
+        onProgress: feed && ((progress) => feed.onProgress(progress)),
         onEvent: (event) => {
           feed?.onEvent(event);
           if (event.type === 'attached') idle.busy();

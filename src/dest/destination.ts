@@ -35,6 +35,8 @@ export interface DestinationOptions {
   /** QEMU's edge rule for the incrementer region. Default: the guest's checkEdgeRule. */
   edgeChecker?: EdgeChecker;
   onEvent?: (event: DestinationEvent) => void;
+  /** After every step of a migration's chart (a dashboard): asked for apart from onEvent, so a log pays nothing per frame. */
+  onProgress?: (progress: ReceiverProgress) => void;
   /** How long a source may keep it waiting (receiver.ts DEFAULT_RECEIVER_DEADLINES: 10 s for HELLO, 60 s of silence). */
   deadlines?: Partial<ReceiverDeadlines>;
   /** The fault plan's destination part (src/config/faults.ts), for negative tests. */
@@ -46,7 +48,6 @@ export interface DestinationOptions {
 export type DestinationEvent =
   | { type: 'attached' }
   | { type: 'busy' }
-  | ({ type: 'progress' } & ReceiverProgress)
   | ({ type: 'ended' } & ReceiverOutcome)
   | { type: 'queried'; migrationId: string; outcome: MigrationOutcome };
 
@@ -102,8 +103,7 @@ export class Destination implements Acceptor {
         deadlines: this.options.deadlines,
         faults: this.options.faults,
         outcomes: this.outcomes,
-        onProgress:
-          this.options.onEvent && ((progress) => this.options.onEvent?.({ type: 'progress', ...progress })),
+        onProgress: this.options.onProgress,
       },
       (outcome) => this.ended(receiver, outcome),
     );

@@ -11,6 +11,8 @@ export interface DestinationServerOptions extends Pick<
 > {
   /** Destination events (for a dashboard or a log). */
   onEvent?: (event: DestinationEvent) => void;
+  /** DestinationOptions.onProgress. */
+  onProgress?: DestinationOptions['onProgress'];
   edgeChecker?: DestinationOptions['edgeChecker'];
   /** Largest guest accepted, in pages (DestinationOptions.maxGuestPages). */
   maxGuestPages?: number;
@@ -32,6 +34,7 @@ export async function startDestinationServer(options: DestinationServerOptions):
     clock,
     maxPayload,
     onEvent: options.onEvent,
+    onProgress: options.onProgress,
     edgeChecker: options.edgeChecker,
     maxGuestPages: options.maxGuestPages,
     deadlines: options.deadlines,

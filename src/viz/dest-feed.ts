@@ -4,6 +4,7 @@
  * the outcome. Per-frame progress is folded here, so the page gets a few events per round.
  */
 import type { DestinationEvent } from '../dest/destination';
+import type { ReceiverProgress } from '../dest/receiver';
 import type { DestFeedEvent, DestOutcome } from './dest-view';
 
 export class DestinationFeed {
@@ -24,34 +25,34 @@ export class DestinationFeed {
         return this.publish({ type: 'attached' });
       case 'busy':
         return this.publish({ type: 'busy' });
-      case 'progress': {
-        const { context, time } = event;
-        if (event.state !== this.state) {
-          this.state = event.state;
-          this.publish({ type: 'state', time, state: event.state });
-        }
-        if (context.round !== this.openRound) {
-          this.openRound = context.round;
-          this.openedAt = time;
-        }
-        if (context.rounds > this.acked) {
-          this.acked = context.rounds;
-          this.publish({
-            type: 'round',
-            time,
-            round: context.round,
-            final: context.final,
-            pages: context.roundPages,
-            start: this.openedAt,
-            end: time,
-          });
-        }
-        return;
-      }
       case 'ended':
         return this.publish({ type: 'ended', outcome: outcomeOf(event) });
       case 'queried':
         return;
+    }
+  }
+
+  /** The chart's step: a state event when it moved, a round event when a round was acknowledged. */
+  onProgress({ state, context, time }: ReceiverProgress): void {
+    if (state !== this.state) {
+      this.state = state;
+      this.publish({ type: 'state', time, state });
+    }
+    if (context.round !== this.openRound) {
+      this.openRound = context.round;
+      this.openedAt = time;
+    }
+    if (context.rounds > this.acked) {
+      this.acked = context.rounds;
+      this.publish({
+        type: 'round',
+        time,
+        round: context.round,
+        final: context.final,
+        pages: context.roundPages,
+        start: this.openedAt,
+        end: time,
+      });
     }
   }
 }
