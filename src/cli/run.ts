@@ -67,7 +67,7 @@ export function runCommand(): Command {
     const flags = scenarioFlags(options);
     if (process.env[TOKEN_ENV]) flags.token = process.env[TOKEN_ENV];
     // A bad dashboard token is refused before anything starts, not when the dashboard does.
-    if (options.dashboard) dashboardToken();
+    const dashboardAccess = options.dashboard ? dashboardToken() : undefined;
     let pace;
     try {
       pace = parsePace(options.pace);
@@ -105,7 +105,7 @@ export function runCommand(): Command {
         flags.dest = dest.url;
         flags.token = dest.token;
       }
-      dashboard = await runWith(file, raw, flags, options, { control, pace, dest });
+      dashboard = await runWith(file, raw, flags, options, { control, pace, dest, dashboardAccess });
     } finally {
       detach();
       await dest?.stop();
@@ -123,7 +123,7 @@ async function runWith(
   raw: unknown,
   flags: ReturnType<typeof scenarioFlags>,
   options: RunOptions,
-  run: { control: MigrationControl; pace: number; dest?: DestinationProcess },
+  run: { control: MigrationControl; pace: number; dest?: DestinationProcess; dashboardAccess?: string },
 ): Promise<Dashboard | undefined> {
   // Rows (and, in a TTY, the progress bar with per-round charts) on stdout, unless stdout
   // carries `--json -` / `--csv -`; nothing with --quiet.
@@ -132,7 +132,7 @@ async function runWith(
     ? undefined
     : new TerminalView({ stream: toStdout ? process.stderr : process.stdout });
   const dashboard = options.dashboard
-    ? await startDashboard({ title: file ?? 'precopy run', control: run.control, token: dashboardToken() })
+    ? await startDashboard({ title: file ?? 'precopy run', control: run.control, token: run.dashboardAccess })
     : undefined;
   if (dashboard) process.stderr.write(`precopy: dashboard at ${dashboard.url}\n`);
   const result: MigrationResult = await runScenario(applyFlags(raw, flags), {
