@@ -205,7 +205,16 @@ export const scenarioSchema = z
     migration: migrationSchema.default(migrationSchema.parse({})),
     run: runSchema.default(runSchema.parse({})),
   })
-  .strict();
+  .strict()
+  // The postcopy phase runs in virtual-time lockstep on pages with contents (src/migration/postcopy.ts).
+  .refine((s) => !s.migration['postcopy-ram'] || s.run.clock === 'virtual', {
+    error: 'postcopy-ram runs in virtual time only; allowed: run.clock virtual',
+    path: ['migration', 'postcopy-ram'],
+  })
+  .refine((s) => !s.migration['postcopy-ram'] || s.run.mode === 'full', {
+    error: 'postcopy-ram needs pages with contents; allowed: run.mode full',
+    path: ['migration', 'postcopy-ram'],
+  });
 
 export type Scenario = z.output<typeof scenarioSchema>;
 export type MigrationParams = Scenario['migration'];

@@ -61,6 +61,28 @@ describe('precopy run: a bad scenario is a usage error, quoted short', () => {
   });
 });
 
+describe('precopy run: postcopy where it cannot run is refused before anything starts', () => {
+  it.each([
+    [
+      ['--clock', 'wall'],
+      /--postcopy-ram: postcopy-ram runs in virtual time only; allowed: run\.clock virtual/,
+    ],
+    [['--mode', 'fast'], /--postcopy-ram: postcopy-ram needs pages with contents; allowed: run\.mode full/],
+  ])(
+    '%j: exit 2 naming postcopy-ram (it used to fail mid-run, and hang in wall time)',
+    async (flags, message) => {
+      const r = await precopy(
+        'run',
+        ...['--memory', '4MiB', '--workload', 'uniform', '--rate', '64MiB/s', '--transport', 'inproc'],
+        ...['--postcopy-ram', '--postcopy-after-rounds', '1', ...flags],
+      );
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(message);
+      expect(r.out).toBe('');
+    },
+  );
+});
+
 describe('precopy dest: bad flags exit 2 naming the flag and its range', () => {
   it.each([
     [
